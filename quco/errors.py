@@ -1,0 +1,75 @@
+"""Typed errors. Every error a user can cause is a ``QucoError``; the CLI turns them into one line and exit 2."""
+from __future__ import annotations
+
+
+class QucoError(Exception):
+    """Base of every error quco raises on purpose. ``code`` is a stable identifier (E0xx)."""
+
+    code = "E000"
+
+    def __str__(self) -> str:  # one line, no traceback needed to understand it
+        return super().__str__()
+
+
+class ConfigError(QucoError, ValueError):
+    """A wrong argument, option or configuration value."""
+
+    code = "E001"
+
+
+class BadInputError(QucoError):
+    """A corpus file or record that cannot be read. Names the file and the line or record."""
+
+    code = "E010"
+
+    def __init__(self, path: str, reason: str, line: int | None = None, record: int | None = None):
+        self.path, self.reason, self.line, self.record = str(path), reason, line, record
+        where = self.path
+        if line is not None:
+            where += f":{line}"
+        elif record is not None:
+            where += f" record {record}"
+        super().__init__(f"{where}: {reason}")
+
+
+class IndexNotFoundError(QucoError, FileNotFoundError):
+    """No index at the given path."""
+
+    code = "E020"
+
+    def __init__(self, path: str):
+        self.path = str(path)
+        super().__init__(
+            f"no index at {self.path}: build one with `quco build CORPUS... --out {self.path}`"
+        )
+
+
+class IndexCorruptError(QucoError):
+    """An index whose files do not match its manifest (checksum, row count, schema version)."""
+
+    code = "E021"
+
+
+class UnknownComponentError(QucoError, KeyError):
+    """A registry lookup of a name nobody registered."""
+
+    code = "E030"
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown component"
+
+
+class GateError(QucoError):
+    """The risk check could not run (e.g. the index is unusable inside ``wrap``)."""
+
+    code = "E040"
+
+
+class RiskBlocked(QucoError):
+    """Raised by ``wrap(..., on_risk="block")``; carries the report."""
+
+    code = "E041"
+
+    def __init__(self, report):
+        self.report = report
+        super().__init__(f"blocked: risk {report.risk:.2f} ({report.decision}, stage {report.stage})")
