@@ -12,7 +12,7 @@ _LAZY = {
     "Index": ("quco.cooccur.index", "Index"),
     "open_index": ("quco.cooccur.index", "open_index"),
     "normalize": ("quco.cooccur.normalize", "normalize"),
-    "build": ("quco.index_builder.build", "build"),
+    "build_index": ("quco.index_builder.build", "build_index"),
     "assess": ("quco.gate.assess", "assess"),
     "RiskReport": ("quco.gate.report", "RiskReport"),
     "wrap": ("quco.gate.wrap", "wrap"),

