@@ -89,7 +89,8 @@ def harvest(files: Sequence[Path], cfg: Any) -> tuple[Gazetteer, dict[str, Any]]
                     ner_sample.extend(doc.paragraphs)
     t_read = time.perf_counter() - t0
     t = time.perf_counter()
-    ner = SpacyExtractor(labels=cfg.labels, n_process=max(1, min(2, cfg.workers or 2)))
+    big = sum(map(len, ner_sample)) > 500_000  # below this, starting a second spaCy process costs more than it saves
+    ner = SpacyExtractor(labels=cfg.labels, n_process=max(1, min(2, cfg.workers or 2)) if big else 1)
     ner_labels: dict[str, Counter] = {}
     ner_texts: dict[str, str] = {}
     if ner_sample:

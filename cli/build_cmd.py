@@ -1,0 +1,81 @@
+"""``quco build`` and ``quco verify``."""
+from __future__ import annotations
+
+import click
+
+from quco.cli.main import emit, json_option
+
+
+def _human_build(m: dict) -> str:
+    s = m["stats"]
+    t = s["timing"]
+    size = sum(a["bytes"] for a in m["artifacts"].values())
+    return (
+        f"built {m['build']['extractor']} index: {s['documents']:,} documents, {s['tokens']:,} tokens, "
+        f"{s['entities']:,} entities, {s['pairs']:,} pairs, {s['passages']:,} passages\n"
+        f"window {m['build']['window']} tokens; {t['total']:.1f} s; index {size / 1e6:.1f} MB "
+        f"({size / max(s['chars'], 1):.2f}x the text)"
+        + (f"; {s['rejects']} rejected records in rejects.jsonl" if s.get("rejects") else "")
+    )
+
+
+@click.command("build")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Index directory to write.")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "wikiextractor", "jsonl", "parquet", "text", "textblocks"]),
+              help="Input format; auto sniffs each file.")
+@click.option("--window", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Two mentions co-occur when at most this many tokens apart.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
+@click.option("--workers", default=0, type=click.IntRange(min=0), help="Worker processes (0 = all cores).")
+@click.option("--extractor", default="auto", show_default=True, type=click.Choice(["auto", "gazetteer", "spacy"]),
+              help="Entity extractor; auto = gazetteer above 20 MB of input, else spaCy NER.")
+@click.option("--harvest-sample", default=2_000_000, show_default=True, type=click.IntRange(min=0),
+              help="Characters of corpus text run through spaCy NER to harvest gazetteer entries.")
+@click.option("--entities", type=click.Path(exists=True, dir_okay=False),
+              help="Extra gazetteer entries: one `text` or `text<TAB>label` per line.")
+@click.option("--resume", is_flag=True, help="Reuse the shards a killed build of the same inputs finished.")
+@click.option("--on-bad-record", default="error", show_default=True, type=click.Choice(["error", "skip"]),
+              help="error: stop at the first bad record; skip: record it in rejects.jsonl and go on.")
+@click.option("--no-retrieval", is_flag=True, help="Do not build the BM25 retrieval index.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_option
+def build_command(inputs, out, fmt, window, text_field, workers, extractor, harvest_sample, entities, resume,
+                  on_bad_record, no_retrieval, quiet, as_json) -> None:
+    """Build an entity co-occurrence index from corpus files (WikiExtractor, JSONL[.gz|.zst], Parquet, text).
+
+    \b
+    Example:
+      quco build wiki_AA.txt.zst wiki_AB.txt.zst --out wiki.idx --workers 2
+    """
+    from quco.index_builder.build import BuildConfig, build
+
+    cfg = BuildConfig(inputs=list(inputs), out=out, format=fmt, window=window, text_field=text_field,
+                      workers=workers, extractor=extractor, harvest_sample=harvest_sample, entities=entities,
+                      resume=resume, on_bad_record=on_bad_record, retrieval=() if no_retrieval else ("bm25s",),
+                      progress=not quiet)
+    manifest = build(cfg)
+    emit(manifest if as_json else manifest, as_json, _human_build)
+
+
+@click.command("verify")
+@click.option("--index", "index_path", required=True, type=click.Path(file_okay=False), help="Index directory.")
+@click.option("--quick", is_flag=True, help="Check sizes only, not sha256 checksums.")
+@json_option
+def verify_command(index_path, quick, as_json) -> None:
+    """Check an index's files against its manifest (sizes, sha256, row counts). Exit 2 if anything is wrong."""
+    from quco.cooccur.index import Index
+    from quco.cooccur.store import verify
+    from quco.errors import IndexCorruptError
+
+    problems = verify(index_path, checksums=not quick)
+    if not problems:
+        Index(index_path).close()  # row counts and schema version, as every open checks them
+    if problems:
+        raise IndexCorruptError(f"{index_path}: " + "; ".join(problems))
+    emit({"index": index_path, "ok": True, "checked": "sizes" if quick else "sha256"}, as_json,
+         lambda d: f"ok: {d['index']} matches its manifest ({d['checked']})")
+
+
+COMMANDS = [build_command, verify_command]
