@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from quco.cli.main import emit, json_option
+from quco.cli.common import emit, json_option
 
 
 def _human_build(m: dict) -> str:
@@ -31,17 +31,19 @@ def _human_build(m: dict) -> str:
 @click.option("--workers", default=0, type=click.IntRange(min=0), help="Worker processes (0 = all cores).")
 @click.option("--extractor", default="auto", show_default=True, type=click.Choice(["auto", "gazetteer", "spacy"]),
               help="Entity extractor; auto = gazetteer above 20 MB of input, else spaCy NER.")
-@click.option("--harvest-sample", default=2_000_000, show_default=True, type=click.IntRange(min=0),
+@click.option("--harvest-sample", default=500_000, show_default=True, type=click.IntRange(min=0),
               help="Characters of corpus text run through spaCy NER to harvest gazetteer entries.")
 @click.option("--entities", type=click.Path(exists=True, dir_okay=False),
               help="Extra gazetteer entries: one `text` or `text<TAB>label` per line.")
+@click.option("--shard-docs", default=2000, show_default=True, type=click.IntRange(min=1),
+              help="Documents per shard (the unit of parallel work and of --resume).")
 @click.option("--resume", is_flag=True, help="Reuse the shards a killed build of the same inputs finished.")
 @click.option("--on-bad-record", default="error", show_default=True, type=click.Choice(["error", "skip"]),
               help="error: stop at the first bad record; skip: record it in rejects.jsonl and go on.")
 @click.option("--no-retrieval", is_flag=True, help="Do not build the BM25 retrieval index.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
-def build_command(inputs, out, fmt, window, text_field, workers, extractor, harvest_sample, entities, resume,
+def build_command(inputs, out, fmt, window, text_field, workers, extractor, harvest_sample, entities, shard_docs, resume,
                   on_bad_record, no_retrieval, quiet, as_json) -> None:
     """Build an entity co-occurrence index from corpus files (WikiExtractor, JSONL[.gz|.zst], Parquet, text).
 
@@ -53,7 +55,7 @@ def build_command(inputs, out, fmt, window, text_field, workers, extractor, harv
 
     cfg = BuildConfig(inputs=list(inputs), out=out, format=fmt, window=window, text_field=text_field,
                       workers=workers, extractor=extractor, harvest_sample=harvest_sample, entities=entities,
-                      resume=resume, on_bad_record=on_bad_record, retrieval=() if no_retrieval else ("bm25s",),
+                      shard_docs=shard_docs, resume=resume, on_bad_record=on_bad_record, retrieval=() if no_retrieval else ("bm25s",),
                       progress=not quiet)
     manifest = build(cfg)
     emit(manifest if as_json else manifest, as_json, _human_build)

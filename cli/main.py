@@ -1,71 +1,15 @@
 """The ``quco`` command: a thin click layer over the library.
 
 Each command opens the index, calls one library function and renders the result. Typed ``QucoError``s become
-one line on stderr and exit code 2 here, in one place (``QucoGroup.invoke``); results go to stdout.
+one line on stderr and exit code 2 in one place (``quco.cli.common.QucoGroup``); results go to stdout.
 """
 from __future__ import annotations
-
-import json
-import os
-import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from quco import __version__
-from quco.errors import QucoError
-
-EXIT_RISK, EXIT_ERROR = 1, 2
-
-
-class QucoGroup(click.Group):
-    """Turns library errors into clean one-line messages with exit code 2."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except QucoError as e:
-            click.echo(f"Error: {e}", err=True)
-            ctx.exit(EXIT_ERROR)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
-            raise
-        except MemoryError:
-            click.echo("Error: out of memory", err=True)
-            ctx.exit(EXIT_ERROR)
-        except Exception as e:  # an unexpected failure still gets one line; QUCO_DEBUG=1 shows the traceback
-            if os.environ.get("QUCO_DEBUG"):
-                raise
-            click.echo(f"Error: internal error: {type(e).__name__}: {e} (set QUCO_DEBUG=1 for a traceback)", err=True)
-            ctx.exit(EXIT_ERROR)
-
-
-def json_option(f: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")(f)
-
-
-def index_option(f: Callable) -> Callable:
-    return click.option(
-        "--index", "index_path", type=click.Path(file_okay=False), default=None,
-        help="Index directory. Default: $QUCO_INDEX, else the bundled Wikipedia sample index (built on first use).",
-    )(f)
-
-
-def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
-    """Render ``data`` as one JSON object or as human text on stdout."""
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False))
-    else:
-        click.echo(text(data))
-
-
-def open_index(path: str | None):
-    from quco.cooccur.index import open_index as _open
-
-    return _open(path)
+from quco.cli import build_cmd, query_cmds
+from quco.cli.common import QucoGroup
 
 
 @click.group(cls=QucoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,25 +22,23 @@ def cli() -> None:
     """
 
 
-from quco.cli import build_cmd, query_cmds  # noqa: E402  (commands register themselves on `cli`)
-
 for _mod in (build_cmd, query_cmds):
     for _cmd in _mod.COMMANDS:
         cli.add_command(_cmd)
 
-try:  # the gate's commands, when the gate is installed in this tree
-    from quco.cli import gate_cmds  # noqa: E402
-
-    for _cmd in gate_cmds.COMMANDS:
-        cli.add_command(_cmd)
+try:  # the gate's commands
+    from quco.cli import gate_cmds
 except ImportError as _e:  # pragma: no cover - only while the gate is being developed
     if "gate_cmds" not in str(_e):
         raise
+else:
+    for _cmd in gate_cmds.COMMANDS:
+        cli.add_command(_cmd)
 
 
-def main() -> None:  # pragma: no cover
+def main() -> None:
     cli(prog_name="quco")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

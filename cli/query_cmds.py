@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from quco.cli.main import emit, index_option, json_option, open_index
+from quco.cli.common import emit, index_option, json_option, open_index
 
 
 @click.command("count")

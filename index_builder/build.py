@@ -48,7 +48,7 @@ class BuildConfig:
     text_field: str = "text"
     extractor: str = "auto"  # auto | spacy | gazetteer
     labels: Sequence[str] = DEFAULT_LABELS
-    harvest_sample: int = 2_000_000  # characters of text run through spaCy NER to harvest gazetteer entries
+    harvest_sample: int = 500_000  # characters of text run through spaCy NER to harvest gazetteer entries
     entities: str | None = None  # user entity list / alias table for the gazetteer
     titles: bool = True  # harvest article titles (formats that have them)
     workers: int = 0  # 0 = all cores
@@ -145,6 +145,7 @@ def _shards(files: Sequence[Path], cfg: BuildConfig, reject: Callable[[dict], No
 def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject) -> list[str]:
     """Run every shard not yet complete; returns all shard ids in order."""
     done = {p.name for p in (work / "completions").glob("*")} if cfg.resume else set()
+    cfg.extra["resumed_shards"] = len(done)
     total = sum(f.stat().st_size for f in files)
     bar = _Progress(cfg.progress, "counting", total=None if any(str(f).endswith((".zst", ".gz")) for f in files)
                     else total)
@@ -185,7 +186,8 @@ def _write_arrays(root: Path, entity_hash: np.ndarray, entity_freq: np.ndarray, 
     np.save(arrays / "entity_freq.npy", entity_freq)
     keys = np.load(pair_key_path, mmap_mode="r")
     b = (keys & 0xFFFFFFFF).astype(np.int32)
-    np.save(arrays / "pair_by_b.npy", np.argsort(b, kind="stable").astype(np.int64))
+    order = np.argsort(b, kind="stable")
+    np.save(arrays / "pair_by_b.npy", order.astype(np.int32 if order.shape[0] < 2**31 else np.int64))
 
 
 def _write_passages(partials: Sequence[Path], target: Path) -> int:
@@ -309,7 +311,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
     stats: dict[str, Any] = {k: sum(s[k] for s in shard_stats) for k in
                              ("documents", "tokens", "chars", "mentions", "pair_instances")}
     stats.update(entities=int(entity_hash.shape[0]), pairs=int(n_pairs), passages=n_passages, rejects=rejects_n,
-                 shards=len(partials), workers=workers, timing=timing,
+                 shards=len(partials), resumed_shards=cfg.extra.get("resumed_shards", 0), workers=workers, timing=timing,
                  stage_seconds={k: round(sum(s["timing"].get(k, 0.0) for s in shard_stats), 3)
                                 for k in ("tokenize", "extract", "pairs", "passages", "write")},
                  retrieval=retrieval_stats)

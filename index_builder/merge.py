@@ -89,7 +89,7 @@ def merge_pairs(partials: Sequence[Path], entity_hash: np.ndarray, out_key: Path
     n_ent = entity_hash.shape[0]
     n_buckets = max(1, -(-total // bucket_pairs))
     bounds = np.linspace(0, n_ent, n_buckets + 1).astype(np.int64)
-    keys_out, counts_out = NpyAppender(out_key, np.int64), NpyAppender(out_count, np.int64)
+    keys_out, counts_out = NpyAppender(out_key, np.int64), NpyAppender(out_count, np.int32)
     writer = pq.ParquetWriter(str(parquet_path), pa.schema([("key", pa.int64()), ("count", pa.int32())]),
                               compression="zstd", use_dictionary=False,
                               column_encoding={"key": "DELTA_BINARY_PACKED", "count": "DELTA_BINARY_PACKED"})

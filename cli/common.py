@@ -1,0 +1,63 @@
+"""Shared pieces of the CLI: the error boundary, shared options and the one renderer."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from quco.errors import QucoError
+
+EXIT_RISK, EXIT_ERROR = 1, 2
+
+
+class QucoGroup(click.Group):
+    """Turns library errors into clean one-line messages with exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QucoError as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except MemoryError:
+            click.echo("Error: out of memory", err=True)
+            ctx.exit(EXIT_ERROR)
+        except Exception as e:  # an unexpected failure still gets one line; QUCO_DEBUG=1 shows the traceback
+            if os.environ.get("QUCO_DEBUG"):
+                raise
+            click.echo(f"Error: internal error: {type(e).__name__}: {e} (set QUCO_DEBUG=1 for a traceback)", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")(f)
+
+
+def index_option(f: Callable) -> Callable:
+    return click.option(
+        "--index", "index_path", type=click.Path(file_okay=False), default=None,
+        help="Index directory. Default: $QUCO_INDEX, else the bundled Wikipedia sample index (built on first use).",
+    )(f)
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    """Render ``data`` as one JSON object or as human text on stdout."""
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        click.echo(text(data))
+
+
+def open_index(path: str | None):
+    from quco.cooccur.index import open_index as _open
+
+    return _open(path)

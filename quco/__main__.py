@@ -1,0 +1,3 @@
+from quco.cli.main import main
+
+main()
