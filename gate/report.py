@@ -1,0 +1,159 @@
+"""The risk report: what ``assess`` found, serializable to JSON and renderable as highlighted text or HTML."""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DECISIONS = ("pass", "retrieve", "sanctioned_blend")
+
+
+@dataclass
+class EntityHit:
+    text: str
+    key: str
+    start: int
+    end: int
+    source: str  # "question" | "answer"
+    freq: int
+    label: str = ""
+    sentence: int | None = None  # index of the answer sentence (answer entities only)
+
+
+@dataclass
+class PairCheck:
+    a: str
+    b: str
+    cooccurrence: int
+    unseen: bool
+    kind: str  # "question-answer" | "answer-answer"
+    freq_a: int = 0
+    freq_b: int = 0
+    npmi: float | None = None
+    risk: float = 0.0
+    sentence: int | None = None
+
+
+@dataclass
+class RiskReport:
+    """Result of :func:`quco.assess`. ``risk`` is in [0, 1]; ``decision`` is pass | retrieve | sanctioned_blend."""
+
+    question: str
+    answer: str | None
+    mode: str
+    decision: str
+    stage: str  # "pre" (question only) | "post" (answer checked) | "none" (nothing to check)
+    risk: float
+    coverage: str  # "known" | "sparse" | "unknown"
+    entities: list[EntityHit] = field(default_factory=list)
+    pairs: list[PairCheck] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    blend: dict[str, Any] | None = None
+    reasons: list[str] = field(default_factory=list)
+    route: dict[str, Any] | None = None
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    checked: bool = True  # False only for fail-open reports whose check did not run
+    error: str | None = None
+
+    @property
+    def flagged(self) -> bool:
+        """True when the gate asks for retrieval (exit code 1 in the CLI)."""
+        return self.decision == "retrieve"
+
+    @property
+    def unsupported(self) -> list[PairCheck]:
+        return [p for p in self.pairs if p.unseen]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["flagged"] = self.flagged
+        return d
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, **kw)
+
+    # ---- rendering ---------------------------------------------------------------------------------------------
+    def _spans(self, source: str) -> list[EntityHit]:
+        return sorted((e for e in self.entities if e.source == source), key=lambda e: e.start)
+
+    def _risky_keys(self) -> set[str]:
+        return {k for p in self.unsupported for k in (p.a, p.b)} | {e.key for e in self.entities if e.freq == 0}
+
+    def render_text(self, color: bool = True) -> str:
+        """Human-readable report; entities highlighted (ANSI colour when ``color``), unsupported ones in red."""
+        risky = self._risky_keys()
+
+        def mark(text: str, source: str) -> str:
+            out, pos = [], 0
+            for e in self._spans(source):
+                if e.start < pos:
+                    continue
+                out.append(text[pos:e.start])
+                tag = f"[{text[e.start:e.end]}|{e.freq}]"
+                if color:
+                    tag = f"\x1b[{'1;31' if e.key in risky else '1;36'}m{tag}\x1b[0m"
+                out.append(tag)
+                pos = e.end
+            out.append(text[pos:])
+            return "".join(out)
+
+        verdict = {"pass": "PASS", "retrieve": "RETRIEVE", "sanctioned_blend": "SANCTIONED BLEND"}[self.decision]
+        if color:
+            verdict = f"\x1b[1;{ {'pass': 32, 'retrieve': 31, 'sanctioned_blend': 33}[self.decision] }m{verdict}\x1b[0m"
+        lines = [f"{verdict}  risk {self.risk:.2f}  stage {self.stage}  mode {self.mode}  coverage {self.coverage}",
+                 f"  question: {mark(self.question, 'question')}"]
+        if self.answer is not None:
+            lines.append(f"  answer:   {mark(self.answer, 'answer')}")
+        for p in self.pairs:
+            flag = "UNSEEN" if p.unseen else "seen"
+            lines.append(f"  pair {p.a!r} + {p.b!r}: {p.cooccurrence} documents ({flag}, risk {p.risk:.2f})")
+        for r in self.reasons:
+            lines.append(f"  - {r}")
+        if self.blend:
+            b = self.blend
+            lines.append(f"  blend: {b.get('kind')} (distance {b.get('distance')}); bridges: "
+                         + (", ".join(x["text"] for x in b.get("bridges", [])) or "none"))
+        for ev in self.evidence[:3]:
+            snippet = ev.get("text", "")[:160].replace("\n", " ")
+            lines.append(f"  evidence [{ev.get('title')}]: {snippet}...")
+        return "\n".join(lines)
+
+    def render_html(self) -> str:
+        """A standalone page with displaCy-style entity spans."""
+        risky = self._risky_keys()
+
+        def mark(text: str, source: str) -> str:
+            out, pos = [], 0
+            for e in self._spans(source):
+                if e.start < pos:
+                    continue
+                out.append(html.escape(text[pos:e.start]))
+                cls = "risky" if e.key in risky else "ok"
+                out.append(f'<mark class="{cls}">{html.escape(text[e.start:e.end])}'
+                           f'<span class="lbl">{html.escape(e.label or "ENT")} · {e.freq} docs</span></mark>')
+                pos = e.end
+            out.append(html.escape(text[pos:]))
+            return "".join(out)
+
+        rows = "".join(
+            f"<tr class=\"{'risky' if p.unseen else ''}\"><td>{html.escape(p.a)}</td><td>{html.escape(p.b)}</td>"
+            f"<td>{p.cooccurrence}</td><td>{'unseen' if p.unseen else 'seen'}</td><td>{p.risk:.2f}</td></tr>"
+            for p in self.pairs)
+        ev = "".join(f"<li><b>{html.escape(str(e.get('title')))}</b>: {html.escape(e.get('text', '')[:400])}</li>"
+                     for e in self.evidence)
+        blend = f"<pre>{html.escape(json.dumps(self.blend, indent=1))}</pre>" if self.blend else ""
+        answer = f"<p><b>Answer</b>: {mark(self.answer, 'answer')}</p>" if self.answer is not None else ""
+        return f"""<!doctype html><html><head><meta charset="utf-8"><title>quco risk report</title><style>
+body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.9}}
+mark{{padding:.15em .4em;border-radius:.35em;background:#ddeeff}} mark.risky{{background:#ffd0d0}}
+.lbl{{font-size:.65em;font-weight:bold;margin-left:.4em;text-transform:uppercase}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.2em .6em}} tr.risky td{{color:#b00}}
+</style></head><body>
+<h1>{html.escape(self.decision)} <small>risk {self.risk:.2f}, stage {self.stage}, mode {self.mode},
+coverage {self.coverage}</small></h1>
+<p><b>Question</b>: {mark(self.question, 'question')}</p>{answer}
+<table><tr><th>a</th><th>b</th><th>co-occurrence</th><th></th><th>risk</th></tr>{rows}</table>
+<ul>{''.join(f'<li>{html.escape(r)}</li>' for r in self.reasons)}</ul>{blend}
+<h2>Evidence</h2><ol>{ev}</ol></body></html>"""

@@ -1,0 +1,54 @@
+"""The bundled default index: a small Wikipedia sample, indexed on first use.
+
+The package ships ``wiki_sample.txt.zst`` (about 700 articles of English Wikipedia 2015, CC BY-SA 3.0, see
+``quco/data/README.md``) and ``wiki_sample_entities.tsv`` (its gazetteer, harvested offline with spaCy NER so the
+first-use build needs no NER). The first command that needs an index builds it into the user cache
+(``$QUCO_HOME`` or ``$XDG_CACHE_HOME/quco`` or ``~/.cache/quco``), under a lock so that concurrent first uses
+build it once.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import quco
+
+HERE = Path(__file__).parent
+SAMPLE = HERE / "wiki_sample.txt.zst"
+ENTITIES = HERE / "wiki_sample_entities.tsv"
+
+
+def cache_dir() -> Path:
+    if os.environ.get("QUCO_HOME"):
+        return Path(os.environ["QUCO_HOME"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "quco"
+
+
+def _fingerprint() -> str:
+    h = hashlib.sha256(quco.__version__.encode())
+    for p in (SAMPLE, ENTITIES):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def default_index_path(progress: bool = True) -> Path:
+    """The default index, built now if this is its first use."""
+    out = cache_dir() / f"wiki-sample-{_fingerprint()}"
+    if (out / "manifest.json").exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "manifest.json").exists():
+            from quco.index_builder.build import build_index
+
+            if progress:
+                print(f"quco: first use, building the bundled Wikipedia sample index into {out} ...",
+                      file=sys.stderr)
+            build_index([str(SAMPLE)], str(out), extractor="gazetteer", entities=str(ENTITIES),
+                        harvest_sample=0, progress=progress and sys.stderr.isatty())
+    return out
