@@ -16,8 +16,18 @@ retrievers = catalogue.create("quco", "retrievers", entry_points=True)
 adapters = catalogue.create("quco", "adapters", entry_points=True)
 
 
+_BUILTINS = {"extractors": "quco.cooccur.extract", "retrievers": "quco.gate.retrieval",
+             "adapters": "quco.gate.adapters"}
+
+
 def get(registry: catalogue.Registry, name: str) -> Any:
-    """Look ``name`` up in ``registry``; an unknown name fails listing the available ones."""
+    """Look ``name`` up in ``registry``; an unknown name fails listing the available ones.
+
+    The module holding the built-in parts of a registry is imported first, so they are always available.
+    """
+    import importlib
+
+    importlib.import_module(_BUILTINS[registry.namespace[-1]])
     try:
         return registry.get(name)
     except catalogue.RegistryError:

@@ -1,0 +1,243 @@
+"""Benchmark passage retrieval: build time, index size, query latency and memory of each backend.
+
+    python bench/bench_retrieval.py --quick             # 2,000 passages, both backends
+    python bench/bench_retrieval.py                     # the whole shard (~165 k passages); rank_bm25 skipped
+    python bench/bench_retrieval.py --with-rank-bm25    # ... unless asked for
+
+Passages are ~100-word windows over each document's paragraphs of ``wiki2015_AA.txt.zst`` (read here with a
+small streaming reader, not the project's readers). Each backend is built and queried in a fresh process, so
+its peak RSS is its own. Queries are entity-pair style: a word of one document's title, a word of another's,
+and a content word of a passage of the first. Latency is per ``search(query, k)`` call, passage texts included;
+``score`` is the ranking alone. ``fetch`` compares reading the top-k passages from the passage store against
+reading them from ``passages.parquet`` with duckdb. Results go to ``bench/out/retrieval.json`` (one key per mode).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import multiprocessing
+import random
+import re
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARD = ROOT.parent / "shared" / "data" / "wiki2015" / "wiki2015_AA.txt.zst"
+OUT = ROOT / "bench" / "out" / "retrieval.json"
+WORDS_PER_PASSAGE = 100
+_ATTR = re.compile(r'(\w+)="([^"]*)"')
+
+
+def read_docs(path: Path):
+    """Yield ``(doc_id, title, paragraphs)`` from a WikiExtractor file compressed with zstd, streaming."""
+    import zstandard
+
+    with open(path, "rb") as raw:
+        text = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw), encoding="utf-8")
+        doc = None
+        for line in text:
+            if line.startswith("<doc "):
+                attrs = dict(_ATTR.findall(line))
+                doc = (attrs.get("id", ""), attrs.get("title", ""), [])
+            elif line.startswith("</doc>"):
+                if doc is not None:
+                    yield doc
+                doc = None
+            elif doc is not None and line.strip():
+                if not doc[2] and line.strip() == doc[1]:
+                    continue  # the title repeated on the first line
+                doc[2].append(line.strip())
+
+
+def write_passages(path: Path, shard: Path, limit: int | None) -> int:
+    """Cut each document into consecutive ~100-word passages; write ``passages.parquet``; return the count."""
+    cols: dict[str, list] = {"passage_id": [], "doc_id": [], "title": [], "text": []}
+    for doc_id, title, paragraphs in read_docs(shard):
+        words = " ".join(paragraphs).split()
+        for start in range(0, len(words), WORDS_PER_PASSAGE):
+            if limit is not None and len(cols["passage_id"]) >= limit:
+                break
+            cols["passage_id"].append(len(cols["passage_id"]))
+            cols["doc_id"].append(doc_id)
+            cols["title"].append(title)
+            cols["text"].append(" ".join(words[start:start + WORDS_PER_PASSAGE]))
+        if limit is not None and len(cols["passage_id"]) >= limit:
+            break
+    path.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({**cols, "passage_id": pa.array(cols["passage_id"], pa.int64())}),
+                   path / "passages.parquet")
+    return len(cols["passage_id"])
+
+
+def make_queries(path: Path, n: int, seed: int = 0) -> list[str]:
+    """Entity-pair queries: a title word of document A, one of document B, a content word of A's passage."""
+    from quco.gate.retrieval import tokenize_for_bm25
+
+    table = pq.read_table(path / "passages.parquet", columns=["title", "text"])
+    titles, texts = table.column("title").to_pylist(), table.column("text").to_pylist()
+    rng = random.Random(seed)
+    queries = []
+    while len(queries) < n:
+        a, b = rng.randrange(len(titles)), rng.randrange(len(titles))
+        ta, tb = tokenize_for_bm25([titles[a], titles[b]])
+        content = [w for w in tokenize_for_bm25([texts[a]])[0] if len(w) >= 5 and w not in ta]
+        if ta and tb and content:
+            queries.append(f"{rng.choice(ta)} {rng.choice(tb)} {rng.choice(content)}")
+    return queries
+
+
+def _rss_mb() -> dict:
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    kb = lambda key: int(status.get(key, "0 kB").split()[0])  # noqa: E731
+    # VmHWM, not ru_maxrss: a spawned child's ru_maxrss starts from its forking parent's peak
+    return {"rss_mb": kb("VmRSS") / 1024, "rss_anon_mb": kb("RssAnon") / 1024, "peak_rss_mb": kb("VmHWM") / 1024}
+
+
+def _build_child(index_dir: str, backend: str) -> dict:
+    from quco.gate.retrieval import build_retrieval
+
+    t0 = time.perf_counter()
+    stats = build_retrieval(index_dir, [backend])
+    return {"wall_s": time.perf_counter() - t0, "passages": stats["passages"], backend: stats[backend],
+            **_rss_mb()}
+
+
+def _query_child(index_dir: str, backend: str, queries: list[str], k: int) -> dict:
+    from quco.gate.retrieval import load_retriever, tokenize_for_bm25
+
+    t0 = time.perf_counter()
+    retriever = load_retriever(index_dir, backend)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    retriever.search(queries[0], k)  # cold: numba cache load, first page faults
+    cold_ms = (time.perf_counter() - t0) * 1000
+    latency, top = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        hits = retriever.search(q, k)
+        latency.append(time.perf_counter() - t0)
+        top.append([p.passage_id for p in hits])
+    score = []
+    for tokens in tokenize_for_bm25(queries):
+        t0 = time.perf_counter()
+        retriever._top_k([tokens], k)
+        score.append(time.perf_counter() - t0)
+    ms = lambda xs, p: float(np.percentile(xs, p) * 1000)  # noqa: E731
+    return {"load_s": load_s, "cold_ms": cold_ms, "p50_ms": ms(latency, 50), "p95_ms": ms(latency, 95),
+            "mean_ms": float(np.mean(latency) * 1000), "score_p50_ms": ms(score, 50), "score_p95_ms": ms(score, 95),
+            "empty": sum(not t for t in top), "top": top, **_rss_mb()}
+
+
+def _fetch_child(index_dir: str, tops: list[list[int]]) -> dict:
+    """Time reading the same top-k rows from the passage store and from passages.parquet (duckdb)."""
+    import duckdb
+
+    from quco.gate.retrieval import PassageStore
+
+    store = PassageStore(Path(index_dir) / "retrieval" / "passages.arrow")
+    con = duckdb.connect()
+    source = str(Path(index_dir) / "passages.parquet")
+    sql = "SELECT passage_id, doc_id, title, text FROM read_parquet(?) WHERE passage_id IN ({})"
+    tops = [t for t in tops if t][:50]
+    timings = {}
+    for _ in range(2):  # the second, warm pass counts
+        t0 = time.perf_counter()
+        for ids in tops:
+            store.passages([(i, 1.0) for i in ids])
+        timings["store"] = (time.perf_counter() - t0) / len(tops) * 1000
+        t0 = time.perf_counter()
+        for ids in tops:
+            con.execute(sql.format(", ".join(map(str, ids))), [source]).fetchall()
+        timings["duckdb"] = (time.perf_counter() - t0) / len(tops) * 1000
+    store_ms, duck_ms = timings["store"], timings["duckdb"]
+    return {"store_ms": store_ms, "parquet_duckdb_ms": duck_ms, "queries": len(tops),
+            "parquet_row_groups": pq.ParquetFile(source).num_row_groups}
+
+
+def _run(fn, *args):
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2,000 passages instead of the whole shard")
+    ap.add_argument("--passages", type=int, help="passage limit (default: 2,000 with --quick, else all)")
+    ap.add_argument("--with-rank-bm25", action="store_true", help="run rank_bm25 above --rank-bm25-max too")
+    ap.add_argument("--rank-bm25-max", type=int, default=50_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--shard", type=Path, default=SHARD)
+    ap.add_argument("--workdir", type=Path, help="where the index is built (default: a fresh dir under /tmp)")
+    args = ap.parse_args(argv)
+    if not args.shard.is_file():
+        sys.exit(f"no corpus at {args.shard}; pass --shard")
+    mode = "quick" if args.quick else "full"
+    limit = args.passages or (2_000 if args.quick else None)
+    workdir = args.workdir or Path(f"/tmp/quco-bench-retrieval-{mode}")
+    shutil.rmtree(workdir / "retrieval", ignore_errors=True)
+
+    t0 = time.perf_counter()
+    n = write_passages(workdir, args.shard, limit)
+    print(f"{n} passages from {args.shard.name} in {time.perf_counter() - t0:.1f}s -> {workdir}", flush=True)
+    queries = make_queries(workdir, args.queries)
+    backends = ["bm25s"]
+    if n <= args.rank_bm25_max or args.with_rank_bm25:
+        backends.append("rank_bm25")
+    results: dict = {"mode": mode, "passages": n, "queries": len(queries), "k": args.k,
+                     "query_examples": queries[:5], "backends": {}}
+    for backend in backends:
+        build = _run(_build_child, str(workdir), backend)
+        print(f"{backend}: built in {build['wall_s']:.1f}s", flush=True)
+        query = _run(_query_child, str(workdir), backend, queries, args.k)
+        results["backends"][backend] = {"build": build, "query": query}
+    results["fetch"] = _run(_fetch_child, str(workdir), results["backends"]["bm25s"]["query"]["top"])
+    if "rank_bm25" in results["backends"]:
+        a, b = (results["backends"][x]["query"]["top"] for x in ("bm25s", "rank_bm25"))
+        results["agreement"] = {"same_top_k": float(np.mean([x == y for x, y in zip(a, b)])),
+                                "same_top_k_set": float(np.mean([set(x) == set(y) for x, y in zip(a, b)])),
+                                "same_top_1": float(np.mean([x[:1] == y[:1] for x, y in zip(a, b)]))}
+    for part in results["backends"].values():
+        part["query"].pop("top")
+    _print(results)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    saved = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    saved[mode] = results
+    OUT.write_text(json.dumps(saved, indent=2))
+    print(f"wrote {OUT}")
+    return results
+
+
+def _print(r: dict) -> None:
+    print(f"\n{r['passages']} passages, {r['queries']} queries, k={r['k']}; e.g. {r['query_examples'][:3]}")
+    head = (f"{'backend':<10} {'store s':>8} {'build s':>8} {'index MB':>9} {'store MB':>9} {'build peak MB':>13} "
+            f"{'load s':>7} {'cold ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'score p50':>9} {'score p95':>9} "
+            f"{'RSS MB':>7} {'anon MB':>8}")
+    print(head)
+    print("-" * len(head))
+    for name, part in r["backends"].items():
+        b, q = part["build"], part["query"]
+        print(f"{name:<10} {b['passages']['seconds']:>8.1f} {b[name]['seconds']:>8.1f} {b[name]['bytes'] / 1e6:>9.1f} "
+              f"{b['passages']['bytes'] / 1e6:>9.1f} {b['peak_rss_mb']:>13.0f} {q['load_s']:>7.2f} "
+              f"{q['cold_ms']:>8.1f} {q['p50_ms']:>8.3f} {q['p95_ms']:>8.3f} {q['score_p50_ms']:>9.3f} "
+              f"{q['score_p95_ms']:>9.3f} {q['rss_mb']:>7.0f} {q['rss_anon_mb']:>8.0f}")
+    f = r["fetch"]
+    print(f"fetch top-{r['k']} texts: passage store {f['store_ms']:.3f} ms, passages.parquet via duckdb "
+          f"{f['parquet_duckdb_ms']:.1f} ms ({f['parquet_row_groups']} row group(s))")
+    if "agreement" in r:
+        a = r["agreement"]
+        print(f"bm25s vs rank_bm25: identical top-{r['k']} {a['same_top_k']:.1%} (as sets {a['same_top_k_set']:.1%}), "
+              f"identical top-1 {a['same_top_1']:.1%}")
+
+
+if __name__ == "__main__":
+    main()
