@@ -109,6 +109,16 @@ def _entities(ix: Index, text: str, source: str, cfg: GateConfig) -> list[Entity
     return hits
 
 
+def _with_subject(ix: Index, q_ents: list[EntityHit], question: str, subject: str) -> list[EntityHit]:
+    key = normalize(subject)
+    if not key or any(e.key == key for e in q_ents):
+        return q_ents
+    s = question.find(subject)
+    start, end = (s, s + len(subject)) if s >= 0 else (-1, -1)
+    inside = [e for e in q_ents if not (start >= 0 and start <= e.start and e.end <= end)]
+    return inside + [EntityHit(subject, key, start, end, "question", ix.freq(subject), "SUBJECT")]
+
+
 def _coverage(q_ents: list[EntityHit], known: int) -> str:
     if not q_ents:
         return "unknown"
@@ -118,11 +128,13 @@ def _coverage(q_ents: list[EntityHit], known: int) -> str:
 
 def assess(question: str, answer: str | None = None, *, index: Index | str | Path | None = None,
            mode: str = "factual", config: GateConfig | None = None, router: Any = None,
-           retrieve: bool | None = None, **overrides: Any) -> RiskReport:
+           retrieve: bool | None = None, subject: str | None = None, **overrides: Any) -> RiskReport:
     """Assess the data-side risk of ``answer`` to ``question`` (or of the question alone, before generation).
 
     ``mode``: ``factual`` (unsupported claims route to retrieval), ``creative`` (they are sanctioned blends) or
-    ``auto`` (decided from the question by the router). ``overrides`` replace fields of ``config``.
+    ``auto`` (decided from the question by the router). ``subject``: the entity the question is about, when the
+    caller knows it (it then counts as a question entity even if the extractor missed it). ``overrides`` replace
+    fields of ``config``.
     """
     t0 = time.perf_counter()
     if not isinstance(question, str) or (answer is not None and not isinstance(answer, str)):
@@ -141,6 +153,8 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     known = cfg.known_docs(ix)
     t = time.perf_counter()
     q_ents = _entities(ix, question, "question", cfg)
+    if subject and subject.strip():
+        q_ents = _with_subject(ix, q_ents, question, subject.strip())
     a_ents: list[EntityHit] = []
     sent_spans = sentences(answer) if answer else []
     if answer:

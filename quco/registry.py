@@ -27,7 +27,9 @@ def get(registry: catalogue.Registry, name: str) -> Any:
     """
     import importlib
 
-    importlib.import_module(_BUILTINS[registry.namespace[-1]])
+    builtin = _BUILTINS.get(registry.namespace[-1])
+    if builtin:
+        importlib.import_module(builtin)
     try:
         return registry.get(name)
     except catalogue.RegistryError:

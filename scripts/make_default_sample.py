@@ -15,7 +15,7 @@ from pathlib import Path
 import zstandard
 
 from quco.cooccur.extract import SpacyExtractor
-from quco.cooccur.normalize import key_tokens
+from quco.index_builder.harvest import clean_surface, filter_entries
 from quco.index_builder.readers import read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +29,7 @@ MUST = {"Marie Curie", "Pierre Curie", "Warsaw", "Poland", "Paris", "Albert Eins
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--chars", type=int, default=9_000_000)
+    ap.add_argument("--reuse-ner", action="store_true", help="re-filter the existing entity list, no NER run")
     args = ap.parse_args()
     docs, size = [], 0
     for shard in SHARDS:
@@ -49,15 +50,23 @@ def main() -> None:
         f'<doc id="{d.doc_id}" url="http://en.wikipedia.org/wiki?curid={d.doc_id}" title="{d.title}">\n{d.title}\n\n'
         + "\n\n".join(d.paragraphs) + "\n</doc>\n" for d in chosen)
     (out / "wiki_sample.txt.zst").write_bytes(zstandard.ZstdCompressor(level=19).compress(text.encode()))
-    ner = SpacyExtractor(n_process=2)
-    seen: dict[str, tuple[str, dict]] = {}
-    for _seg, ent, key in ner._ents([p for d in chosen for p in d.paragraphs]):
-        text_, labels = seen.setdefault(key, (ent.text, {}))
-        labels[ent.label_] = labels.get(ent.label_, 0) + 1
-    rows = sorted((t, max(lab.items(), key=lambda kv: (kv[1], kv[0]))[0]) for t, lab in seen.values()
-                  if key_tokens(t))
-    (out / "wiki_sample_entities.tsv").write_text("".join(f"{t}\t{lab}\n" for t, lab in rows))
-    print(f"{len(chosen)} articles, {size / 1e6:.1f} MB of text, {len(rows)} NER entities")
+    paragraphs = [p for d in chosen for p in d.paragraphs]
+    tsv = out / "wiki_sample_entities.tsv"
+    if args.reuse_ner and tsv.exists():
+        rows = [tuple(line.split("\t")) for line in tsv.read_text().splitlines() if line]
+    else:
+        ner = SpacyExtractor(n_process=2)
+        seen: dict[str, tuple[str, dict]] = {}
+        for _seg, ent, key in ner._ents(paragraphs):
+            text_, labels = seen.setdefault(key, (clean_surface(ent.text), {}))
+            labels[ent.label_] = labels.get(ent.label_, 0) + 1
+        rows = [(t, max(lab.items(), key=lambda kv: (kv[1], kv[0]))[0]) for t, lab in seen.values()]
+    # the same filters a build applies to harvested entries: they are trusted (as --entities) at build time
+    g, implausible, lower = filter_entries([(clean_surface(t), lab) for t, lab in rows], paragraphs)
+    rows = sorted(zip(g.texts, g.labels))
+    tsv.write_text("".join(f"{t}\t{lab}\n" for t, lab in rows))
+    print(f"{len(chosen)} articles, {size / 1e6:.1f} MB of text, {len(rows)} NER entities "
+          f"({implausible} implausible and {lower} lower-case words dropped)")
 
 
 if __name__ == "__main__":

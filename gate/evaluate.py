@@ -1,0 +1,166 @@
+"""``quco eval``: read a labelled dev file, score every case with ``assess``, summarize with ``gate.metrics``.
+
+Formats (``fmt="auto"`` picks from the first row's keys):
+
+- ``swap``: rows ``question``, ``subject`` (optional), ``answer``, ``label`` (0 right, 1 wrong); rows of one
+  question (``id`` up to its last ``:``) form a pair.
+- ``pairs``: ``question``, ``answer``, ``label``; rows with the same question form a pair.
+- ``halueval``: ``question``, ``right_answer``, ``hallucinated_answer``: two cases per row (0 and 1). The
+  ``knowledge`` field (the gold evidence) is dropped as the row is read and never looked at.
+- ``blends``: entity pairs ``a``, ``b``, ``kind`` (cross_field | near | seen), ``field_a``, ``field_b``.
+- ``modes``: prompts with ``label`` factual | creative.
+
+Baselines, computed on the same rows in the same run: answer length in words; answer-entity popularity
+(``-log(1 + freq)`` of the most frequent answer entity: rarer answers riskier); QuCo-RAG's binary rule (1 when
+any checked pair has co-occurrence < 1, on our counts).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from quco.cooccur.index import Index
+from quco.errors import BadInputError, ConfigError
+from quco.gate.assess import GateConfig, assess
+from quco.gate.metrics import auroc, summarize, word_count
+
+FORMATS = ("auto", "swap", "pairs", "halueval", "blends", "modes")
+
+
+def read_rows(path: str | Path, limit: int | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file; a bad line is a BadInputError."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(str(p), "no such file")
+    n = 0
+    with open(p, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                raise BadInputError(str(p), f"not JSON ({e.msg})", line=line_no) from None
+            if not isinstance(row, dict):
+                raise BadInputError(str(p), "expected a JSON object", line=line_no)
+            row.pop("knowledge", None)  # HaluEval's gold evidence: never read
+            yield line_no, row
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+
+def detect_format(row: dict) -> str:
+    if "right_answer" in row and "hallucinated_answer" in row:
+        return "halueval"
+    if {"a", "b", "kind"} <= row.keys():
+        return "blends"
+    if "prompt" in row and row.get("label") in ("factual", "creative"):
+        return "modes"
+    if "answer" in row and "label" in row:
+        return "swap" if "subject" in row else "pairs"
+    raise ConfigError(f"cannot tell the format from keys {sorted(row)}; pass --format")
+
+
+def _need(path, line, row, keys):
+    for k in keys:
+        if not isinstance(row.get(k), str if k != "label" else int):
+            raise BadInputError(str(path), f"missing or mistyped field {k!r}", line=line)
+
+
+def load_cases(path: str | Path, fmt: str, limit: int | None = None) -> list[dict]:
+    """Cases {question, answer, label, group, subject?} of a detection file."""
+    cases: list[dict] = []
+    for line, row in read_rows(path, limit):
+        if fmt == "halueval":
+            _need(path, line, row, ("question", "right_answer", "hallucinated_answer"))
+            g = f"halueval:{row.get('id', line)}"
+            cases.append({"question": row["question"], "answer": row["right_answer"], "label": 0, "group": g})
+            cases.append({"question": row["question"], "answer": row["hallucinated_answer"], "label": 1, "group": g})
+        elif fmt in ("swap", "pairs"):
+            _need(path, line, row, ("question", "answer", "label"))
+            if row["label"] not in (0, 1):
+                raise BadInputError(str(path), "label must be 0 or 1", line=line)
+            group = str(row["id"]).rsplit(":", 1)[0] if fmt == "swap" and "id" in row else row["question"]
+            cases.append({"question": row["question"], "answer": row["answer"], "label": row["label"],
+                          "group": group, "subject": row.get("subject"), "id": row.get("id")})
+        else:
+            raise ConfigError(f"{fmt!r} is not a detection format")
+    return cases
+
+
+def score_cases(cases: list[dict], ix: Index, config: GateConfig | None = None, progress=None) -> list[dict]:
+    """Run ``assess`` (factual mode, no retrieval) on every case and attach score, coverage and baselines."""
+    for case in cases:
+        t = time.perf_counter()
+        rep = assess(case["question"], case["answer"], index=ix, mode="factual", config=config, retrieve=False,
+                     subject=case.get("subject"))
+        case["latency_ms"] = (time.perf_counter() - t) * 1e3
+        answer_freqs = [e.freq for e in rep.entities if e.source == "answer"]
+        case.update(
+            score=rep.risk, coverage=rep.coverage, decision=rep.decision,
+            entities=[{"text": e.text, "start": e.start, "end": e.end, "source": e.source, "freq": e.freq}
+                      for e in rep.entities],
+            pairs=[{"a": p.a, "b": p.b, "cooccurrence": p.cooccurrence, "unseen": p.unseen} for p in rep.pairs],
+            length=float(word_count(case["answer"])),
+            popularity=-math.log1p(max(answer_freqs, default=0)),
+            quco_binary=float(any(p.cooccurrence < 1 for p in rep.pairs)),
+        )
+        if progress is not None:
+            progress.update(1)
+    return cases
+
+
+def evaluate_detection(path: str | Path, ix: Index, fmt: str = "auto", limit: int | None = None,
+                       config: GateConfig | None = None, progress=None) -> tuple[dict, list[dict]]:
+    """(summary, scored cases) for a detection dev file."""
+    if fmt == "auto":
+        fmt = detect_format(next(read_rows(path, 1))[1])
+    cases = load_cases(path, fmt, limit)
+    if not cases:
+        raise BadInputError(str(path), "no cases")
+    if progress is not None:
+        progress.total = len(cases)
+    score_cases(cases, ix, config, progress)
+    summary = summarize(cases)
+    summary.update(format=fmt, file=str(path), index=str(ix.path))
+    return summary, cases
+
+
+# ---- blends ---------------------------------------------------------------------------------------------------
+def evaluate_blends(path: str | Path, ix: Index, limit: int | None = None, config: GateConfig | None = None
+                    ) -> tuple[dict, list[dict]]:
+    """Blend judgement on labelled pairs: distance AUROC (cross_field vs near), kind accuracy, seen pass rate."""
+    from quco.gate.blend import judge_blend
+
+    cfg = config or GateConfig()
+    rows = []
+    for line, row in read_rows(path, limit):
+        _need(path, line, row, ("a", "b", "kind"))
+        t = time.perf_counter()
+        c = ix.cooc(row["a"], row["b"])
+        seen = c >= cfg.cooc_threshold
+        rep = judge_blend(ix, row["a"], row["b"])
+        rows.append({**row, "cooccurrence": c, "passed": seen, "predicted_kind": "seen" if seen else rep["kind"],
+                     "blend_kind": rep["kind"], "distance": rep["distance"],
+                     "bridges": [b["text"] for b in rep["bridges"]], "latency_ms": (time.perf_counter() - t) * 1e3})
+    blends = [r for r in rows if r["kind"] in ("cross_field", "near")]
+    scored = [r for r in blends if r["distance"] is not None]
+    summary: dict[str, Any] = {"n": len(rows), "format": "blends"}
+    summary["auroc"] = auroc([r["distance"] for r in scored], [int(r["kind"] == "cross_field") for r in scored])
+    summary["distance_coverage"] = len(scored) / max(len(blends), 1)
+    summary["kind_accuracy"] = (sum(r["predicted_kind"] == r["kind"] for r in blends) / len(blends)) if blends else None
+    seen_rows = [r for r in rows if r["kind"] == "seen"]
+    summary["seen_pass_rate"] = (sum(r["passed"] for r in seen_rows) / len(seen_rows)) if seen_rows else None
+    fields = sorted({r.get("field_a") for r in blends} | {r.get("field_b") for r in blends} - {None})
+    summary["per_field_auroc"] = {
+        f: auroc([r["distance"] for r in scored if f in (r.get("field_a"), r.get("field_b"))],
+                 [int(r["kind"] == "cross_field") for r in scored if f in (r.get("field_a"), r.get("field_b"))])
+        for f in fields}
+    lat = sorted(r["latency_ms"] for r in rows)
+    summary["latency_ms"] = {"p50": lat[len(lat) // 2], "p95": lat[int(len(lat) * 0.95)]} if lat else {}
+    return summary, rows
