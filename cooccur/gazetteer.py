@@ -16,13 +16,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quco.cooccur.normalize import FNV_OFFSET, FNV_PRIME, key_hash_of_key, key_tokens
+from quco.cooccur.normalize import (FNV_OFFSET, FNV_PRIME, combine, combine_hashes, key_hash_of_key, key_tokens,
+                                    token_hash_py)
 
 _EMPTY = np.uint64(0)
 
 
+PREFIX = -2  # table value of a hash that is a proper prefix of some entry but no entry itself
+
+
 @nb.njit(cache=True)
-def _table_build(hashes, size):
+def _table_build(hashes, values, size):
+    """Open addressing, linear probing; an entry's value overrides a prefix marker for the same hash."""
     keys = np.zeros(size, dtype=np.uint64)
     vals = np.full(size, -1, dtype=np.int32)
     mask = np.uint64(size - 1)
@@ -31,8 +36,9 @@ def _table_build(hashes, size):
         slot = h & mask
         while vals[slot] != -1 and keys[slot] != h:
             slot = (slot + np.uint64(1)) & mask
-        keys[slot] = h
-        vals[slot] = i
+        if vals[slot] == -1 or vals[slot] == PREFIX:
+            keys[slot] = h
+            vals[slot] = values[i]
     return keys, vals
 
 
@@ -66,6 +72,8 @@ def match_kernel(tok_hashes, tok_seg, table_keys, table_vals, max_n):
                 break
             h = (h ^ tok_hashes[j]) * FNV_PRIME
             e = _lookup(table_keys, table_vals, h)
+            if e == -1:
+                break  # no entry starts with these tokens: stop extending (the table holds every entry prefix)
             if e >= 0:
                 best_len = k + 1
                 best = e
@@ -81,9 +89,7 @@ def match_kernel(tok_hashes, tok_seg, table_keys, table_vals, max_n):
 
 
 def match_py(tok_hashes, tok_seg, entries: dict[int, int], max_n: int) -> list[tuple[int, int, int]]:
-    """Reference matcher over a plain dict {key hash: entry index}."""
-    from quco.cooccur.normalize import combine
-
+    """Reference matcher over a plain dict {key hash: entry index}: tries every length, no prefix table."""
     out, i, n = [], 0, len(tok_hashes)
     while i < n:
         best = None
@@ -111,8 +117,18 @@ class Gazetteer:
         self.texts = [texts[i] for i in order]
         self.labels = [labels[i] for i in order]
         self.max_n = max((k.count(" ") + 1 for k in self.keys), default=1)
-        size = 1 << max(4, int(len(self.keys) * 2 - 1).bit_length())
-        self.table_keys, self.table_vals = _table_build(self.hashes, size)
+        prefixes = set()
+        for key in self.keys:
+            toks = key.split(" ")
+            h = combine([])
+            for t in toks[:-1]:
+                h = combine_hashes(h, token_hash_py(t))
+                prefixes.add(h)
+        pre = np.fromiter(prefixes, dtype=np.uint64, count=len(prefixes))
+        all_hashes = np.concatenate([self.hashes, pre])
+        values = np.concatenate([np.arange(len(self.keys), dtype=np.int32), np.full(len(pre), PREFIX, np.int32)])
+        size = 1 << max(4, int(all_hashes.shape[0] * 2 - 1).bit_length())
+        self.table_keys, self.table_vals = _table_build(all_hashes, values, size)
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -23,7 +23,34 @@ def pair_key(a, b):
 
 
 @nb.njit(cache=True, nogil=True)
-def _doc_pairs(ent, pos, lo, hi, window, out, k):
+def _window_scan(ent, pos, lo, hi, window, d, last_doc, last_i, mark, out, k, store):
+    """Emit (or count, when not ``store``) candidate pairs of one long document.
+
+    For mention i of entity e, only mentions after e's previous mention i' need pairing: anything before i' within
+    the window of i is within the window of i' too and was paired then. Each distinct entity is paired once per i
+    (``mark``). What remains duplicated is removed by the per-document sort in ``_doc_pairs``.
+    """
+    for i in range(lo, hi):
+        e = ent[i]
+        start = lo
+        if last_doc[e] == d:
+            start = last_i[e] + 1
+        j = i - 1
+        while j >= start and pos[i] - pos[j] <= window:
+            f = ent[j]
+            if f != e and mark[f] != i:
+                mark[f] = i
+                if store:
+                    out[k] = pair_key(e, f)
+                k += 1
+            j -= 1
+        last_doc[e] = d
+        last_i[e] = i
+    return k
+
+
+@nb.njit(cache=True, nogil=True)
+def _doc_pairs(ent, pos, lo, hi, window, d, last_doc, last_i, mark, out, k):
     """Emit the distinct pair keys of one document into ``out[k:]``; return the new end."""
     if hi - lo < 2:
         return k
@@ -36,13 +63,7 @@ def _doc_pairs(ent, pos, lo, hi, window, out, k):
                 out[k] = pair_key(u[i], u[j])
                 k += 1
         return k
-    for i in range(lo, hi):
-        j = i + 1
-        while j < hi and pos[j] - pos[i] <= window:
-            if ent[j] != ent[i]:
-                out[k] = pair_key(ent[i], ent[j])
-                k += 1
-            j += 1
+    k = _window_scan(ent, pos, lo, hi, window, d, last_doc, last_i, mark, out, k, True)
     if k - start > 1:
         s = np.sort(out[start:k])
         m = start
@@ -57,8 +78,9 @@ def _doc_pairs(ent, pos, lo, hi, window, out, k):
 
 
 @nb.njit(cache=True, nogil=True)
-def _pair_bound(doc_offsets, ent, pos, window):
+def _pair_bound(doc_offsets, ent, pos, window, last_doc, last_i, mark):
     total = 0
+    dummy = np.empty(0, dtype=np.int64)
     for d in range(doc_offsets.shape[0] - 1):
         lo, hi = doc_offsets[d], doc_offsets[d + 1]
         if hi - lo < 2:
@@ -67,21 +89,23 @@ def _pair_bound(doc_offsets, ent, pos, window):
             u = np.unique(ent[lo:hi]).shape[0]
             total += u * (u - 1) // 2
         else:
-            for i in range(lo, hi):
-                j = i + 1
-                while j < hi and pos[j] - pos[i] <= window:
-                    j += 1
-                total += j - i - 1
+            total += _window_scan(ent, pos, lo, hi, window, d, last_doc, last_i, mark, dummy, 0, False)
     return total
 
 
 @nb.njit(cache=True, nogil=True)
 def emit_pairs(doc_offsets, ent, pos, window):
     """Distinct pair keys of each document, concatenated (a key appears at most once per document)."""
-    out = np.empty(_pair_bound(doc_offsets, ent, pos, window), dtype=np.int64)
+    n_ent = (ent.max() + 1) if ent.shape[0] else 0
+    last_doc = np.full(n_ent, -1, dtype=np.int64)
+    last_i = np.zeros(n_ent, dtype=np.int64)
+    mark = np.full(n_ent, -1, dtype=np.int64)
+    out = np.empty(_pair_bound(doc_offsets, ent, pos, window, last_doc, last_i, mark), dtype=np.int64)
+    last_doc[:] = -1
+    mark[:] = -1
     k = 0
     for d in range(doc_offsets.shape[0] - 1):
-        k = _doc_pairs(ent, pos, doc_offsets[d], doc_offsets[d + 1], window, out, k)
+        k = _doc_pairs(ent, pos, doc_offsets[d], doc_offsets[d + 1], window, d, last_doc, last_i, mark, out, k)
     return out[:k]
 
 

@@ -135,9 +135,9 @@ def combine(hashes) -> int:
     return h
 
 
-@nb.njit(cache=True, inline="always")
-def combine_step(h, t):
-    return (h ^ t) * FNV_PRIME
+def combine_hashes(h: int, t: int) -> int:
+    """One step of :func:`combine`: extend the hash ``h`` of a token sequence by a token hash ``t``."""
+    return ((h ^ t) * _PRIME) & _MASK
 
 
 def _strip_possessive(text: str) -> str:
