@@ -130,7 +130,7 @@ def test_killed_build_resumes_with_equal_counts(tmp_path):
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    done_before = len(list(marks.glob("*")))
+    done_before = len([m for m in marks.glob("*") if ".tmp" not in m.name])  # a marker being written is not done
     assert 5 <= done_before < 300 and not out.exists()
     r = subprocess.run([sys.executable, "-m", "quco", "build", str(corpus), "--out", str(out), *args,
                         "--resume", "--json"], env=env, capture_output=True, text=True)
