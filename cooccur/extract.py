@@ -164,21 +164,89 @@ class GazetteerExtractor(Extractor):
         pos = first - batch.doc_tok_start[batch.tok_doc[first]]
         return batch.offsets_from_token_docs(first), entry.astype(np.int32), pos.astype(np.int64)
 
-    def extract(self, text: str) -> list[Mention]:
-        batch = TokenizedBatch([[s for _, s in split_segments(text)]])
-        offsets = [o for o, _ in split_segments(text)]
+    def extract(self, text: str, unknown: bool = True) -> list[Mention]:
+        """Dictionary matches, plus (with ``unknown``) capitalized names the dictionary does not know.
+
+        A dictionary can only find what it holds; at query time a name it has never seen matters most (an
+        invented or unindexed entity). So a run of capitalized tokens (joined by "of", "the", "de", ...) that
+        contains a token no match covers becomes one mention labelled ``UNKNOWN`` (replacing the matches inside
+        it), e.g. "the Zorblaxian Empire". A lone capitalized word at the start of a sentence is not a name.
+        """
+        segs = split_segments(text)
+        batch = TokenizedBatch([[s for _, s in segs]])
+        offsets = [o for o, _ in segs]
         first, length, entry = self.gazetteer.match(batch.hashes, batch.tok_seg)
-        out = []
         g = self.gazetteer
-        for i, n, e in zip(first.tolist(), length.tolist(), entry.tolist()):
+        spans = [(i, i + n, g.keys[e], g.labels[e]) for i, n, e in zip(first.tolist(), length.tolist(),
+                                                                        entry.tolist())]
+        if unknown:
+            spans = _with_unknown_names(text, batch, offsets, spans)
+        out = []
+        for i, j, key, label in spans:
             seg = int(batch.tok_seg[i])
             base = offsets[seg] - int(batch.seg_start[seg])
-            s, t = int(batch.starts[i]) + base, int(batch.ends[i + n - 1]) + base
-            out.append(Mention(text[s:t], g.keys[e], s, t, g.labels[e], segment=seg, token=i))
+            s, t = int(batch.starts[i]) + base, int(batch.ends[j - 1]) + base
+            out.append(Mention(text[s:t], key, s, t, label, segment=seg, token=i))
         return out
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "entries": len(self.gazetteer), "max_n": self.gazetteer.max_n}
+
+
+_CONNECTORS = frozenset({"of", "the", "de", "la", "le", "von", "van", "der", "du", "di", "da", "del", "and", "y"})
+_SENTENCE_END = re.compile(r"[.!?:;\"\u201c(]\s*$")
+
+
+def _with_unknown_names(text: str, batch: TokenizedBatch, offsets: list[int],
+                        spans: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
+    """``spans`` (token ranges) with capitalized runs that hold an unmatched token added as UNKNOWN names."""
+    n = batch.n_tokens
+    covered = np.zeros(n, dtype=bool)
+    for i, j, _, _ in spans:
+        covered[i:j] = True
+    toks = [batch.text[int(a):int(b)] for a, b in zip(batch.starts, batch.ends)]
+    cap = [t[:1].isupper() for t in toks]
+    def joined(a: int, b: int) -> bool:  # tokens a < b of one segment with only spaces between them
+        return batch.tok_seg[a] == batch.tok_seg[b] and not batch.text[int(batch.ends[b - 1]):int(batch.starts[b])].strip()
+
+    runs, i = [], 0
+    while i < n:
+        if not cap[i]:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and joined(j - 1, j):
+            if cap[j]:
+                j += 1
+                continue
+            k = j
+            while k < n and toks[k] in _CONNECTORS and joined(k - 1, k):
+                k += 1
+            if k > j and k < n and cap[k] and joined(k - 1, k):
+                j = k + 1
+            else:
+                break
+        runs.append((i, j))
+        i = j
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    new = list(spans)
+    for i, j in runs:
+        seg = int(batch.tok_seg[i])
+        before = batch.text[int(batch.seg_start[seg]):int(batch.starts[i])]
+        if not before.strip() or _SENTENCE_END.search(before):
+            if j - i == 1:
+                continue  # "Who", "Write", "Paris": a capitalized first word alone is not taken for a name
+            while i < j and (toks[i].lower() in STOP_WORDS or toks[i].lower() in _CONNECTORS):
+                i += 1  # "Is the Bank of England": the sentence's first word is capitalized for another reason
+        free = [k for k in range(i, j) if not covered[k] and len(toks[k]) > 1 and toks[k].lower() not in _CONNECTORS]
+        if not free:
+            continue
+        new = [sp for sp in new if sp[1] <= i or sp[0] >= j]
+        key = " ".join(key_tokens(batch.text[int(batch.starts[i]):int(batch.ends[j - 1])]))
+        if key:
+            new.append((i, j, key, "UNKNOWN"))
+    return sorted(new)
 
 
 @registry.extractors.register("spacy")
