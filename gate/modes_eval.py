@@ -1,0 +1,135 @@
+"""Evaluation of factual/creative routers on labelled prompts (the logic behind ``quco eval --format modes``).
+
+Rows are ``{"prompt": str, "label": "factual" | "creative", ...}`` (``shared/data/modes/modes_dev.jsonl``).
+The classes are imbalanced (about 8% creative on dev), so the headline figure is balanced accuracy (the mean of
+the two recalls), with creative recall and precision beside it; raw accuracy is reported but means little.
+
+The ``"model"`` router is never scored with its shipped head, which was trained on dev: it is
+**cross-validated** on the given rows (5-fold stratified; the head is retrained on each fold's training part,
+its threshold chosen by an inner cross-validation on that part; embeddings are computed once). It is reported
+only when the ``router`` extra is installed; otherwise it is listed under ``"skipped"``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from quco.errors import ConfigError
+from quco.gate.router import MODES, get_router, model_extra_available
+
+MAX_MISROUTED = 50
+
+
+def _check_rows(rows: Sequence[dict]) -> tuple[list[str], list[str]]:
+    prompts, labels = [], []
+    for i, row in enumerate(rows):
+        prompt, label = row.get("prompt"), row.get("label")
+        if not isinstance(prompt, str) or label not in MODES:
+            raise ConfigError(
+                f"row {i}: each row needs a str 'prompt' and a 'label' of factual or creative (got {label!r})"
+            )
+        prompts.append(prompt)
+        labels.append(label)
+    if not rows:
+        raise ConfigError("evaluate_modes needs at least one labelled row")
+    return prompts, labels
+
+
+def metrics(labels: Sequence[str], predicted: Sequence[str]) -> dict:
+    """Balanced accuracy, accuracy, per-class recall, creative precision and the confusion matrix
+    (``confusion[true][predicted]``). A recall or precision with an empty denominator is ``None``."""
+    confusion = {t: {p: 0 for p in MODES} for t in MODES}
+    for t, p in zip(labels, predicted):
+        confusion[t][p] += 1
+    recall = {}
+    for m in MODES:
+        total = sum(confusion[m].values())
+        recall[m] = confusion[m][m] / total if total else None
+    called_creative = confusion["factual"]["creative"] + confusion["creative"]["creative"]
+    precision = {"creative": confusion["creative"]["creative"] / called_creative if called_creative else None}
+    present = [r for r in recall.values() if r is not None]
+    n = len(labels)
+    return {
+        "balanced_accuracy": sum(present) / len(present) if present else None,
+        "accuracy": sum(confusion[m][m] for m in MODES) / n if n else None,
+        "recall": recall,
+        "precision": precision,
+        "confusion": confusion,
+    }
+
+
+def _report(prompts: list[str], labels: list[str], predicted: list[str], reasons: list[str]) -> dict:
+    out = metrics(labels, predicted)
+    out["misrouted"] = [
+        {"prompt": p, "label": t, "predicted": q, "reason": r}
+        for p, t, q, r in zip(prompts, labels, predicted, reasons)
+        if t != q
+    ][:MAX_MISROUTED]
+    return out
+
+
+def _evaluate_direct(name: str, prompts: list[str], labels: list[str]) -> dict:
+    router = get_router(name)
+    start = time.perf_counter()
+    routes = [router(p) for p in prompts]
+    seconds = time.perf_counter() - start
+    out = _report(prompts, labels, [r.mode for r in routes], [r.reason for r in routes])
+    out["ms_per_prompt"] = 1000.0 * seconds / len(prompts)
+    return out
+
+
+def _evaluate_model_cv(prompts: list[str], labels: list[str], folds: int, seed: int) -> dict:
+    from quco.gate.router import model_router
+    from quco.gate.router_model import cross_validated_predictions, head_features
+
+    router = model_router()
+    y = np.array([label == "creative" for label in labels], dtype=int)
+    if min(y.sum(), len(y) - y.sum()) < folds:
+        raise ConfigError(f"cross-validating the model router needs at least {folds} rows of each label")
+    start = time.perf_counter()
+    X = head_features(router.embedder.encode(prompts), prompts, router.rules, router.cue_scale)
+    embed_seconds = time.perf_counter() - start
+    meta = router.head.meta
+    proba, pred = cross_validated_predictions(
+        X, y, k=folds, seed=seed, l2=float(meta.get("l2", 1.0)), min_precision=float(meta.get("min_precision", 0.75))
+    )
+    predicted = ["creative" if p else "factual" for p in pred]
+    reasons = [f"cross-validated MiniLM head: p(creative) = {p:.3f}" for p in proba]
+    out = _report(prompts, labels, predicted, reasons)
+    out.update(
+        cross_validated=True,
+        folds=folds,
+        ms_per_prompt=1000.0 * embed_seconds / len(prompts),
+        note="head retrained per fold; threshold from an inner cross-validation on each training part",
+    )
+    return out
+
+
+def evaluate_modes(
+    rows: Sequence[dict], routers: Sequence[str] = ("rules", "model"), folds: int = 5, seed: int = 0
+) -> dict:
+    """Score each named router on ``rows``: ``{"n", "counts", "routers": {name: figures}, "skipped"}``.
+
+    Figures per router: ``balanced_accuracy``, ``accuracy``, ``recall`` {factual, creative}, ``precision``
+    {creative}, ``confusion`` (true -> predicted -> count), ``misrouted`` (the first 50, with the router's
+    reason) and ``ms_per_prompt``. ``"model"`` is cross-validated (see the module docstring) and appears only
+    when its extra is installed; any other registered router is applied as is.
+    """
+    prompts, labels = _check_rows(rows)
+    result: dict = {
+        "n": len(rows),
+        "counts": {m: labels.count(m) for m in MODES},
+        "routers": {},
+        "skipped": {},
+    }
+    for name in routers:
+        if name == "model":
+            if not model_extra_available():
+                result["skipped"]["model"] = "router extra not installed: pip install 'quco-gate[router]'"
+                continue
+            result["routers"]["model"] = _evaluate_model_cv(prompts, labels, folds, seed)
+        else:
+            result["routers"][name] = _evaluate_direct(name, prompts, labels)
+    return result
