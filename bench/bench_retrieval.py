@@ -3,13 +3,16 @@
     python bench/bench_retrieval.py --quick             # 2,000 passages, both backends
     python bench/bench_retrieval.py                     # the whole shard (~165 k passages); rank_bm25 skipped
     python bench/bench_retrieval.py --with-rank-bm25    # ... unless asked for
+    python bench/bench_retrieval.py --parquet IDX/passages.parquet   # an index's passages (copied, never changed)
 
 Passages are ~100-word windows over each document's paragraphs of ``wiki2015_AA.txt.zst`` (read here with a
-small streaming reader, not the project's readers). Each backend is built and queried in a fresh process, so
-its peak RSS is its own. Queries are entity-pair style: a word of one document's title, a word of another's,
-and a content word of a passage of the first. Latency is per ``search(query, k)`` call, passage texts included;
-``score`` is the ranking alone. ``fetch`` compares reading the top-k passages from the passage store against
-reading them from ``passages.parquet`` with duckdb. Results go to ``bench/out/retrieval.json`` (one key per mode).
+small streaming reader, not the project's readers), or an index's ``passages.parquet`` (``--parquet``, copied into
+the work directory first: the build regroups its copy). Each backend is built and queried in a fresh process, so
+its peak RSS is its own; the machine may be shared, so CPU seconds are reported beside wall seconds. Queries are
+entity-pair style: a word of one document's title, a word of another's, and a content word of a passage of the
+first. Latency is per ``search(query, k)`` call, passage texts included; ``score`` is the ranking alone.
+``fetch`` compares reading the top-k passages through ``PassageStore`` (row groups of ``passages.parquet``) against
+reading them with duckdb. Results go to ``bench/out/retrieval.json`` (one key per mode).
 """
 from __future__ import annotations
 
@@ -79,16 +82,22 @@ def write_passages(path: Path, shard: Path, limit: int | None) -> int:
 
 def make_queries(path: Path, n: int, seed: int = 0) -> list[str]:
     """Entity-pair queries: a title word of document A, one of document B, a content word of A's passage."""
-    from quco.gate.retrieval import tokenize_for_bm25
+    from quco.cooccur.normalize import tokenize_py
+    from quco.gate.retrieval import STOPWORDS
 
-    table = pq.read_table(path / "passages.parquet", columns=["title", "text"])
-    titles, texts = table.column("title").to_pylist(), table.column("text").to_pylist()
+    def words(text: str) -> list[str]:
+        return [w for w, _, _ in tokenize_py(text or "") if w not in STOPWORDS]
+
+    pf = pq.ParquetFile(path / "passages.parquet")
     rng = random.Random(seed)
+    rows = sorted(rng.sample(range(pf.metadata.num_rows), min(pf.metadata.num_rows, 20 * n)))
+    table = pq.read_table(path / "passages.parquet", columns=["title", "text"]).take(rows)
+    titles, texts = table.column("title").to_pylist(), table.column("text").to_pylist()
     queries = []
     while len(queries) < n:
         a, b = rng.randrange(len(titles)), rng.randrange(len(titles))
-        ta, tb = tokenize_for_bm25([titles[a], titles[b]])
-        content = [w for w in tokenize_for_bm25([texts[a]])[0] if len(w) >= 5 and w not in ta]
+        ta, tb = words(titles[a]), words(titles[b])
+        content = [w for w in words(texts[a]) if len(w) >= 5 and w not in ta]
         if ta and tb and content:
             queries.append(f"{rng.choice(ta)} {rng.choice(tb)} {rng.choice(content)}")
     return queries
@@ -104,10 +113,10 @@ def _rss_mb() -> dict:
 def _build_child(index_dir: str, backend: str) -> dict:
     from quco.gate.retrieval import build_retrieval
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     stats = build_retrieval(index_dir, [backend])
-    return {"wall_s": time.perf_counter() - t0, "passages": stats["passages"], backend: stats[backend],
-            **_rss_mb()}
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "passages": stats["passages"],
+            backend: stats[backend], **_rss_mb()}
 
 
 def _query_child(index_dir: str, backend: str, queries: list[str], k: int) -> dict:
@@ -120,46 +129,58 @@ def _query_child(index_dir: str, backend: str, queries: list[str], k: int) -> di
     retriever.search(queries[0], k)  # cold: numba cache load, first page faults
     cold_ms = (time.perf_counter() - t0) * 1000
     latency, top = [], []
+    c0 = time.process_time()
     for q in queries:
         t0 = time.perf_counter()
         hits = retriever.search(q, k)
         latency.append(time.perf_counter() - t0)
         top.append([p.passage_id for p in hits])
+    cpu_ms = (time.process_time() - c0) / len(queries) * 1000
     score = []
-    for tokens in tokenize_for_bm25(queries):
+    for hashes in tokenize_for_bm25(queries):
+        ids = retriever.term_ids(hashes)
         t0 = time.perf_counter()
-        retriever._top_k([tokens], k)
+        if len(ids):
+            retriever._top_k(ids, k)
         score.append(time.perf_counter() - t0)
     ms = lambda xs, p: float(np.percentile(xs, p) * 1000)  # noqa: E731
     return {"load_s": load_s, "cold_ms": cold_ms, "p50_ms": ms(latency, 50), "p95_ms": ms(latency, 95),
-            "mean_ms": float(np.mean(latency) * 1000), "score_p50_ms": ms(score, 50), "score_p95_ms": ms(score, 95),
-            "empty": sum(not t for t in top), "top": top, **_rss_mb()}
+            "mean_ms": float(np.mean(latency) * 1000), "cpu_mean_ms": cpu_ms, "score_p50_ms": ms(score, 50),
+            "score_p95_ms": ms(score, 95), "empty": sum(not t for t in top), "top": top, **_rss_mb()}
 
 
 def _fetch_child(index_dir: str, tops: list[list[int]]) -> dict:
-    """Time reading the same top-k rows from the passage store and from passages.parquet (duckdb)."""
+    """Time reading the same top-k rows through ``PassageStore`` and with duckdb, both from passages.parquet."""
     import duckdb
 
     from quco.gate.retrieval import PassageStore
 
-    store = PassageStore(Path(index_dir) / "retrieval" / "passages.arrow")
+    source = Path(index_dir) / "passages.parquet"
+    t0 = time.perf_counter()
+    store = PassageStore(source)
+    open_ms = (time.perf_counter() - t0) * 1000
     con = duckdb.connect()
-    source = str(Path(index_dir) / "passages.parquet")
     sql = "SELECT passage_id, doc_id, title, text FROM read_parquet(?) WHERE passage_id IN ({})"
-    tops = [t for t in tops if t][:50]
+    tops = [t for t in tops if t]
     timings = {}
     for _ in range(2):  # the second, warm pass counts
-        t0 = time.perf_counter()
+        latency = []
+        c0 = time.process_time()
         for ids in tops:
+            t0 = time.perf_counter()
             store.passages([(i, 1.0) for i in ids])
-        timings["store"] = (time.perf_counter() - t0) / len(tops) * 1000
+            latency.append(time.perf_counter() - t0)
+        timings["store_cpu"] = (time.process_time() - c0) / len(tops) * 1000
+        timings["store_p50"], timings["store_p95"] = (float(np.percentile(latency, p) * 1000) for p in (50, 95))
         t0 = time.perf_counter()
-        for ids in tops:
-            con.execute(sql.format(", ".join(map(str, ids))), [source]).fetchall()
-        timings["duckdb"] = (time.perf_counter() - t0) / len(tops) * 1000
-    store_ms, duck_ms = timings["store"], timings["duckdb"]
-    return {"store_ms": store_ms, "parquet_duckdb_ms": duck_ms, "queries": len(tops),
-            "parquet_row_groups": pq.ParquetFile(source).num_row_groups}
+        for ids in tops[:50]:
+            con.execute(sql.format(", ".join(map(str, ids))), [str(source)]).fetchall()
+        timings["duckdb"] = (time.perf_counter() - t0) / len(tops[:50]) * 1000
+    return {"store_open_ms": open_ms, "store_p50_ms": timings["store_p50"], "store_p95_ms": timings["store_p95"],
+            "store_cpu_ms": timings["store_cpu"], "parquet_duckdb_ms": timings["duckdb"], "queries": len(tops),
+            "parquet_row_groups": len(store.group_starts) - 1, "parquet_group_rows": store.group_rows,
+            "groups_per_query": float(np.mean([len(set(np.searchsorted(store.group_starts, t, side="right")))
+                                               for t in tops]))}
 
 
 def _run(fn, *args):
@@ -177,18 +198,25 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--shard", type=Path, default=SHARD)
+    ap.add_argument("--parquet", type=Path, help="use this passages.parquet (copied) instead of cutting the shard")
     ap.add_argument("--workdir", type=Path, help="where the index is built (default: a fresh dir under /tmp)")
     args = ap.parse_args(argv)
-    if not args.shard.is_file():
-        sys.exit(f"no corpus at {args.shard}; pass --shard")
-    mode = "quick" if args.quick else "full"
+    if args.parquet is None and not args.shard.is_file():
+        sys.exit(f"no corpus at {args.shard}; pass --shard or --parquet")
+    mode = "quick" if args.quick else "parquet" if args.parquet else "full"
     limit = args.passages or (2_000 if args.quick else None)
     workdir = args.workdir or Path(f"/tmp/quco-bench-retrieval-{mode}")
     shutil.rmtree(workdir / "retrieval", ignore_errors=True)
 
     t0 = time.perf_counter()
-    n = write_passages(workdir, args.shard, limit)
-    print(f"{n} passages from {args.shard.name} in {time.perf_counter() - t0:.1f}s -> {workdir}", flush=True)
+    if args.parquet:
+        workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.parquet, workdir / "passages.parquet")
+        n = pq.ParquetFile(workdir / "passages.parquet").metadata.num_rows
+    else:
+        n = write_passages(workdir, args.shard, limit)
+    print(f"{n} passages from {args.parquet or args.shard.name} in {time.perf_counter() - t0:.1f}s -> {workdir}",
+          flush=True)
     queries = make_queries(workdir, args.queries)
     backends = ["bm25s"]
     if n <= args.rank_bm25_max or args.with_rank_bm25:
@@ -219,20 +247,23 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _print(r: dict) -> None:
     print(f"\n{r['passages']} passages, {r['queries']} queries, k={r['k']}; e.g. {r['query_examples'][:3]}")
-    head = (f"{'backend':<10} {'store s':>8} {'build s':>8} {'index MB':>9} {'store MB':>9} {'build peak MB':>13} "
-            f"{'load s':>7} {'cold ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'score p50':>9} {'score p95':>9} "
-            f"{'RSS MB':>7} {'anon MB':>8}")
+    head = (f"{'backend':<10} {'pass s':>7} {'pass cpu':>8} {'build s':>8} {'b. cpu':>7} {'index MB':>9} "
+            f"{'parquet MB':>10} {'build peak MB':>13} {'load s':>7} {'cold ms':>8} {'p50 ms':>8} {'p95 ms':>8} "
+            f"{'cpu ms':>7} {'score p50':>9} {'score p95':>9} {'RSS MB':>7} {'anon MB':>8}")
     print(head)
     print("-" * len(head))
     for name, part in r["backends"].items():
         b, q = part["build"], part["query"]
-        print(f"{name:<10} {b['passages']['seconds']:>8.1f} {b[name]['seconds']:>8.1f} {b[name]['bytes'] / 1e6:>9.1f} "
-              f"{b['passages']['bytes'] / 1e6:>9.1f} {b['peak_rss_mb']:>13.0f} {q['load_s']:>7.2f} "
-              f"{q['cold_ms']:>8.1f} {q['p50_ms']:>8.3f} {q['p95_ms']:>8.3f} {q['score_p50_ms']:>9.3f} "
-              f"{q['score_p95_ms']:>9.3f} {q['rss_mb']:>7.0f} {q['rss_anon_mb']:>8.0f}")
+        print(f"{name:<10} {b['passages']['seconds']:>7.1f} {b['passages']['cpu_seconds']:>8.1f} "
+              f"{b[name]['seconds']:>8.1f} {b[name]['cpu_seconds']:>7.1f} {b[name]['bytes'] / 1e6:>9.1f} "
+              f"{b['passages']['bytes'] / 1e6:>10.1f} {b['peak_rss_mb']:>13.0f} {q['load_s']:>7.2f} "
+              f"{q['cold_ms']:>8.1f} {q['p50_ms']:>8.3f} {q['p95_ms']:>8.3f} {q['cpu_mean_ms']:>7.3f} "
+              f"{q['score_p50_ms']:>9.3f} {q['score_p95_ms']:>9.3f} {q['rss_mb']:>7.0f} {q['rss_anon_mb']:>8.0f}")
     f = r["fetch"]
-    print(f"fetch top-{r['k']} texts: passage store {f['store_ms']:.3f} ms, passages.parquet via duckdb "
-          f"{f['parquet_duckdb_ms']:.1f} ms ({f['parquet_row_groups']} row group(s))")
+    print(f"fetch top-{r['k']} texts ({f['groups_per_query']:.1f} row groups of <= {f['parquet_group_rows']} rows "
+          f"per query, {f['parquet_row_groups']} groups): PassageStore p50 {f['store_p50_ms']:.2f} ms, "
+          f"p95 {f['store_p95_ms']:.2f} ms, CPU {f['store_cpu_ms']:.2f} ms (open {f['store_open_ms']:.1f} ms); "
+          f"duckdb {f['parquet_duckdb_ms']:.1f} ms")
     if "agreement" in r:
         a = r["agreement"]
         print(f"bm25s vs rank_bm25: identical top-{r['k']} {a['same_top_k']:.1%} (as sets {a['same_top_k_set']:.1%}), "

@@ -1,6 +1,7 @@
 """Retrieval over an index's passages: both backends, their parity, persistence, and the errors a user can cause."""
 from __future__ import annotations
 
+import json
 import random
 import shutil
 
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import quco.gate.retrieval as retrieval
+from quco.cooccur.normalize import token_hash_py, tokenize_py
 from quco.errors import BadInputError, ConfigError, IndexCorruptError, IndexNotFoundError, UnknownComponentError
 from quco.gate.retrieval import (
     Passage,
@@ -84,21 +86,76 @@ def retrievers(index):
     return {b: load_retriever(index[0], b) for b in BACKENDS}
 
 
-def test_tokenizer_lowercases_splits_on_word_chars_and_drops_stopwords():
-    assert tokenize_for_bm25(["The Eiffel Tower is in Paris, France!", "Ångström's 1905 paper", "", "of the"]) == [
-        ["eiffel", "tower", "paris", "france"],
-        ["ångström", "1905", "paper"],
+def _hashes(words: list[str]) -> list[int]:
+    return [token_hash_py(w) for w in words]
+
+
+def test_tokenizer_folds_splits_on_word_chars_and_drops_stopwords():
+    got = tokenize_for_bm25(["The Eiffel Tower is in Paris, France!", "Ångström's 1905 paper", "", "of the",
+                             "ＰＡＲＩＳ snake_case"])
+    assert [g.dtype for g in got] == [np.uint64] * 5
+    assert [g.tolist() for g in got] == [
+        _hashes(["eiffel", "tower", "paris", "france"]),
+        _hashes(["ångström", "1905", "paper"]),  # the possessive "s" is a stopword
         [],
         [],
+        _hashes(["paris", "snake", "case"]),  # NFKC folds full-width letters; "_" separates
     ]
+    assert tokenize_for_bm25([]) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(list("ab Zé\u0301'_-\n\t1ΣςİıＡ😀") + ["the", "of ", "S"]), max_size=30)
+                .map("".join), max_size=8))
+def test_batched_tokenization_equals_one_text_at_a_time_and_the_reference(texts):
+    """Texts joined into one tokenizer call split back exactly; terms are the reference tokenizer's minus stopwords."""
+    got = [g.tolist() for g in tokenize_for_bm25(texts)]
+    assert got == [tokenize_for_bm25([t])[0].tolist() for t in texts]
+    assert got == [_hashes([w for w, _, _ in tokenize_py(t) if w not in retrieval.STOPWORDS]) for t in texts]
+
+
+def test_the_build_tokenizes_each_passage_as_tokenize_for_bm25_does(tmp_path, monkeypatch):
+    monkeypatch.setattr(retrieval, "READ_BATCH_ROWS", 4)  # passages joined per batch must split back exactly
+    rows = _passages(n_filler=6)
+    rows[1]["title"], rows[2]["text"], rows[3]["text"] = None, "", "Ends in a word\n\nthen 😀 Ａｌｐｈａ"
+    path = _write_index(tmp_path / "idx", rows)
+    corpus, _ = retrieval._read_passages(path, progress=False)
+    assert corpus.n == len(rows) and corpus.ids.dtype == np.int32
+    assert (corpus.vocab[1:] > corpus.vocab[:-1]).all() and not retrieval._is_stopword(corpus.vocab).any()
+    for i, row in enumerate(rows):
+        want = tokenize_for_bm25([retrieval.passage_text(row["title"], row["text"])])[0]
+        assert corpus.vocab[corpus.ids[corpus.offsets[i]:corpus.offsets[i + 1]]].tolist() == want.tolist(), i
 
 
 def test_build_reports_seconds_and_bytes_per_part(index):
     path, _, stats = index
     assert set(stats) == {"passages", *BACKENDS}
     for part in stats.values():
-        assert part["seconds"] >= 0 and part["bytes"] > 0
+        assert part["seconds"] >= 0 and part["cpu_seconds"] >= 0 and part["bytes"] > 0
+    assert stats["passages"]["bytes"] == (path / "passages.parquet").stat().st_size
+    assert stats["passages"]["regrouped"] is False  # one small row group already
     assert (path / "retrieval" / "bm25s" / "quco_retrieval.json").is_file()
+
+
+def test_bm25s_backend_stores_exactly_what_bm25s_indexes(index):
+    """Postings, passage ids and every posting's float32 score equal ``bm25s.BM25.index`` on the same term ids."""
+    import bm25s
+
+    path = index[0]
+    corpus, _ = retrieval._read_passages(path, progress=False)
+    saved = {a: np.load(path / "retrieval" / "bm25s" / f"{a}.npy") for a in retrieval.Bm25sRetriever.ARRAYS}
+    np.testing.assert_array_equal(np.load(path / "retrieval" / "bm25s" / "vocab.npy"), corpus.vocab)
+    docs = [corpus.ids[a:b].tolist() for a, b in zip(corpus.offsets[:-1], corpus.offsets[1:])]
+    model = bm25s.BM25(k1=retrieval.K1, b=retrieval.B, method="atire", idf_method="robertson", backend="numpy")
+    model.index((docs, {i: i for i in range(len(corpus.vocab))}), create_empty_token=False, show_progress=False)
+    np.testing.assert_array_equal(saved["indptr"], model.scores["indptr"])
+    np.testing.assert_array_equal(saved["docs"], model.scores["indices"])
+    term = np.repeat(np.arange(len(corpus.vocab)), np.diff(saved["indptr"]))
+    scores = retrieval._posting_scores(saved["tf"], saved["idf"][term],
+                                       retrieval._doc_norms(saved["doc_len"])[saved["docs"]])
+    assert scores.dtype == model.scores["data"].dtype == np.float32
+    np.testing.assert_array_equal(scores, model.scores["data"])
+    assert saved["tf"].dtype == np.uint8 and (saved["idf"] == 0).any()  # the common word's idf is floored
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -210,20 +267,43 @@ def test_saved_index_round_trips_after_a_move(index, retrievers, tmp_path, backe
     assert again.search_many(queries, k=5) == retrievers[backend].search_many(queries, k=5)
 
 
-def test_store_rows_match_parquet_across_batch_and_row_group_boundaries(tmp_path, monkeypatch):
-    monkeypatch.setattr(retrieval, "STORE_BATCH_ROWS", 16)
-    monkeypatch.setattr(retrieval, "READ_BATCH_ROWS", 10)
+def test_passages_are_regrouped_in_place_and_read_across_group_boundaries(tmp_path, monkeypatch):
+    monkeypatch.setattr(retrieval, "GROUP_ROWS", 16)
+    monkeypatch.setattr(retrieval, "READ_BATCH_ROWS", 40)
     rows = _passages(n_filler=60)
-    path = _write_index(tmp_path / "idx", rows, row_group_size=7)
-    build_retrieval(path, ["bm25s"])
-    store = retrieval.PassageStore(path / "retrieval" / "passages.arrow")
-    assert store.batch_rows == 16 and store.n == len(rows)
-    order = list(range(len(rows)))[::-1]
+    path = _write_index(tmp_path / "idx", rows, row_group_size=50)
+    before = pq.read_table(path / "passages.parquet")
+    stats = build_retrieval(path, ["bm25s"])
+    assert stats["passages"]["regrouped"] is True
+    after = pq.ParquetFile(path / "passages.parquet")
+    assert after.schema_arrow == before.schema and after.read().equals(before)  # same schema, rows and order
+    sizes = [after.metadata.row_group(g).num_rows for g in range(after.num_row_groups)]
+    assert max(sizes) == 16 and sum(sizes) == len(rows)
+    assert after.metadata.row_group(0).column(3).statistics is None  # no min/max of whole texts
+    store = retrieval.PassageStore(path / "passages.parquet")
+    assert store.n == len(rows) and store.group_rows == 16
+    order = list(range(len(rows)))[::-1] + [0, 17, 16, 15, 1]  # within, across and back over group boundaries
     got = store.passages([(i, 1.0) for i in order])
     assert [(p.passage_id, p.doc_id, p.title, p.text) for p in got] == [
         (rows[i]["passage_id"], rows[i]["doc_id"], rows[i]["title"], rows[i]["text"]) for i in order
     ]
+    assert store.passages([]) == []
     assert load_retriever(path).search("Curie polonium")[0].passage_id == 2
+    assert build_retrieval(path, ["bm25s"])["passages"]["regrouped"] is False  # already small
+    assert not [p for p in path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_finished_index_keeps_its_passages_file(tmp_path, monkeypatch):
+    """Once the index has a manifest (whose checksums cover passages.parquet) the file is never rewritten."""
+    monkeypatch.setattr(retrieval, "GROUP_ROWS", 16)
+    rows = _passages(n_filler=40)
+    path = _write_index(tmp_path / "idx", rows, row_group_size=50)
+    (path / "manifest.json").write_text("{}")
+    before = (path / "passages.parquet").read_bytes()
+    assert build_retrieval(path, ["bm25s"])["passages"]["regrouped"] is False
+    assert (path / "passages.parquet").read_bytes() == before
+    hits = load_retriever(path).search("Kilimanjaro Tanzania volcano Kibo", k=3)
+    assert hits[0].passage_id == 4 and hits[0].text == rows[4]["text"]
 
 
 def test_rebuild_replaces_the_old_index(tmp_path):
@@ -236,7 +316,7 @@ def test_rebuild_replaces_the_old_index(tmp_path):
         load_retriever(path)
     build_retrieval(path, ["bm25s"])
     assert load_retriever(path).search("Zanzibar cloves")[0].passage_id == 5
-    assert sorted(p.name for p in (path / "retrieval").iterdir()) == ["bm25s", "passages.arrow"]
+    assert sorted(p.name for p in (path / "retrieval").iterdir()) == ["bm25s"]
 
 
 def test_missing_retrieval_dir_says_to_rebuild(tmp_path):
@@ -247,6 +327,21 @@ def test_missing_retrieval_dir_says_to_rebuild(tmp_path):
     build_retrieval(path, ["bm25s"])  # one backend built does not make the other loadable
     with pytest.raises(IndexCorruptError, match="no rank_bm25 retrieval index"):
         load_retriever(path, "rank_bm25")
+
+
+def test_an_index_of_another_schema_or_tokenizer_says_to_rebuild(tmp_path):
+    path = _write_index(tmp_path / "idx", _passages(n_filler=5))
+    build_retrieval(path, ["bm25s"])
+    meta_path = path / "retrieval" / "bm25s" / "quco_retrieval.json"
+    meta = json.loads(meta_path.read_text())
+    for key, value in (("schema_version", 1), ("tokenizer", "lower-w+-stop168-v1")):
+        meta_path.write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(IndexCorruptError, match="rebuild"):
+            load_retriever(path)
+    meta_path.write_text(json.dumps(meta))
+    np.save(path / "retrieval" / "bm25s" / "idf.npy", np.zeros(3, np.float32))
+    with pytest.raises(IndexCorruptError, match="inconsistent sizes"):
+        load_retriever(path)
 
 
 def test_missing_index_and_unknown_backend(tmp_path):
@@ -263,10 +358,22 @@ def test_missing_index_and_unknown_backend(tmp_path):
 def test_passage_ids_out_of_order_are_rejected(tmp_path):
     rows = _passages(n_filler=5)
     rows[0]["passage_id"], rows[1]["passage_id"] = 1, 0
-    path = _write_index(tmp_path / "idx", rows)
+    path = _write_index(tmp_path / "idx", rows, row_group_size=4)
+    before = (path / "passages.parquet").read_bytes()
     with pytest.raises(BadInputError, match="passage_id"):
         build_retrieval(path)
-    assert not (path / "retrieval" / "passages.arrow").exists()
+    assert (path / "passages.parquet").read_bytes() == before  # the half-written regrouped copy is gone
+    assert sorted(p.name for p in path.iterdir()) == ["passages.parquet", "retrieval"]
+    assert list((path / "retrieval").iterdir()) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_passages_without_any_term_build_and_find_nothing(tmp_path, backend):
+    rows = [{"passage_id": 0, "doc_id": "a", "title": None, "text": "Of the!"},
+            {"passage_id": 1, "doc_id": "b", "title": "The", "text": ""}]
+    path = _write_index(tmp_path / "idx", rows)
+    build_retrieval(path, [backend])
+    assert load_retriever(path, backend).search_many(["the of", "anything at all"]) == [[], []]
 
 
 def test_empty_passages_file_is_rejected(tmp_path):
@@ -280,28 +387,61 @@ def test_empty_passages_file_is_rejected(tmp_path):
 
 
 @st.composite
-def _score_matrix(draw):
-    """A random BM25 matrix by term (CSC), scores on a coarse grid so that ties happen, and a query."""
+def _postings_case(draw):
+    """Random postings by term (CSC) with term frequencies, idf (zeros included: a floored idf), passage lengths
+    on a coarse grid so that scores tie, and a query with repeats."""
     n_docs = draw(st.integers(1, 40))
     n_terms = draw(st.integers(1, 12))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    data, indices, indptr = [], [], [0]
+    tf_dtype = draw(st.sampled_from([np.uint8, np.uint16]))
+    docs, indptr = [], [0]
     for _ in range(n_terms):
-        docs = np.sort(rng.choice(n_docs, size=rng.integers(0, n_docs + 1), replace=False))
-        indices.extend(docs)
-        data.extend(rng.integers(0, 6, size=len(docs)) * 0.5)  # zeros included: a floored idf
-        indptr.append(len(indices))
-    query = rng.integers(0, n_terms, size=draw(st.integers(1, 5)))
+        docs.extend(np.sort(rng.choice(n_docs, size=rng.integers(0, n_docs + 1), replace=False)))
+        indptr.append(len(docs))
+    tf = rng.integers(1, 4 if rng.random() < 0.5 else np.iinfo(tf_dtype).max, size=len(docs)).astype(tf_dtype)
+    idf = (rng.integers(0, 4, size=n_terms) * 0.75).astype(np.float32)
+    norm = retrieval._doc_norms(rng.integers(0, 3, size=n_docs) * 10)
+    query = rng.integers(0, n_terms, size=draw(st.integers(1, 5))).astype(np.int64)
     k = draw(st.integers(1, n_docs + 2))
-    return (np.array(data, np.float32), np.array(indices, np.int32), np.array(indptr, np.int64), n_docs,
-            query.astype(np.int64), k)
+    return np.array(indptr, np.int64), np.array(docs, np.int32), tf, idf, norm, query, k
 
 
 @settings(max_examples=200, deadline=None)
-@given(_score_matrix())
+@given(_postings_case())
 def test_top_k_kernel_matches_reference(case):
     want_ids, want_scores = retrieval._top_k_reference(*case)
     for kernel in (retrieval._top_k, retrieval._top_k_kernel):  # compiled (numba) and as plain Python
         ids, scores = kernel(*case)
         np.testing.assert_array_equal(ids, want_ids)
         np.testing.assert_array_equal(scores, want_scores)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), max_size=12), min_size=1, max_size=10), st.integers(0, 5))
+def test_postings_kernel_matches_reference(passages, extra_terms):
+    ids = np.array([t for p in passages for t in p], np.int32)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in passages])]).astype(np.int64)
+    n_terms = 10 + extra_terms  # terms that never occur get empty columns
+    want = retrieval._postings_reference(ids, offsets, n_terms)
+    for kernel in (retrieval._postings, retrieval._postings_kernel):
+        for got, exp in zip(kernel(ids, offsets, n_terms), want):
+            np.testing.assert_array_equal(got, exp)
+    indptr, docs, tf = want
+    for t in range(n_terms):  # and the reference is right: term t's passages and counts
+        col = {d: p.count(t) for d, p in enumerate(passages) if t in p}
+        assert dict(zip(docs[indptr[t]:indptr[t + 1]].tolist(), tf[indptr[t]:indptr[t + 1]].tolist())) == col
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 2**63, 2**64 - 1]), max_size=60),
+       st.integers(1, 4))
+def test_dedupe_kernel_matches_reference(values, repeat):
+    """Distinct values in first-seen order and each value's index, whatever the bits (all in one slot included)."""
+    values = np.array(values * repeat, np.uint64)
+    want_unique, want_inverse = retrieval._dedupe_reference(values)
+    np.testing.assert_array_equal(want_unique[want_inverse], values)
+    assert len(set(want_unique.tolist())) == len(want_unique)
+    for kernel in (retrieval._dedupe, retrieval._dedupe_kernel):
+        unique, inverse = kernel(values)
+        np.testing.assert_array_equal(unique, want_unique)
+        np.testing.assert_array_equal(inverse, want_inverse)
