@@ -75,7 +75,7 @@ def verify_command(index_path, quick, as_json) -> None:
     if not problems:
         Index(index_path).close()  # row counts and schema version, as every open checks them
     if problems:
-        raise IndexCorruptError(f"{index_path}: " + "; ".join(problems))
+        raise IndexCorruptError(f"{index_path}: " + "; ".join(problems) + "; rebuild the index with `quco build`")
     emit({"index": index_path, "ok": True, "checked": "sizes" if quick else "sha256"}, as_json,
          lambda d: f"ok: {d['index']} matches its manifest ({d['checked']})")
 

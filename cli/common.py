@@ -14,10 +14,24 @@ from quco.errors import QucoError
 EXIT_RISK, EXIT_ERROR = 1, 2
 
 
+def _tolerant_streams() -> None:
+    """Let stdout/stderr print any str: a lone surrogate (from arguments that are not valid UTF-8, or JSON input
+    like "\\ud800") is written as ``\\udXXX`` instead of failing with UnicodeEncodeError; inside a JSON string that
+    is the same character, escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a stream that cannot be reconfigured
+                pass
+
+
 class QucoGroup(click.Group):
     """Turns library errors into clean one-line messages with exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        _tolerant_streams()
         try:
             return super().invoke(ctx)
         except QucoError as e:
@@ -30,6 +44,10 @@ class QucoGroup(click.Group):
             raise
         except MemoryError:
             click.echo("Error: out of memory", err=True)
+            ctx.exit(EXIT_ERROR)
+        except OSError as e:  # disk full, permission denied, ...: the system's reason and the file, in one line
+            where = f" ({e.filename})" if e.filename else ""
+            click.echo(f"Error: {e.strerror or e}{where}", err=True)
             ctx.exit(EXIT_ERROR)
         except Exception as e:  # an unexpected failure still gets one line; QUCO_DEBUG=1 shows the traceback
             if os.environ.get("QUCO_DEBUG"):

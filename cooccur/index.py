@@ -5,7 +5,10 @@ The hot path is numpy over memory-mapped arrays: an entity's id is the rank of i
 is there for ad-hoc SQL over the Parquet tables (``Index.sql``), through views created on first use.
 
 The directory is opened through a file descriptor and every file is read through ``/proc/self/fd/N/...`` where
-that exists, so an index swapped in by a concurrent rebuild cannot mix old and new files inside one ``Index``.
+that exists, so an index swapped in by a concurrent rebuild cannot mix old and new files inside one ``Index``. The
+files read lazily (Parquet tables, the gazetteer) are opened at once and later read through their own descriptors,
+so an ``Index`` keeps working after a rebuild has swapped its directory out and deleted it; an open that races with
+such a swap starts again on the new directory.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from quco.cooccur.store import ARRAYS, read_manifest
 from quco.errors import ConfigError, IndexCorruptError, IndexNotFoundError
 
 _U32 = np.int64(0xFFFFFFFF)
+_LAZY_FILES = ("entities.parquet", "pairs.parquet", "passages.parquet", "gazetteer.parquet")
+_OPEN_ATTEMPTS = 5  # opens that race with a rebuild swapping the directory start again this many times
 
 
 class Index:
@@ -29,12 +34,43 @@ class Index:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._dirfd = -1
+        self._fds: dict[str, int] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+        self._con = None
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                self._open()
+                return
+            except (IndexNotFoundError, IndexCorruptError):
+                swapped = self._swapped()
+                self.close()
+                if not swapped or attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+
+    def _swapped(self) -> bool:
+        """Whether the directory opened is no longer the one at ``path`` (a rebuild swapped it out meanwhile)."""
+        if self._dirfd < 0:
+            return False
+        try:
+            st = os.fstat(self._dirfd)
+            now = os.stat(self.path)
+        except OSError:
+            return True
+        return st.st_nlink == 0 or (st.st_dev, st.st_ino) != (now.st_dev, now.st_ino)
+
+    def _open(self) -> None:
         if not self.path.is_dir():
             raise IndexNotFoundError(str(self.path))
-        self._dirfd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._dirfd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            raise IndexNotFoundError(str(self.path)) from None
+        except OSError as e:
+            raise ConfigError(f"cannot open the index {self.path} ({e.strerror}): check its permissions") from None
         proc = Path(f"/proc/self/fd/{self._dirfd}")
         self.root = proc if proc.exists() else self.path
-        self.manifest = read_manifest(self.root)
+        self.manifest = read_manifest(self.root, shown=self.path)
         arts = self.manifest.get("artifacts", {})
         self._arrays: dict[str, np.ndarray] = {}
         for name in ARRAYS:
@@ -54,7 +90,21 @@ class Index:
         self.pair_key = self._arrays["pair_key"]
         self.pair_count = self._arrays["pair_count"]
         self.pair_by_b = self._arrays["pair_by_b"]
-        self._con = None
+        for name in _LAZY_FILES:
+            try:
+                self._fds[name] = os.open(name, os.O_RDONLY, dir_fd=self._dirfd)
+            except FileNotFoundError:
+                if name in arts:
+                    raise IndexCorruptError(
+                        f"{self.path}/{name}: missing; run `quco verify --index {self.path}`"
+                    ) from None
+
+    def _file(self, name: str) -> Path:
+        """A path that reads the file ``name`` opened with the index, even once a rebuild has deleted it."""
+        fd = self._fds.get(name)
+        if fd is not None and self.root != self.path:
+            return Path(f"/proc/self/fd/{fd}")
+        return self.root / name
 
     # ---- metadata ------------------------------------------------------------------------------------------
     @property
@@ -166,7 +216,7 @@ class Index:
     def _entities(self):
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.root / "entities.parquet", columns=["key", "text", "label"], memory_map=True)
+        return pq.read_table(self._file("entities.parquet"), columns=["key", "text", "label"], memory_map=True)
 
     def entity_info(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         t = self._entities
@@ -187,11 +237,11 @@ class Index:
             import duckdb
 
             con = duckdb.connect(":memory:")
-            r = str(self.root)
-            con.execute(f"CREATE VIEW entities AS SELECT * FROM read_parquet('{r}/entities.parquet')")
+            ent, pairs, psg = (self._file(f) for f in ("entities.parquet", "pairs.parquet", "passages.parquet"))
+            con.execute(f"CREATE VIEW entities AS SELECT * FROM read_parquet('{ent}')")
             con.execute(f"CREATE VIEW pairs AS SELECT key >> 32 AS a, key & 4294967295 AS b, count, key "
-                        f"FROM read_parquet('{r}/pairs.parquet')")
-            con.execute(f"CREATE VIEW passages AS SELECT * FROM read_parquet('{r}/passages.parquet')")
+                        f"FROM read_parquet('{pairs}')")
+            con.execute(f"CREATE VIEW passages AS SELECT * FROM read_parquet('{psg}')")
             self._con = con
         return self._con.execute(query, params or [])
 
@@ -204,7 +254,7 @@ class Index:
 
         cfg = self.build.get("extractor_config", {})
         if self.build.get("extractor") == "gazetteer":
-            return GazetteerExtractor(Gazetteer.load(self.root / "gazetteer.parquet"))
+            return GazetteerExtractor(Gazetteer.load(self._file("gazetteer.parquet")))
         return SpacyExtractor(labels=cfg.get("labels") or self.build.get("labels"))
 
     def close(self) -> None:
@@ -212,12 +262,20 @@ class Index:
             self._con.close()
             self._con = None
         self._arrays.clear()
-        if self._dirfd >= 0:
-            try:
-                os.close(self._dirfd)
-            except OSError:
-                pass
-            self._dirfd = -1
+        for fd in [*self._fds.values(), self._dirfd]:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._fds.clear()
+        self._dirfd = -1
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
 
     def __enter__(self) -> "Index":
         return self

@@ -2,8 +2,9 @@
 
 An index is a directory:
 
-- ``manifest.json``: ``schema_version``, quco version, build parameters, corpus fingerprint, stats, and for every
-  artifact its row count, size and sha256.
+- ``manifest.json``: ``schema_version``, quco version, build parameters, corpus fingerprint, stats, for every
+  artifact its row count, size and sha256, and ``checksum``: the sha256 of the manifest itself (see
+  :func:`manifest_checksum`), so that an edit or a flipped byte in the manifest is found too.
 - ``entities.parquet``: ``id`` (int32, = rank of ``hash``), ``hash`` (uint64), ``key``, ``text``, ``label``,
   ``freq`` (documents), ``mentions``; sorted by ``hash``.
 - ``pairs.parquet``: ``key`` (int64 = ``a << 32 | b`` with entity ids ``a < b``), ``count`` (documents); sorted.
@@ -35,27 +36,43 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON, its ``checksum`` field left out."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+
+
 def artifact_files(root: Path) -> list[Path]:
     """Every file of an index but the manifest, in a stable order."""
     return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
-def read_manifest(root: str | Path) -> dict[str, Any]:
-    """The manifest of the index at ``root``; raises IndexNotFoundError / IndexCorruptError."""
+def read_manifest(root: str | Path, *, shown: str | Path | None = None) -> dict[str, Any]:
+    """The manifest of the index at ``root``; raises IndexNotFoundError / IndexCorruptError.
+
+    ``shown`` is the path that messages name (``root`` may be a ``/proc/self/fd/N`` alias of it).
+    """
     root = Path(root)
+    where = Path(shown) if shown is not None else root
     path = root / MANIFEST
     if not path.exists():
-        raise IndexNotFoundError(str(root))
+        raise IndexNotFoundError(str(where))
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:  # removed between the check and the read (a concurrent rebuild swapped it out)
+        raise IndexNotFoundError(str(where)) from None
     except (OSError, ValueError) as e:
-        raise IndexCorruptError(f"{path}: unreadable manifest ({e}); rebuild the index") from None
+        raise IndexCorruptError(f"{where / MANIFEST}: unreadable manifest ({e}); rebuild the index") from None
     if not isinstance(manifest, dict) or manifest.get("format") != "quco-index":
-        raise IndexCorruptError(f"{path}: not a quco index manifest")
+        raise IndexCorruptError(f"{where / MANIFEST}: not a quco index manifest")
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise IndexCorruptError(
-            f"{root}: index schema_version {version}, this quco reads {SCHEMA_VERSION}; rebuild it with `quco build`"
+            f"{where}: index schema_version {version}, this quco reads {SCHEMA_VERSION}; rebuild it with `quco build`"
+        )
+    if "checksum" in manifest and manifest["checksum"] != manifest_checksum(manifest):
+        raise IndexCorruptError(
+            f"{where / MANIFEST}: the manifest does not match its checksum (edited or corrupt); rebuild the index"
         )
     return manifest
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,13 @@ import pyarrow.parquet as pq
 import quco
 from quco.cooccur.extract import DEFAULT_LABELS, Extractor, GazetteerExtractor, SpacyExtractor
 from quco.cooccur.gazetteer import Gazetteer
-from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, sha256_file
+from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, sha256_file
 from quco.cooccur.types import Document
-from quco.errors import ConfigError, QucoError
+from quco.errors import BuildError, ConfigError, QucoError
 from quco.index_builder import readers
 from quco.index_builder.merge import merge_entities, merge_pairs
 from quco.index_builder.shard import atomic_write_bytes, process_shard
-from quco.index_builder.swap import swap_into_place
+from quco.index_builder.swap import check_target, lock_target, swap_into_place
 
 AUTO_GAZETTEER_BYTES = 20_000_000  # inputs larger than this default to the gazetteer extractor
 
@@ -118,7 +119,22 @@ def _make_extractor(spec: dict[str, Any]) -> Extractor:
     return SpacyExtractor(labels=spec["labels"])
 
 
-def _init_worker(spec: dict[str, Any]) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this worker when the build process dies (even by SIGKILL), so that no orphan
+    keeps writing partials while a ``--resume`` redoes the same shard."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(spec: dict[str, Any], parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
     _WORKER["extractor"] = _make_extractor(spec)
 
 
@@ -144,7 +160,7 @@ def _shards(files: Sequence[Path], cfg: BuildConfig, reject: Callable[[dict], No
 
 def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject) -> list[str]:
     """Run every shard not yet complete; returns all shard ids in order."""
-    done = {p.name for p in (work / "completions").glob("*")} if cfg.resume else set()
+    done = {p.name for p in (work / "completions").glob("*") if ".tmp" not in p.name} if cfg.resume else set()
     cfg.extra["resumed_shards"] = len(done)
     total = sum(f.stat().st_size for f in files)
     bar = _Progress(cfg.progress, "counting", total=None if any(str(f).endswith((".zst", ".gz")) for f in files)
@@ -159,7 +175,7 @@ def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject
                     process_shard(sid, docs, extractor, cfg.window, work)
                 bar.update(sum(d.n_chars for d in docs))
             return shard_ids
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(spec,)) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(spec, os.getpid())) as pool:
             pending: dict = {}
             for sid, docs in _shards(files, cfg, reject):
                 shard_ids.append(sid)
@@ -175,6 +191,9 @@ def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject
             for f in list(pending):
                 f.result()
                 bar.update(pending.pop(f))
+    except BrokenProcessPool:
+        raise BuildError("a worker process died (killed, or out of memory?): run the same command with --resume "
+                         "to reuse the finished shards, with fewer --workers or a smaller --shard-docs") from None
     finally:
         bar.close()
     return shard_ids
@@ -234,6 +253,12 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
         raise ConfigError("--on-bad-record must be 'error' or 'skip'")
     files = _expand_inputs(cfg.inputs)
     out = Path(cfg.out).resolve()
+    check_target(out)
+    with lock_target(out):
+        return _build(cfg, files, out, t0)
+
+
+def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[str, Any]:
     work = out.parent / f".{out.name}.building"
     workers = cfg.workers or os.cpu_count() or 1
     total_bytes = sum(f.stat().st_size for f in files)
@@ -322,6 +347,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
             "arrays/pair_key.npy": n_pairs, "arrays/pair_count.npy": n_pairs, "arrays/pair_by_b.npy": n_pairs}
     timing["total"] = time.perf_counter() - t0
     manifest = _manifest(root, cfg, extractor, spec, fingerprint, stats, rows)
+    manifest["checksum"] = manifest_checksum(manifest)
     atomic_write_bytes(root / MANIFEST, json.dumps(manifest, indent=1).encode())
     swap_into_place(root, out)
     shutil.rmtree(work, ignore_errors=True)

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from quco.errors import BuildError, ConfigError
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -27,14 +32,46 @@ def _exchange(a: Path, b: Path) -> bool:
     return fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
+def check_target(out: Path) -> None:
+    """Refuse an ``--out`` that a build must not replace: a file, or a non-empty directory that is not an index.
+
+    The swap deletes what was at ``out``, so pointing ``--out`` at a directory of documents by mistake must fail
+    before anything is written.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ConfigError(f"--out {out} exists and is not a directory: choose another --out")
+    if out.is_dir() and not (out / "manifest.json").exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} is a non-empty directory that is not a quco index; the build would replace "
+                          "it: choose another --out or remove it")
+
+
+@contextmanager
+def lock_target(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` for the length of a build (a ``.<name>.lock`` file beside it).
+
+    Two builds to one ``--out`` would share the work directory and mix their shards: the second one fails at once.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f".{out.name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildError(f"another build is writing {out} (it holds {path}): wait for it to finish or choose "
+                             "another --out") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def swap_into_place(new: Path, out: Path) -> None:
     """Make ``new`` the directory at ``out``; the previous index (if any) is removed afterwards."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if not out.exists():
         os.replace(new, out)
         return
-    if not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
+    check_target(out)
     if _exchange(new, out):
         shutil.rmtree(new, ignore_errors=True)  # `new` now holds the old index
         return

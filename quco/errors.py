@@ -1,5 +1,19 @@
-"""Typed errors. Every error a user can cause is a ``QucoError``; the CLI turns them into one line and exit 2."""
+"""Typed errors. Every error a user can cause is a ``QucoError``; the CLI turns them into one line and exit 2.
+
+Errors cross process boundaries (a build's worker processes raise them, the pool pickles them back), so every
+``QucoError`` pickles to an equal error whatever its ``__init__`` takes (see ``QucoError.__reduce__``).
+"""
 from __future__ import annotations
+
+from typing import Any
+
+
+def _restore(cls: type, args: tuple, state: dict[str, Any]) -> "QucoError":
+    """Rebuild a pickled ``QucoError`` without calling its (possibly custom) ``__init__``."""
+    err = cls.__new__(cls, *args)
+    BaseException.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class QucoError(Exception):
@@ -9,6 +23,11 @@ class QucoError(Exception):
 
     def __str__(self) -> str:  # one line, no traceback needed to understand it
         return super().__str__()
+
+    def __reduce__(self) -> tuple:
+        # The default (``cls(*self.args)``) breaks for subclasses whose __init__ takes other arguments than the
+        # message (BadInputError, IndexNotFoundError, RiskBlocked): rebuild from args and attributes instead.
+        return _restore, (type(self), self.args, dict(self.__dict__))
 
 
 class ConfigError(QucoError, ValueError):
@@ -57,6 +76,12 @@ class UnknownComponentError(QucoError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown component"
+
+
+class BuildError(QucoError):
+    """A build that could not finish (a worker process died, the output is locked by another build...)."""
+
+    code = "E050"
 
 
 class GateError(QucoError):
