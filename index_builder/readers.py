@@ -64,6 +64,7 @@ _CHUNK = 1 << 20  # bytes read, checked and split into lines at a time
 
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _LAST_SPACE = re.compile(r"\s\S*\Z")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _DOC_ATTR = re.compile(r'(\w+)="([^"]*)"')
 _FIX_TEXT = "pass only UTF-8 text, JSONL, WikiExtractor or Parquet files"
 
@@ -252,17 +253,21 @@ def detect_format(path: str | Path) -> str:
 def _cap(paragraph: str, limit: int) -> list[str]:
     """Split a stripped paragraph longer than ``limit`` at the last whitespace at or before the limit."""
     pieces = []
-    while len(paragraph) > limit:
-        m = _LAST_SPACE.search(paragraph, 0, limit + 1)
+    pos, n = 0, len(paragraph)
+    while n - pos > limit:  # walk an offset: re-slicing the rest each time would be quadratic in its length
+        window = paragraph[pos : pos + limit + 1]
+        m = _LAST_SPACE.search(window)
         cut = m.start() if m else 0
         if cut <= 0:
-            pieces.append(paragraph[:limit])
-            paragraph = paragraph[limit:].lstrip()
+            pieces.append(window[:limit])
+            pos += limit
         else:
-            pieces.append(paragraph[:cut].rstrip())
-            paragraph = paragraph[cut:].lstrip()
-    if paragraph:
-        pieces.append(paragraph)
+            pieces.append(window[:cut].rstrip())
+            pos += cut
+        while pos < n and paragraph[pos].isspace():
+            pos += 1
+    if pos < n:
+        pieces.append(paragraph[pos:])
     return pieces
 
 
@@ -406,11 +411,16 @@ def _read_jsonl(
             continue
         if text_field not in obj:
             has = ", ".join(sorted(obj)[:20]) or "none"
-            bad(f"no {text_field!r} field (fields: {has}): pass text_field=...", line=lineno)
+            bad(f"no {text_field!r} field (fields: {has}): pass --text-field / text_field=", line=lineno)
             continue
         text = obj[text_field]
         if not isinstance(text, str):
             bad(f"field {text_field!r} is {_json_kind(text)}, not a string", line=lineno)
+            continue
+        lone = _SURROGATE.search(text)
+        if lone:
+            bad(f"field {text_field!r} holds a lone surrogate \\u{ord(lone.group()):04x} at character {lone.start()}:"
+                " valid JSON, but not Unicode text", line=lineno)
             continue
         title = _clean_title(obj.get(title_field)) if title_field else None
         doc_id = obj.get(id_field) if id_field else None
@@ -474,7 +484,7 @@ def _read_parquet(
     schema = pf.schema_arrow
     names = schema.names
     if text_field not in names:
-        raise BadInputError(source, f"no column {text_field!r} (columns: {', '.join(names)}): pass text_field=...")
+        raise BadInputError(source, f"no column {text_field!r} (columns: {', '.join(names)}): pass --text-field / text_field=")
     text_type = schema.field(text_field).type
     if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
             or getattr(pa.types, "is_string_view", lambda t: False)(text_type)):

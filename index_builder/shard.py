@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +27,20 @@ PASSAGE_WORDS = 100
 BATCH_CHARS = 4_000_000  # documents are tokenized and matched in batches of about this many characters
 
 
-def passages_of(batch: TokenizedBatch, docs: Sequence[Document], words: int = PASSAGE_WORDS) -> dict[str, list]:
-    """Chunks of about ``words`` tokens: consecutive paragraphs of one document, long paragraphs split on tokens."""
+def passages_of(batch: TokenizedBatch, docs: Sequence[Document], words: int = PASSAGE_WORDS,
+                doc_titles: Sequence[str] | None = None) -> dict[str, list]:
+    """Chunks of about ``words`` tokens: consecutive paragraphs of one document, long paragraphs split on tokens.
+
+    ``doc_titles`` gives the title each document's passages carry when it differs from ``doc.title`` (the later
+    parts of a document split into pieces have no title segment but keep the document's title)."""
     doc_ids, titles, texts = [], [], []
     seg_tokens = np.bincount(batch.tok_seg, minlength=len(batch.segments)) if batch.n_tokens else None
     seg = 0
     for d, doc in enumerate(docs):
         if doc.title:
             seg += 1  # the title is not passage text; each passage carries it as `title`
+        title = doc_titles[d] if doc_titles is not None else doc.title
+        doc = Document(doc.doc_id, title, doc.paragraphs)
         buf: list[str] = []
         n = 0
         for p in doc.paragraphs:
@@ -60,17 +67,44 @@ def passages_of(batch: TokenizedBatch, docs: Sequence[Document], words: int = PA
     return {"doc_id": doc_ids, "title": titles, "text": texts}
 
 
-def _batches(docs: Sequence[Document], max_chars: int = BATCH_CHARS):
-    batch: list[Document] = []
+@dataclass
+class _Part:
+    """A document, or one piece of a document longer than a batch (``last`` is False until its final piece)."""
+
+    doc: Document
+    seq: int  # the document's number in the shard
+    first: bool
+    last: bool
+
+
+def _parts(docs: Sequence[Document], max_chars: int) -> Iterator[_Part]:
+    for seq, doc in enumerate(docs):
+        if doc.n_chars <= max_chars:
+            yield _Part(doc, seq, True, True)
+            continue
+        paras: list[str] = []
+        size, first = len(doc.title or ""), True
+        for p in doc.paragraphs:
+            if paras and size + len(p) > max_chars:
+                yield _Part(Document(doc.doc_id, doc.title if first else None, paras), seq, first, False)
+                paras, size, first = [], 0, False
+            paras.append(p)
+            size += len(p)
+        yield _Part(Document(doc.doc_id, doc.title if first else None, paras), seq, first, True)
+
+
+def _pieces(docs: Sequence[Document], max_chars: int = BATCH_CHARS) -> Iterator[list[_Part]]:
+    """Batches of about ``max_chars`` characters; a longer document is cut at paragraph boundaries into parts."""
+    piece: list[_Part] = []
     size = 0
-    for doc in docs:
-        batch.append(doc)
-        size += doc.n_chars
+    for part in _parts(docs, max_chars):
+        piece.append(part)
+        size += part.doc.n_chars
         if size >= max_chars:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+            yield piece
+            piece, size = [], 0
+    if piece:
+        yield piece
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -82,8 +116,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def process_shard(shard: str, docs: Sequence[Document], extractor: Extractor, window: int, work: Path) -> dict:
-    """Count one shard into ``work/partials/<shard>`` and mark it complete. Returns the shard's stats."""
+def process_shard(shard: str, docs: Sequence[Document], extractor: Extractor, window: int, work: Path,
+                  batch_chars: int = BATCH_CHARS) -> dict:
+    """Count one shard into ``work/partials/<shard>`` and mark it complete. Returns the shard's stats.
+
+    Documents are processed in pieces of about ``batch_chars`` characters; a longer document is cut at paragraph
+    boundaries and its mentions are carried from piece to piece, so memory stays bounded by the piece size (plus
+    the document's mention list) while its counts are those of the whole document."""
     t0 = time.perf_counter()
     out = work / "partials" / shard
     out.mkdir(parents=True, exist_ok=True)
@@ -96,26 +135,58 @@ def process_shard(shard: str, docs: Sequence[Document], extractor: Extractor, wi
                           compression="zstd")
     stats = {"documents": 0, "tokens": 0, "chars": 0, "mentions": 0, "pair_instances": 0, "passages": 0}
     timing = {"tokenize": 0.0, "extract": 0.0, "pairs": 0.0, "passages": 0.0}
-    for docs_b in _batches(docs):
+    carry_ent = np.empty(0, np.int32)  # mentions of a document continued in the next piece
+    carry_pos = np.empty(0, np.int64)
+    carry_tokens = 0
+    for piece in _pieces(docs, batch_chars):
+        parts = [pt.doc for pt in piece]
         t = time.perf_counter()
-        batch = TokenizedBatch(docs_b)
+        batch = TokenizedBatch(parts)
         timing["tokenize"] += time.perf_counter() - t
         t = time.perf_counter()
         offsets, ent, pos = extractor.extract_batch(batch, vocab)
         timing["extract"] += time.perf_counter() - t
         t = time.perf_counter()
-        keys = emit_pairs(offsets, ent, pos, window)
+        # token positions relative to the whole document, and mentions grouped by document
+        part_tokens = batch.doc_tok_start[1:] - batch.doc_tok_start[:-1]
+        base = np.zeros(len(piece), dtype=np.int64)
+        seqs = np.fromiter((pt.seq for pt in piece), dtype=np.int64, count=len(piece))
+        running = carry_tokens
+        for i, pt in enumerate(piece):
+            if pt.first:
+                running = 0
+            base[i] = running
+            running += int(part_tokens[i])
+        part_of = np.repeat(np.arange(len(piece)), np.diff(offsets))
+        pos = pos + base[part_of]
+        doc_of = seqs[part_of]
+        if carry_ent.shape[0]:
+            ent = np.concatenate([carry_ent, ent])
+            pos = np.concatenate([carry_pos, pos])
+            doc_of = np.concatenate([np.full(carry_ent.shape[0], piece[0].seq), doc_of])
+        done = [pt.seq for pt in piece if pt.last]
+        open_seq = None if piece[-1].last else piece[-1].seq
+        keep = doc_of != open_seq if open_seq is not None else np.ones(ent.shape[0], bool)
+        if open_seq is not None:
+            carry_ent, carry_pos, carry_tokens = ent[~keep], pos[~keep], running
+        else:
+            carry_ent, carry_pos, carry_tokens = np.empty(0, np.int32), np.empty(0, np.int64), 0
+        ent, pos, doc_of = ent[keep], pos[keep], doc_of[keep]
+        doc_offsets = np.searchsorted(doc_of, np.asarray(done, dtype=np.int64), side="left")
+        doc_offsets = np.append(doc_offsets, ent.shape[0]).astype(np.int64)
+        keys = emit_pairs(doc_offsets, ent, pos, window)
         acc.add_keys(keys)
-        freq_runs.append(doc_entities(offsets, ent, len(vocab)))
+        freq_runs.append(doc_entities(doc_offsets, ent, len(vocab)))
         mentions_runs.append(np.bincount(ent, minlength=len(vocab)))
         timing["pairs"] += time.perf_counter() - t
         t = time.perf_counter()
-        table = pa.table(passages_of(batch, docs_b))
+        titles = [docs[pt.seq].title for pt in piece]
+        table = pa.table(passages_of(batch, parts, doc_titles=titles))
         pw.write_table(table)
         timing["passages"] += time.perf_counter() - t
-        stats["documents"] += len(docs_b)
+        stats["documents"] += len(done)
         stats["tokens"] += batch.n_tokens
-        stats["chars"] += sum(d.n_chars for d in docs_b)
+        stats["chars"] += sum(d.n_chars for d in parts)
         stats["mentions"] += int(ent.shape[0])
         stats["pair_instances"] += int(keys.shape[0])
         stats["passages"] += table.num_rows
