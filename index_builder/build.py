@@ -212,13 +212,19 @@ def _write_arrays(root: Path, entity_hash: np.ndarray, entity_freq: np.ndarray, 
 def _write_passages(partials: Sequence[Path], target: Path) -> int:
     schema = pa.schema([("passage_id", pa.int64()), ("doc_id", pa.string()), ("title", pa.string()),
                         ("text", pa.string())])
+    from quco.gate.retrieval import GROUP_ROWS
+
     n = 0
-    with pq.ParquetWriter(str(target), schema, compression="zstd") as w:
+    # small row groups, so that retrieval reads only the groups holding its top-k passages (gate/retrieval.py)
+    small = ["passage_id", "doc_id", "title"]
+    with pq.ParquetWriter(str(target), schema, compression="zstd", write_statistics=small,
+                          use_dictionary=small) as w:
         for p in partials:
             pf = pq.ParquetFile(str(p / "passages.parquet"))
             for batch in pf.iter_batches(batch_size=8192):
                 ids = pa.array(np.arange(n, n + batch.num_rows, dtype=np.int64))
-                w.write_table(pa.Table.from_batches([batch]).add_column(0, "passage_id", ids).cast(schema))
+                w.write_table(pa.Table.from_batches([batch]).add_column(0, "passage_id", ids).cast(schema),
+                              row_group_size=GROUP_ROWS)
                 n += batch.num_rows
     return n
 
