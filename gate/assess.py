@@ -1,19 +1,24 @@
 """``assess``: QuCo-RAG's two checks, with coverage, evidence and blends.
 
-*Before generation* (stage ``pre``): the question's entities are looked up. An entity the corpus never mentions
-makes the question's coverage ``unknown``; one mentioned in fewer than ``known_docs`` documents makes it ``sparse``.
-A model knows little about such entities: in factual mode the decision is ``retrieve``.
+*Before generation* (stage ``pre``): the question's entities are looked up. The question's coverage is its
+subject's (when the caller names it) or its weakest entity's: ``unknown`` (never mentioned), ``sparse``
+(mentioned, but rarely or never as the title of a document) or ``known`` (see :mod:`quco.gate.scoring`). A model
+knows little about what the corpus barely mentions: in factual mode the decision is ``retrieve``.
 
-*After generation* (stage ``post``): for each answer sentence, the pairs (question entity x answer entity, and
-answer entity x answer entity in the same sentence) are looked up. A pair of two attested entities seen together
-in fewer than ``cooc_threshold`` documents is *unsupported*: ``retrieve`` in factual mode, a ``sanctioned_blend``
-in creative mode.
+*After generation* (stage ``post``): each answer entity that the question does not already name is paired with
+the attested question entities (the *anchors*); with ``pair_kinds`` including ``answer-answer`` the entities of
+one answer sentence are also paired with each other. A pair's support is its association (NPMI by default, -1 for
+a pair never seen together); an answer entity's support is its best anchor's; the answer's support is its
+weakest entity's. ``risk = (1 - support) / 2`` is in [0, 1] and never rises with more co-occurrence. An answer
+with nothing the corpus can check (no entity, only entities the corpus never mentions, or an unknown question)
+gets ``no_evidence_risk``: the corpus can say nothing either way.
 
-Thresholds scale with the corpus (see :class:`GateConfig`). ``risk`` is in [0, 1] and monotone in the evidence:
-for a pair, ``(1 - NPMI) / 2`` with add-half smoothing, so more co-occurrence never raises risk and a pair of rare
-entities that were unlikely to meet anyway is less suspicious than two popular ones that never meet; the report's
-risk is the highest pair risk (the weakest link), or, with no pair to check, the rarity of the rarest question
-entity (1 unknown, 0 known).
+Decision in factual mode: ``pass`` only when the question is covered, the answer has at least one checked entity,
+none of its entities is unknown to the corpus, and every one is supported by at least ``pass_support`` (and seen
+with an anchor in at least ``cooc_threshold`` documents); otherwise ``retrieve``. In creative mode an unseen
+combination is a ``sanctioned_blend``, judged by :func:`quco.gate.blend.judge_blend`.
+
+The defaults were chosen on the dev files; ``docs/eval.md`` has the measurements.
 """
 from __future__ import annotations
 
@@ -28,36 +33,72 @@ from typing import Any
 import numpy as np
 
 from quco.cooccur.index import Index, open_index
-from quco.cooccur.normalize import key_hash_of_key, normalize, tokenize_py
+from quco.cooccur.normalize import combine, key_hash_of_key, normalize, tokenize, tokenize_py
 from quco.errors import ConfigError
 from quco.gate.report import EntityHit, PairCheck, RiskReport
+from quco.gate.scoring import (ASSOCIATIONS, entity_coverage, is_titled, neighbour_similarity, pair_risk,
+                               support_to_risk, title_hashes, weakest)
 
 MODES = ("factual", "creative", "auto")
+PAIR_KINDS = ("question-answer", "answer-answer")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _STOP = frozenset("""a an the of in on at to for from by with and or is was were are be been being who what when
 where which why how did does do has have had it its this that these those as into than then he she they his her
 their born""".split())
+_NGRAM_MAX = 6
 
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Thresholds. Frequencies are in documents; the ``known`` threshold scales with corpus size.
+    """Thresholds and scoring choices. Frequencies are in documents; the ``known`` threshold scales with the corpus.
 
     ``known_per_million``: an entity is *known* when mentioned in at least ``known_per_million`` documents per
-    million corpus tokens (and at least ``known_min_docs``). QuCo-RAG's 1,000 occurrences on 4.6 T tokens is
-    0.0002 per million tokens: far below one document on a 65 M-token sample, where any mention would count.
-    Our default, 0.05 per million tokens (3 documents on the 65 M-token wiki2015 sample), was chosen on the
-    EntityQuestions dev set (see README, "Thresholds").
-    ``cooc_threshold``: a pair is unseen below this many documents (QuCo-RAG: < 1, never seen together).
+    million corpus tokens (and at least ``known_min_docs``), and, if ``known_needs_title`` and the corpus has
+    document titles, is the title of one. QuCo-RAG's 1,000 occurrences in 4.6 T tokens is 0.0002 per million:
+    below one document on a 65 M-token sample. Default 0.05 (4 documents on the 66.6 M-token wiki2015 sample).
+    ``association``: the pair measure (:data:`quco.gate.scoring.ASSOCIATIONS`).
+    ``pass_support``, ``pass_conditional``: in factual mode an answer entity passes when seen with a question
+    entity in at least ``cooc_threshold`` documents, and either their association reaches ``pass_support`` or
+    they meet in at least ``pass_conditional`` of the rarer one's documents (in a small corpus, where every entity
+    is in many documents, association alone stays near 0 even for true pairs).
+    ``cooc_threshold``: a pair is *unseen* below this many documents (QuCo-RAG: < 1, never seen together).
+    ``no_evidence_risk``: the risk of an answer the corpus cannot check.
+    ``pair_kinds``: which pairs count towards the risk (answer-answer pairs are always reported).
+    ``answer_as_entity_words``: a short answer whose whole text is an indexed entity counts as one entity.
+    ``answer_surname``: when a multi-word answer is not an entity, try its last word (a surname) instead.
+    ``subject_surname``: the same for the subject hint.
+    ``ngram_lookup``: also look every question/answer n-gram up in the index's entities (finds what a spaCy
+    extractor missed; a gazetteer index already matches exactly these).
+    ``neighbour_weight``: support of an unseen pair of attested entities = ``-1 + w * cosine`` of their PPMI
+    neighbour rows (second-order evidence; slow on big indexes, so 0 by default).
     """
 
     known_per_million: float = 0.05
     known_min_docs: int = 1
+    known_needs_title: bool = True
+    association: str = "npmi"
+    pass_support: float = 0.2
+    pass_conditional: float = 0.6
     cooc_threshold: float = 1.0
-    answer_as_entity_words: int = 6  # a short answer whose whole text is an indexed entity counts as one
+    no_evidence_risk: float = 0.5
+    pair_kinds: tuple[str, ...] = ("question-answer",)
+    answer_as_entity_words: int = 6
+    answer_surname: bool = False
+    subject_surname: bool = False
+    ngram_lookup: bool = True
+    neighbour_weight: float = 0.0
     evidence_k: int = 3
     retriever: str = "bm25s"
     retrieve_evidence: bool = True
+
+    def __post_init__(self) -> None:
+        if self.association not in ASSOCIATIONS:
+            raise ConfigError(f"association must be one of {', '.join(ASSOCIATIONS)}, not {self.association!r}")
+        bad = set(self.pair_kinds) - set(PAIR_KINDS)
+        if bad or not self.pair_kinds:
+            raise ConfigError(f"pair_kinds must be a non-empty subset of {PAIR_KINDS}, not {self.pair_kinds!r}")
+        if not -1.0 <= self.pass_support <= 1.0:
+            raise ConfigError("pass_support must be in [-1, 1] (an association value)")
 
     def known_docs(self, index: Index) -> int:
         return max(self.known_min_docs, math.ceil(self.known_per_million * index.n_tokens / 1e6))
@@ -66,15 +107,6 @@ class GateConfig:
 def sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) char spans of the sentences of ``text`` (a light rule: ., !, ? or a newline ends one)."""
     return [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
-
-
-def pair_risk(c: int, fa: int, fb: int, n_docs: int) -> tuple[float, float]:
-    """(NPMI, risk) of a pair seen together in ``c`` of ``n_docs`` documents, with add-half smoothing."""
-    n = max(n_docs, 1) + 1.0
-    pa, pb, pab = (fa + 0.5) / n, (fb + 0.5) / n, (c + 0.5) / n
-    pmi = math.log(pab / (pa * pb))
-    npmi = max(-1.0, min(1.0, pmi / -math.log(pab)))
-    return npmi, (1.0 - npmi) / 2.0
 
 
 @lru_cache(maxsize=8)
@@ -90,42 +122,87 @@ def resolve_index(index: Index | str | Path | None) -> Index:
     return _cached_index(str(Path(index).resolve()))
 
 
+# ---- entity matching -------------------------------------------------------------------------------------------
+def _ngram_hits(ix: Index, text: str, taken: list[tuple[int, int]], source: str) -> list[EntityHit]:
+    """Leftmost-longest n-grams of ``text`` that are index entities and overlap no span in ``taken``."""
+    hashes, starts, ends = tokenize(text)
+    n = hashes.shape[0]
+    if n == 0:
+        return []
+    cand_h, cand_at = [], []
+    hs = hashes.tolist()
+    for i in range(n):
+        for k in range(1, min(_NGRAM_MAX, n - i) + 1):
+            cand_h.append(combine(hs[i:i + k]))
+            cand_at.append((i, k))
+    ids = ix.ids_of_hashes(np.array(cand_h, dtype=np.uint64))
+    best: dict[int, tuple[int, int]] = {}
+    for (i, k), e in zip(cand_at, ids.tolist()):
+        if e >= 0:
+            best[i] = (k, e)  # longer n-grams come later: the longest wins
+    out, i = [], 0
+    while i < n:
+        if i in best:
+            k, e = best[i]
+            s, t = int(starts[i]), int(ends[i + k - 1])
+            if not any(s < b and a < t for a, b in taken):
+                key = normalize(text[s:t])
+                if key:
+                    out.append(EntityHit(text[s:t], key, s, t, source, ix.freq_of_id(e), "NGRAM"))
+                    i += k
+                    continue
+        i += 1
+    return out
+
+
 def _entities(ix: Index, text: str, source: str, cfg: GateConfig) -> list[EntityHit]:
     mentions = ix.extractor.extract(text) if text.strip() else []
     hashes = np.array([key_hash_of_key(m.key) for m in mentions], dtype=np.uint64)
     ids = ix.ids_of_hashes(hashes) if len(mentions) else np.empty(0, np.int64)
     hits = [EntityHit(m.text, m.key, m.start, m.end, source, ix.freq_of_id(int(i)), m.label)
             for m, i in zip(mentions, ids)]
+    if cfg.ngram_lookup and ix.build.get("extractor") != "gazetteer" and text.strip():
+        hits += _ngram_hits(ix, text, [(h.start, h.end) for h in hits], source)
+        hits.sort(key=lambda h: h.start)
     stripped = text.strip().rstrip(".!?")
     n_words = len(tokenize_py(stripped))
     if source == "answer" and 0 < n_words <= cfg.answer_as_entity_words:
         key = normalize(stripped)
         if key and all(h.key != key for h in hits):
+            s = text.index(stripped)
             f = ix.freq(stripped)
             if f > 0:
-                s = text.index(stripped)
                 hits = [h for h in hits if not (s <= h.start and h.end <= s + len(stripped))]
                 hits.append(EntityHit(stripped, key, s, s + len(stripped), source, f, "ANSWER"))
+            elif cfg.answer_surname and n_words > 1 and not any(h.freq > 0 for h in hits):
+                last = tokenize_py(stripped)[-1]
+                f = ix.freq(last[0])
+                if f > 0:
+                    hits = [h for h in hits if not (s <= h.start and h.end <= s + len(stripped))]
+                    hits.append(EntityHit(stripped[last[1]:last[2]], last[0], s + last[1], s + last[2], source, f,
+                                          "SURNAME"))
     return hits
 
 
-def _with_subject(ix: Index, q_ents: list[EntityHit], question: str, subject: str) -> list[EntityHit]:
+def _with_subject(ix: Index, q_ents: list[EntityHit], question: str, subject: str,
+                  cfg: GateConfig) -> tuple[list[EntityHit], EntityHit]:
+    """The question entities with the caller's subject among them, and the subject's hit."""
     key = normalize(subject)
-    if not key or any(e.key == key for e in q_ents):
-        return q_ents
+    same = [e for e in q_ents if e.key == key]
+    if same:
+        return q_ents, same[0]
     s = question.find(subject)
     start, end = (s, s + len(subject)) if s >= 0 else (-1, -1)
+    hit = EntityHit(subject, key, start, end, "question", ix.freq(subject), "SUBJECT")
+    if hit.freq == 0 and cfg.subject_surname and len(key.split()) > 1:
+        last = key.split()[-1]
+        if ix.freq(last) > 0:
+            hit = EntityHit(subject, last, start, end, "question", ix.freq(last), "SURNAME")
     inside = [e for e in q_ents if not (start >= 0 and start <= e.start and e.end <= end)]
-    return inside + [EntityHit(subject, key, start, end, "question", ix.freq(subject), "SUBJECT")]
+    return inside + [hit], hit
 
 
-def _coverage(q_ents: list[EntityHit], known: int) -> str:
-    if not q_ents:
-        return "unknown"
-    fmin = min(e.freq for e in q_ents)
-    return "unknown" if fmin == 0 else ("sparse" if fmin < known else "known")
-
-
+# ---- the check --------------------------------------------------------------------------------------------------
 def assess(question: str, answer: str | None = None, *, index: Index | str | Path | None = None,
            mode: str = "factual", config: GateConfig | None = None, router: Any = None,
            retrieve: bool | None = None, subject: str | None = None, **overrides: Any) -> RiskReport:
@@ -133,8 +210,8 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
 
     ``mode``: ``factual`` (unsupported claims route to retrieval), ``creative`` (they are sanctioned blends) or
     ``auto`` (decided from the question by the router). ``subject``: the entity the question is about, when the
-    caller knows it (it then counts as a question entity even if the extractor missed it). ``overrides`` replace
-    fields of ``config``.
+    caller knows it: it then counts as a question entity even if the extractor missed it, and the question's
+    coverage is the subject's. ``overrides`` replace fields of ``config``.
     """
     t0 = time.perf_counter()
     if not isinstance(question, str) or (answer is not None and not isinstance(answer, str)):
@@ -151,88 +228,167 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         r = _route(question, router)
         route, mode = r.to_dict(), r.mode
     known = cfg.known_docs(ix)
+
     t = time.perf_counter()
     q_ents = _entities(ix, question, "question", cfg)
+    subject_hit = None
     if subject and subject.strip():
-        q_ents = _with_subject(ix, q_ents, question, subject.strip())
+        q_ents, subject_hit = _with_subject(ix, q_ents, question, subject.strip(), cfg)
     a_ents: list[EntityHit] = []
     sent_spans = sentences(answer) if answer else []
     if answer:
         a_ents = _entities(ix, answer, "answer", cfg)
         for e in a_ents:
             e.sentence = next((i for i, (s, t_) in enumerate(sent_spans) if s <= e.start < t_), None)
+    q_keys = {e.key for e in q_ents}
+    # what the answer adds to the question; in creative mode the combinations the answer makes of anything
+    claims = a_ents if mode == "creative" else [e for e in a_ents if e.key not in q_keys]
     timing["extract_ms"] = (time.perf_counter() - t) * 1e3
 
     t = time.perf_counter()
-    coverage = _coverage(q_ents, known)
-    cand: dict[tuple[str, str], tuple[EntityHit, EntityHit, str, int | None]] = {}
-    for a in a_ents:
-        for q in q_ents:
-            if q.key != a.key:
-                cand.setdefault(tuple(sorted((q.key, a.key))), (q, a, "question-answer", a.sentence))
-        for b in a_ents:
-            if b.key > a.key and b.sentence == a.sentence:
-                cand.setdefault((a.key, b.key), (a, b, "answer-answer", a.sentence))
-    pairs: list[PairCheck] = []
-    if cand:
-        ids = ix.ids_of_hashes(np.array([key_hash_of_key(k) for ab in cand for k in ab], dtype=np.uint64))
-        counts = ix.cooc_ids(ids[0::2], ids[1::2])
-        for (x, y, kind, sent), c in zip(cand.values(), counts.tolist()):
-            npmi, risk = pair_risk(c, x.freq, y.freq, ix.n_documents)
-            pairs.append(PairCheck(x.text, y.text, int(c), c < cfg.cooc_threshold, kind, x.freq, y.freq,
-                                   round(npmi, 4), round(risk, 4), sent))
+    decisive = [subject_hit] if subject_hit is not None else q_ents
+    coverage = _question_coverage(ix, cfg, decisive, known)
+    anchors = [e for e in q_ents if e.freq > 0]
+    pairs, pair_keys, support, passed = _check_pairs(ix, cfg, anchors, q_ents, claims)
     timing["lookup_ms"] = (time.perf_counter() - t) * 1e3
 
     reasons: list[str] = []
-    unsupported = [p for p in pairs if p.unseen and p.freq_a > 0 and p.freq_b > 0]
-    unknown_answer = [e for e in a_ents if e.freq == 0]
-    rare_q = [e for e in q_ents if e.freq < known]
-    if pairs:
-        risk, stage = max(p.risk for p in pairs), "post"
-    else:
-        risk = max((1.0 if e.freq == 0 else max(0.0, 1.0 - e.freq / known) for e in q_ents), default=0.0)
-        stage = "pre" if q_ents else "none"
-    decision, blend = "pass", None
+    rare_q = [e for e in decisive if entity_coverage(e.freq, known, True) != "known"]
     for e in rare_q:
         reasons.append(f"{e.text!r} is {'never mentioned' if e.freq == 0 else f'rare ({e.freq} documents)'} "
                        f"in the corpus (known from {known})")
+    if coverage == "sparse" and not rare_q:
+        reasons.append("no document of the corpus is titled with the question's subject: it is only mentioned")
+    checked = [k for k in support if support[k] is not None]
+    # A short answer is one claim and its entities parts of one name: its best-supported part speaks for it. In
+    # a longer answer each entity is a claim of its own: the weakest decides.
+    one_claim = answer is not None and len(tokenize_py(answer)) <= cfg.answer_as_entity_words
+    if one_claim:
+        failing = [] if any(passed[k] for k in checked) else list(claims)
+    else:
+        failing = [e for e in claims if not passed[e.key]]
+    if mode == "creative":  # any unseen combination of attested entities is a blend to describe
+        unsupported = [p for p in pairs if p.unseen and p.freq_a > 0 and p.freq_b > 0]
+        unknown_answer = [e for e in claims if e.freq == 0]
+    else:
+        failing_keys = {e.key for e in failing}
+        unsupported = [p for p, ks in zip(pairs, pair_keys) if p.unseen and p.freq_a > 0 and p.freq_b > 0
+                       and p.kind in cfg.pair_kinds and failing_keys & set(ks)]
+        unknown_answer = [e for e in failing if e.freq == 0]
+    if answer is None:
+        risk = max((1.0 if e.freq == 0 else max(0.0, 1.0 - e.freq / known) for e in decisive), default=0.0)
+        stage = "pre" if q_ents else "none"
+    else:
+        agg = max if one_claim else min
+        risk = support_to_risk(agg(support[k] for k in checked)) if checked else cfg.no_evidence_risk
+        stage = "post"
     for p in unsupported:
         reasons.append(f"{p.a!r} and {p.b!r} never appear together within the window "
                        f"({p.cooccurrence} documents; {p.freq_a} and {p.freq_b} alone)")
     for e in unknown_answer:
         reasons.append(f"answer entity {e.text!r} is never mentioned in the corpus")
-    if mode == "factual":
-        if unsupported or unknown_answer:
-            decision, stage = "retrieve", "post"
-        elif coverage != "known" and q_ents and (answer is None or not pairs or coverage == "unknown"):
-            decision, stage = "retrieve", "pre"
-    else:  # creative: unseen combinations are the point, but say what kind they are
-        if unsupported or unknown_answer:
-            from quco.gate.blend import judge_blend
 
-            t = time.perf_counter()
-            decision, stage = "sanctioned_blend", "post"
-            if unknown_answer:
-                blend = judge_blend(ix, unknown_answer[0].text, (q_ents or a_ents)[0].text)
-            else:
-                worst = max(unsupported, key=lambda p: p.risk)
-                blend = judge_blend(ix, worst.a, worst.b)
-            timing["blend_ms"] = (time.perf_counter() - t) * 1e3
+    decision, blend = "pass", None
+    if mode == "factual":
+        if answer is None:
+            if coverage != "known" and q_ents:
+                decision, stage = "retrieve", "pre"
+        elif coverage == "unknown":
+            decision, stage = "retrieve", "pre"
+        elif not checked:
+            decision = "retrieve"
+            reasons.append("nothing in the answer can be checked against the corpus")
+        elif failing:
+            decision = "retrieve"
+            weak = [e.text for e in failing if support[e.key] is not None and support[e.key] > -1.0]
+            if weak:
+                reasons.append(f"weak support for {', '.join(map(repr, weak))}: seen with the question's entities, "
+                               f"but not clearly more often than chance (association below {cfg.pass_support}, "
+                               f"in under {cfg.pass_conditional:.0%} of the rarer one's documents)")
+    elif unsupported or unknown_answer:  # creative: unseen combinations are the point; say what kind they are
+        from quco.gate.blend import judge_blend
+
+        t = time.perf_counter()
+        decision, stage = "sanctioned_blend", "post"
+        if unknown_answer:
+            blend = judge_blend(ix, unknown_answer[0].text, (q_ents or a_ents)[0].text)
+        else:
+            worst = max(unsupported, key=lambda p: p.risk)
+            blend = judge_blend(ix, worst.a, worst.b)
+        timing["blend_ms"] = (time.perf_counter() - t) * 1e3
 
     evidence: list[dict[str, Any]] = []
     do_retrieve = cfg.retrieve_evidence if retrieve is None else retrieve
     if decision == "retrieve" and do_retrieve:
         t = time.perf_counter()
-        evidence = retrieve_evidence(ix, question, answer, unsupported or [], rare_q, cfg, reasons)
+        evidence = retrieve_evidence(ix, question, answer, unsupported, rare_q, cfg, reasons)
         timing["retrieval_ms"] = (time.perf_counter() - t) * 1e3
     timing["total_ms"] = (time.perf_counter() - t0) * 1e3
     return RiskReport(
         question=question, answer=answer, mode=mode, decision=decision, stage=stage, risk=round(float(risk), 4),
         coverage=coverage, entities=q_ents + a_ents, pairs=pairs, evidence=evidence, blend=blend, reasons=reasons,
         route=route, thresholds={"known_docs": known, "cooc_threshold": cfg.cooc_threshold,
+                                 "pass_support": cfg.pass_support, "association": cfg.association,
                                  **{k: v for k, v in asdict(cfg).items() if k in ("known_per_million",)}},
         timing={k: round(v, 3) for k, v in timing.items()},
     )
+
+
+def _question_coverage(ix: Index, cfg: GateConfig, decisive: list[EntityHit], known: int) -> str:
+    """The weakest coverage among the deciding entities (the subject, or every question entity)."""
+    titles = title_hashes(ix) if cfg.known_needs_title else np.empty(0, np.uint64)
+    if titles.shape[0]:
+        titled = is_titled(titles, np.array([key_hash_of_key(e.key) for e in decisive], dtype=np.uint64)).tolist()
+    else:
+        titled = [None] * len(decisive)  # no titles in this corpus: frequency alone
+    return weakest([entity_coverage(e.freq, known, ti) for e, ti in zip(decisive, titled)])
+
+
+def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: list[EntityHit],
+                 claims: list[EntityHit]) -> tuple[list[PairCheck], list[tuple[str, str]], dict, dict]:
+    """Look up every question-answer pair and every same-sentence answer-answer pair.
+
+    Returns the pair checks, their (key, key), and for each claim (answer entity) its support, the best
+    association of its pairs of the counted ``pair_kinds`` (``None`` when no such pair has two attested
+    entities), and whether one of those pairs passes: seen together in at least ``cooc_threshold`` documents,
+    with association at least ``pass_support`` or in at least ``pass_conditional`` of the rarer one's documents.
+    """
+    cand: dict[tuple[str, str], tuple[EntityHit, EntityHit, str]] = {}
+    for a in claims:
+        for q in q_ents:
+            if q.key != a.key:
+                cand.setdefault(tuple(sorted((q.key, a.key))), (q, a, "question-answer"))
+        for b in claims:
+            if b.key > a.key and b.sentence == a.sentence:
+                cand.setdefault((a.key, b.key), (a, b, "answer-answer"))
+    support: dict[str, float | None] = {a.key: None for a in claims}
+    passed: dict[str, bool] = {a.key: False for a in claims}
+    if not cand:
+        return [], [], support, passed
+    ids = ix.ids_of_hashes(np.array([key_hash_of_key(k) for ab in cand for k in ab], dtype=np.uint64))
+    counts = ix.cooc_ids(ids[0::2], ids[1::2]).tolist()
+    anchor_keys = {e.key for e in anchors}
+    n = ix.n_documents
+    pairs, keys = [], []
+    for (x, y, kind), c, ia, ib in zip(cand.values(), counts, ids[0::2].tolist(), ids[1::2].tolist()):
+        assoc, risk = pair_risk(c, x.freq, y.freq, n, cfg.association)
+        if c == 0 and cfg.neighbour_weight and x.freq > 0 and y.freq > 0:
+            assoc = -1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib)
+            risk = support_to_risk(assoc)
+        pairs.append(PairCheck(x.text, y.text, int(c), c < cfg.cooc_threshold, kind, x.freq, y.freq,
+                               round(assoc, 4), round(risk, 4), y.sentence))
+        keys.append((x.key, y.key))
+        if kind not in cfg.pair_kinds or x.freq == 0 or y.freq == 0:
+            continue
+        if kind == "question-answer" and x.key not in anchor_keys:
+            continue
+        good = c >= cfg.cooc_threshold and (assoc >= cfg.pass_support
+                                            or c >= cfg.pass_conditional * min(x.freq, y.freq))
+        for e in ((y,) if kind == "question-answer" else (x, y)):
+            prev = support[e.key]
+            support[e.key] = assoc if prev is None else max(prev, assoc)
+            passed[e.key] = passed[e.key] or good
+    return pairs, keys, support, passed
 
 
 def _content_words(text: str) -> list[str]:
@@ -243,7 +399,6 @@ def retrieve_evidence(ix: Index, question: str, answer: str | None, unsupported:
                       rare: list[EntityHit], cfg: GateConfig, reasons: list[str]) -> list[dict[str, Any]]:
     """Top passages for the failing check: the unsupported pair plus the sentence's other content words, or the
     question for a pre-generation check."""
-    from quco.gate.retrieval import load_retriever
     from quco.errors import QucoError
 
     if unsupported:

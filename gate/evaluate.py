@@ -10,9 +10,8 @@ Formats (``fmt="auto"`` picks from the first row's keys):
 - ``blends``: entity pairs ``a``, ``b``, ``kind`` (cross_field | near | seen), ``field_a``, ``field_b``.
 - ``modes``: prompts with ``label`` factual | creative.
 
-Baselines, computed on the same rows in the same run: answer length in words; answer-entity popularity
-(``-log(1 + freq)`` of the most frequent answer entity: rarer answers riskier); QuCo-RAG's binary rule (1 when
-any checked pair has co-occurrence < 1, on our counts).
+Baselines, computed on the same rows in the same run (see :func:`score_cases`): answer length in words;
+answer-entity popularity; QuCo-RAG's binary rule (min co-occurrence < 1) on our own counts.
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -93,19 +93,28 @@ def load_cases(path: str | Path, fmt: str, limit: int | None = None) -> list[dic
     return cases
 
 
-def score_cases(cases: list[dict], ix: Index, config: GateConfig | None = None, progress=None) -> list[dict]:
-    """Run ``assess`` (factual mode, no retrieval) on every case and attach score, coverage and baselines."""
+def score_cases(cases: list[dict], ix: Index, config: GateConfig | None = None, progress=None,
+                subject_hint: bool = True) -> list[dict]:
+    """Run ``assess`` (factual mode, no retrieval) on every case and attach score, coverage and baselines.
+
+    Baselines: ``length`` (answer words), ``popularity`` (``-log(1 + freq)`` of the most frequent entity the
+    answer adds to the question: rarer answers riskier) and ``quco_binary`` (1 when any question-answer or
+    answer-answer pair has co-occurrence below one, an entity the corpus never mentions included; 0 when there is
+    no pair to check). ``subject_hint=False`` withholds the rows' ``subject`` from ``assess`` (for the ablation).
+    """
     for case in cases:
         t = time.perf_counter()
         rep = assess(case["question"], case["answer"], index=ix, mode="factual", config=config, retrieve=False,
-                     subject=case.get("subject"))
+                     subject=case.get("subject") if subject_hint else None)
         case["latency_ms"] = (time.perf_counter() - t) * 1e3
-        answer_freqs = [e.freq for e in rep.entities if e.source == "answer"]
+        q_keys = {e.key for e in rep.entities if e.source == "question"}
+        answer_freqs = [e.freq for e in rep.entities if e.source == "answer" and e.key not in q_keys]
         case.update(
             score=rep.risk, coverage=rep.coverage, decision=rep.decision,
             entities=[{"text": e.text, "start": e.start, "end": e.end, "source": e.source, "freq": e.freq}
                       for e in rep.entities],
-            pairs=[{"a": p.a, "b": p.b, "cooccurrence": p.cooccurrence, "unseen": p.unseen} for p in rep.pairs],
+            pairs=[{"a": p.a, "b": p.b, "cooccurrence": p.cooccurrence, "unseen": p.unseen, "kind": p.kind,
+                    "association": p.npmi} for p in rep.pairs],
             length=float(word_count(case["answer"])),
             popularity=-math.log1p(max(answer_freqs, default=0)),
             quco_binary=float(any(p.cooccurrence < 1 for p in rep.pairs)),
@@ -116,7 +125,8 @@ def score_cases(cases: list[dict], ix: Index, config: GateConfig | None = None, 
 
 
 def evaluate_detection(path: str | Path, ix: Index, fmt: str = "auto", limit: int | None = None,
-                       config: GateConfig | None = None, progress=None) -> tuple[dict, list[dict]]:
+                       config: GateConfig | None = None, progress=None, subject_hint: bool = True
+                       ) -> tuple[dict, list[dict]]:
     """(summary, scored cases) for a detection dev file."""
     if fmt == "auto":
         fmt = detect_format(next(read_rows(path, 1))[1])
@@ -125,10 +135,39 @@ def evaluate_detection(path: str | Path, ix: Index, fmt: str = "auto", limit: in
         raise BadInputError(str(path), "no cases")
     if progress is not None:
         progress.total = len(cases)
-    score_cases(cases, ix, config, progress)
+    cfg = config or GateConfig()
+    score_cases(cases, ix, cfg, progress, subject_hint)
     summary = summarize(cases)
-    summary.update(format=fmt, file=str(path), index=str(ix.path))
+    summary.update(format=fmt, file=str(path), index=str(ix.path), known_docs=cfg.known_docs(ix),
+                   config={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()})
     return summary, cases
+
+
+ABLATION_COLUMNS = ("known", "sparse", "known+sparse", "all", "pass_rate", "error_among_passed", "auroc_short",
+                    "p50_ms")
+
+
+def ablation_row(summary: dict) -> dict[str, Any]:
+    """The figures one line of an ablation table shows: AUROC per stratum, the gate view, latency."""
+    st = summary["strata"]
+    return {"known": st["known"]["auroc"], "sparse": st["sparse"]["auroc"],
+            "known+sparse": st["known+sparse"]["auroc"], "all": summary["auroc"],
+            "fraction_known": st["known"]["fraction"], "fraction_sparse": st["sparse"]["fraction"],
+            "pass_rate": summary["gate"]["pass_rate"], "error_among_passed": summary["gate"]["error_among_passed"],
+            "auroc_short": summary["length_control"]["auroc_short"],
+            "quco_binary_known": summary["baselines"]["quco_binary"]["strata"]["known"]["auroc"],
+            "p50_ms": summary["latency_ms"]["p50"]}
+
+
+def compare_configs(path: str | Path, ix: Index, configs: dict[str, GateConfig | tuple[GateConfig, bool]],
+                    fmt: str = "auto", limit: int | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`ablation_row` of each named config on the same rows (a value may be ``(config, subject_hint)``)."""
+    out = {}
+    for name, spec in configs.items():
+        cfg, hint = spec if isinstance(spec, tuple) else (spec, True)
+        summary, _ = evaluate_detection(path, ix, fmt, limit, config=cfg, subject_hint=hint)
+        out[name] = ablation_row(summary)
+    return out
 
 
 # ---- blends ---------------------------------------------------------------------------------------------------
