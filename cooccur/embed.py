@@ -1,0 +1,313 @@
+"""Build-time precompute for the blend judgement (``quco.gate.blend``): entity context vectors and association lists.
+
+**Context vectors.** An entity is described by the words of the passages that mention it: distributional
+semantics over the corpus itself, no model. Every passage of ``passages.parquet`` is tokenized with our tokenizer
+and matched against the entity table; the count matrix ``M[e, w]`` adds, for every passage that mentions entity
+``e``, the occurrences of word ``w`` in it. Words are hashed into ``BUCKETS`` columns (the hashing trick, so no
+vocabulary pass), English stop words are dropped, and so are words found in fewer than ``min_df`` passages. ``M``
+is PPMI-weighted (with the context distribution smoothed by ``ALPHA``), reduced to ``dim`` dimensions by a seeded
+randomized truncated SVD, and each entity's row ``U·S`` is scaled to unit length. The field distance of two
+entities is then ``1 - dot`` of their rows. Words carry the field far better than entity neighbours do (an entity
+with ten mentions has a few hundred context words but a few dozen neighbours): see ``docs/creative.md``.
+
+**Association lists.** Bridges explain a blend with entities associated with both sides. For every entity, the
+entities it co-occurs with in at least ``BRIDGE_MIN_COUNT`` documents, weighted by :func:`association` (PMI with
+the context distribution smoothed by ``ALPHA``), kept where the association is at least ``BRIDGE_MIN_PPMI``; as
+CSR arrays, so a query intersects two short sorted lists.
+
+**Calibration.** Percentiles of the distance between random pairs of placed entities, so that a distance can be
+read as "farther apart than p% of random entity pairs".
+
+Outputs, in ``<root>/arrays/`` (each written to a temporary name and renamed): ``entity_vec.npy`` (float32,
+entities x dim; all-zero for an entity with no context), ``assoc_indptr.npy`` (int64, entities + 1),
+``assoc_ids.npy`` (int32, neighbour ids sorted within each row), ``assoc_ppmi.npy`` (float32) and ``blend.json``
+(parameters, calibration percentiles, stats).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quco.cooccur.normalize import token_hash_py
+from quco.errors import IndexCorruptError
+
+EMBED_VERSION = 1
+DIM = 32
+ALPHA = 0.75
+BUCKETS = 1 << 20
+MAX_MIN_DF = 20  # words in fewer passages than min(MAX_MIN_DF, passages / 10,000), at least 2, are dropped
+N_ITER = 4
+OVERSAMPLE = 10
+BRIDGE_MIN_COUNT = 2
+BRIDGE_MIN_PPMI = 1.0
+CALIBRATION_PAIRS = 100_000
+CALIBRATION_MIN_FREQ = 5
+PASSAGE_CHUNK = 50_000
+VEC_FILE, INDPTR_FILE, IDS_FILE, PPMI_FILE, META_FILE = (
+    "entity_vec.npy", "assoc_indptr.npy", "assoc_ids.npy", "assoc_ppmi.npy", "blend.json")
+_U32 = np.int64(0xFFFFFFFF)
+
+
+# ---- associations (shared with the query-time fallback in quco.gate.blend) -----------------------------------------
+def smoothing_factor(entity_freq: np.ndarray, alpha: float = ALPHA) -> float:
+    """``Z`` of the smoothed context frequency ``f**alpha * Z``, which keeps the total frequency unchanged."""
+    f = np.asarray(entity_freq, dtype=np.float64)
+    f = f[f > 0]
+    return float(f.sum() / np.power(f, alpha).sum()) if f.size else 1.0
+
+
+def association(counts: np.ndarray, freq_a: np.ndarray | float, freq_x: np.ndarray, n_documents: int, z: float,
+                alpha: float = ALPHA) -> np.ndarray:
+    """PMI of ``a`` with context entities ``x``: ``log(count * N / (f_a * f_x**alpha * z))``.
+
+    The smoothed context frequency lowers the PMI of rare contexts, so that an entity seen once next to both sides
+    of a blend does not outrank a well attested one.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    fx = np.power(np.asarray(freq_x, dtype=np.float64), alpha) * z
+    return np.log(counts * max(n_documents, 1) / (np.asarray(freq_a, dtype=np.float64) * fx))
+
+
+def association_lists(entity_freq: np.ndarray, pair_key: np.ndarray, pair_count: np.ndarray, n_documents: int,
+                      min_count: int = BRIDGE_MIN_COUNT, min_ppmi: float = BRIDGE_MIN_PPMI,
+                      alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(indptr, ids, weights, z): each entity's associations >= ``min_ppmi`` over pairs seen >= ``min_count``."""
+    n = int(entity_freq.shape[0])
+    z = smoothing_factor(entity_freq, alpha)
+    keep = np.flatnonzero(np.asarray(pair_count) >= min_count)
+    key = np.asarray(pair_key)[keep]
+    cnt = np.asarray(pair_count)[keep]
+    a, b = key >> 32, key & _U32
+    rows, cols, c = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([cnt, cnt])
+    f = np.asarray(entity_freq, dtype=np.float64)
+    w = association(c, f[rows], f[cols], n_documents, z, alpha)
+    ok = w >= min_ppmi
+    rows, cols, w = rows[ok], cols[ok], w[ok]
+    order = np.lexsort((cols, rows))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return indptr, cols[order].astype(np.int32), w[order].astype(np.float32), z
+
+
+# ---- context vectors ---------------------------------------------------------------------------------------------
+def stop_buckets(buckets: int = BUCKETS) -> np.ndarray:
+    """Buckets of spaCy's English stop words, hashed the way our tokenizer hashes a lower-case token."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return np.unique(np.array([token_hash_py(w) for w in STOP_WORDS], dtype=np.uint64) & np.uint64(buckets - 1))
+
+
+def _gazetteer_of(root: Path):
+    """The entity table as a gazetteer (entry i = entity id i: the table is sorted by hash, like the arrays)."""
+    import pyarrow.parquet as pq
+
+    from quco.cooccur.gazetteer import Gazetteer
+
+    t = pq.read_table(str(root / "entities.parquet"), columns=["hash", "key", "text", "label"])
+    return Gazetteer(t.column("hash").to_numpy(), t.column("key").to_pylist(), t.column("text").to_pylist(),
+                     t.column("label").to_pylist())
+
+
+def context_counts(root: Path, entity_hash: np.ndarray, buckets: int = BUCKETS, chunk: int = PASSAGE_CHUNK):
+    """(M: entities x buckets CSR of word counts in the passages mentioning each entity, passage df per bucket,
+    number of passages, distinct doc ids)."""
+    import pyarrow.parquet as pq
+    import scipy.sparse as sp
+
+    from quco.cooccur.extract import TokenizedBatch
+
+    g = _gazetteer_of(root)
+    ent_of_entry = np.searchsorted(entity_hash, g.hashes)
+    ent_of_entry = np.where(ent_of_entry < entity_hash.shape[0], ent_of_entry, 0)
+    ent_of_entry = np.where(entity_hash[ent_of_entry] == g.hashes, ent_of_entry, -1)
+    n = int(entity_hash.shape[0])
+    mask = np.uint64(buckets - 1)
+    total = sp.csr_matrix((n, buckets), dtype=np.float32)
+    df = np.zeros(buckets, dtype=np.int64)
+    docs: set[str] = set()
+    n_pass = 0
+    pf = pq.ParquetFile(str(root / "passages.parquet"))
+
+    def flush(texts: list[str]) -> None:
+        nonlocal total
+        if not texts:
+            return
+        batch = TokenizedBatch([[t] for t in texts])
+        m = len(texts)
+        first, _length, entry = g.match(batch.hashes, batch.tok_seg)
+        ent = ent_of_entry[entry]
+        ok = ent >= 0
+        e_mat = sp.csr_matrix((np.ones(int(ok.sum()), np.float32), (batch.tok_doc[first][ok], ent[ok])), shape=(m, n))
+        e_mat.data[:] = 1.0  # a passage mentions an entity or not (duplicates were summed)
+        bucket = (batch.hashes & mask).astype(np.int64)
+        w_mat = sp.csr_matrix((np.ones(bucket.shape[0], np.float32), (batch.tok_doc, bucket)), shape=(m, buckets))
+        w_mat.sum_duplicates()
+        df[:] += np.bincount(w_mat.indices, minlength=buckets)
+        total = total + (e_mat.T.tocsr() @ w_mat)
+
+    texts: list[str] = []
+    for rg in range(pf.metadata.num_row_groups):
+        t = pf.read_row_group(rg, columns=["doc_id", "text"])
+        docs.update(t.column("doc_id").to_pylist())
+        texts.extend(t.column("text").to_pylist())
+        n_pass += t.num_rows
+        if len(texts) >= chunk:
+            flush(texts)
+            texts = []
+    flush(texts)
+    return total.tocsr(), df, n_pass, len(docs)
+
+
+def ppmi_matrix(m, alpha: float = ALPHA):
+    """Positive PMI of a non-negative sparse count matrix, context (column) distribution smoothed by ``alpha``."""
+    import scipy.sparse as sp
+
+    coo = m.tocoo()
+    rs = np.asarray(m.sum(axis=1), dtype=np.float64).ravel()
+    cs = np.power(np.asarray(m.sum(axis=0), dtype=np.float64).ravel(), alpha)
+    total, ctotal = rs.sum(), cs.sum()
+    if total <= 0:
+        return sp.csr_matrix(m.shape, dtype=np.float64)
+    pmi = (np.log(coo.data.astype(np.float64)) - np.log(rs[coo.row]) - np.log(cs[coo.col])
+           + math.log(ctotal))
+    pos = pmi > 0
+    return sp.csr_matrix((pmi[pos], (coo.row[pos], coo.col[pos])), shape=m.shape)
+
+
+def randomized_svd(a, k: int, n_iter: int = N_ITER, oversample: int = OVERSAMPLE, seed: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Truncated SVD ``(U, S, Vt)`` of the sparse or dense ``a`` (Halko, Martinsson & Tropp 2011, with power
+    iterations re-orthonormalized by QR); signs fixed so that each column of ``U`` has its largest entry positive."""
+    r, c = a.shape
+    k = max(0, min(k, r, c))
+    l = min(k + oversample, r, c)
+    if k == 0:
+        return np.zeros((r, 0)), np.zeros(0), np.zeros((0, c))
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(a @ rng.standard_normal((c, l)))
+    for _ in range(n_iter):
+        q, _ = np.linalg.qr(a.T @ q)
+        q, _ = np.linalg.qr(a @ q)
+    b = np.asarray((a.T @ q).T)
+    ub, s, vt = np.linalg.svd(b, full_matrices=False)
+    u = q @ ub
+    sign = np.sign(u[np.abs(u).argmax(axis=0), np.arange(u.shape[1])])
+    sign[sign == 0] = 1
+    return u[:, :k] * sign[:k], s[:k], vt[:k] * sign[:k, None]
+
+
+def context_vectors(counts, df: np.ndarray, n_passages: int, dim: int = DIM, alpha: float = ALPHA, seed: int = 0,
+                    buckets: int = BUCKETS) -> tuple[np.ndarray, dict[str, Any]]:
+    """Unit-length float32 rows (entities x dim; zeros where an entity has no context) and the parameters used."""
+    min_df = max(2, min(MAX_MIN_DF, n_passages // 10_000))
+    keep = df >= min_df
+    keep[stop_buckets(buckets)] = False
+    cols = np.flatnonzero(keep)
+    pm = ppmi_matrix(counts[:, cols], alpha)
+    live = np.flatnonzero(np.diff(pm.indptr) > 0)
+    vec = np.zeros((counts.shape[0], 0), dtype=np.float32)
+    s = np.zeros(0)
+    if live.size:
+        u, s, _ = randomized_svd(pm[live], dim, seed=seed)
+        x = u * s
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        vec = np.zeros((counts.shape[0], x.shape[1]), dtype=np.float32)
+        vec[live] = np.where(norms > 0, x / np.where(norms > 0, norms, 1.0), 0.0)
+    params = {"dim": int(vec.shape[1]), "alpha": alpha, "buckets": buckets, "min_df": int(min_df),
+              "words_kept": int(cols.size), "ppmi_nnz": int(pm.nnz), "seed": seed, "n_iter": N_ITER,
+              "oversample": OVERSAMPLE, "singular_values": [round(float(v), 4) for v in s[:8]]}
+    return vec, params
+
+
+def distance_percentiles(vec: np.ndarray, entity_freq: np.ndarray, pairs: int = CALIBRATION_PAIRS,
+                         seed: int = 0) -> tuple[list[float], int]:
+    """Percentiles 0..100 of ``1 - dot`` over random pairs of placed entities (frequent enough, if there are
+    enough of those), and the number of pairs they came from."""
+    placed = np.flatnonzero(np.abs(vec).sum(axis=1) > 0)
+    frequent = placed[np.asarray(entity_freq)[placed] >= CALIBRATION_MIN_FREQ]
+    pool = frequent if frequent.size >= 50 else placed
+    if pool.size < 2:
+        return [], 0
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, pool.size, pairs), rng.integers(0, pool.size, pairs)
+    a, b = pool[a[a != b]], pool[b[a != b]]
+    d = 1.0 - np.einsum("ij,ij->i", vec[a].astype(np.float64), vec[b].astype(np.float64))
+    return [round(float(v), 5) for v in np.percentile(d, np.arange(101))], int(d.size)
+
+
+# ---- driver ------------------------------------------------------------------------------------------------------
+def _save(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, arr)
+    os.replace(tmp, path)
+
+
+def _n_documents(root: Path, fallback: int) -> int:
+    try:
+        return int(json.loads((root / "manifest.json").read_text("utf-8"))["stats"]["documents"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return fallback
+
+
+def compute_embeddings(index_root: Path | str, dim: int = DIM, n_documents: int | None = None,
+                       seed: int = 0) -> dict[str, Any]:
+    """Read a finished index directory's arrays, entity table and passages; write the blend arrays and
+    ``blend.json`` into ``<index_root>/arrays/``; return a summary for the build's stats (``blend.json`` has all).
+
+    ``n_documents`` is the corpus's document count (the build's ``stats["documents"]``); when omitted it is read
+    from the manifest, or else counted as the distinct ``doc_id`` of the passages.
+    """
+    root = Path(index_root)
+    arrays = root / "arrays"
+    t0 = time.perf_counter()
+    try:
+        entity_hash = np.load(arrays / "entity_hash.npy", mmap_mode="r")
+        entity_freq = np.load(arrays / "entity_freq.npy", mmap_mode="r")
+        pair_key = np.load(arrays / "pair_key.npy", mmap_mode="r")
+        pair_count = np.load(arrays / "pair_count.npy", mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise IndexCorruptError(f"{root}: cannot read the index arrays ({e}); rebuild the index") from None
+    timing: dict[str, float] = {}
+
+    t = time.perf_counter()
+    counts, df, n_pass, n_docs_seen = context_counts(root, np.asarray(entity_hash))
+    timing["contexts"] = time.perf_counter() - t
+    n_docs = n_documents if n_documents is not None else _n_documents(root, n_docs_seen)
+
+    t = time.perf_counter()
+    vec, vparams = context_vectors(counts, df, n_pass, dim=dim, seed=seed)
+    del counts
+    timing["svd"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    indptr, ids, weights, z = association_lists(np.asarray(entity_freq), pair_key, pair_count, n_docs)
+    timing["associations"] = time.perf_counter() - t
+
+    pct, n_pairs = distance_percentiles(vec, entity_freq, seed=seed)
+    _save(arrays / VEC_FILE, vec)
+    _save(arrays / INDPTR_FILE, indptr)
+    _save(arrays / IDS_FILE, ids)
+    _save(arrays / PPMI_FILE, weights)
+    timing["total"] = time.perf_counter() - t0
+    meta = {
+        "version": EMBED_VERSION, "method": "context-svd",
+        "entities": int(entity_hash.shape[0]), "placed": int((np.abs(vec).sum(axis=1) > 0).sum()),
+        "passages": int(n_pass), "vectors": vparams,
+        "associations": {"min_count": BRIDGE_MIN_COUNT, "min_ppmi": BRIDGE_MIN_PPMI, "alpha": ALPHA,
+                         "n_documents": int(n_docs), "z": z, "entries": int(ids.shape[0])},
+        "calibration": {"pairs": n_pairs, "min_freq": CALIBRATION_MIN_FREQ, "distance_percentiles": pct},
+        "seconds": {k: round(v, 3) for k, v in timing.items()},
+    }
+    tmp = arrays / (META_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    os.replace(tmp, arrays / META_FILE)
+    return {"method": meta["method"], "dim": vparams["dim"], "entities": meta["entities"], "placed": meta["placed"],
+            "passages": meta["passages"], "words_kept": vparams["words_kept"],
+            "association_entries": meta["associations"]["entries"], "seconds": meta["seconds"]}
