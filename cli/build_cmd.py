@@ -41,10 +41,11 @@ def _human_build(m: dict) -> str:
 @click.option("--on-bad-record", default="error", show_default=True, type=click.Choice(["error", "skip"]),
               help="error: stop at the first bad record; skip: record it in rejects.jsonl and go on.")
 @click.option("--no-retrieval", is_flag=True, help="Do not build the BM25 retrieval index.")
+@click.option("--no-blend", is_flag=True, help="Do not precompute the creative-mode field-distance vectors.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
 def build_command(inputs, out, fmt, window, text_field, workers, extractor, harvest_sample, entities, shard_docs, resume,
-                  on_bad_record, no_retrieval, quiet, as_json) -> None:
+                  on_bad_record, no_retrieval, no_blend, quiet, as_json) -> None:
     """Build an entity co-occurrence index from corpus files (WikiExtractor, JSONL[.gz|.zst], Parquet, text).
 
     \b
@@ -56,6 +57,7 @@ def build_command(inputs, out, fmt, window, text_field, workers, extractor, harv
     cfg = BuildConfig(inputs=list(inputs), out=out, format=fmt, window=window, text_field=text_field,
                       workers=workers, extractor=extractor, harvest_sample=harvest_sample, entities=entities,
                       shard_docs=shard_docs, resume=resume, on_bad_record=on_bad_record, retrieval=() if no_retrieval else ("bm25s",),
+                      blend=not no_blend,
                       progress=not quiet)
     manifest = build(cfg)
     emit(manifest if as_json else manifest, as_json, _human_build)

@@ -311,7 +311,9 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         t = time.perf_counter()
         decision, stage = "sanctioned_blend", "post"
         if unknown_answer:
-            blend = judge_blend(ix, unknown_answer[0].text, (q_ents or a_ents)[0].text)
+            new = unknown_answer[0]
+            partner = next((e.text for e in q_ents + a_ents if e.key != new.key and e.freq > 0), new.text)
+            blend = judge_blend(ix, new.text, partner)
         else:
             worst = max(unsupported, key=lambda p: p.risk)
             blend = judge_blend(ix, worst.a, worst.b)

@@ -58,6 +58,7 @@ class BuildConfig:
     resume: bool = False
     on_bad_record: str = "error"
     retrieval: Sequence[str] = ("bm25s",)
+    blend: bool = True  # precompute the field-distance vectors of creative-mode blends (cooccur/embed.py)
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -348,6 +349,12 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
                  retrieval=retrieval_stats)
     if extractor == "gazetteer":
         stats["harvest"] = json.loads((work / "harvest.json").read_text())
+    if cfg.blend and stats["entities"] > 1:
+        from quco.cooccur.embed import compute_embeddings
+
+        t = time.perf_counter()
+        stats["blend"] = compute_embeddings(root, n_documents=stats["documents"])
+        timing["blend"] = time.perf_counter() - t
     rows = {"entities.parquet": stats["entities"], "pairs.parquet": n_pairs, "passages.parquet": n_passages,
             "arrays/entity_hash.npy": stats["entities"], "arrays/entity_freq.npy": stats["entities"],
             "arrays/pair_key.npy": n_pairs, "arrays/pair_count.npy": n_pairs, "arrays/pair_by_b.npy": n_pairs}
