@@ -270,8 +270,11 @@ def _with_unknown_names(text: str, batch: TokenizedBatch, offsets: list[int],
     names: list[tuple[int, int, str, str]] = []
     for i, j in runs:
         seg = int(batch.tok_seg[i])
-        before = batch.text[int(batch.seg_start[seg]):int(batch.starts[i])]
-        if not before.strip() or _SENTENCE_END.search(before):
+        # only the text since the previous token matters (slicing from the segment start would be quadratic)
+        lo = int(batch.ends[i - 1]) if i > 0 and batch.tok_seg[i - 1] == seg else int(batch.seg_start[seg])
+        before = batch.text[lo:int(batch.starts[i])]
+        at_start = lo == int(batch.seg_start[seg]) and not before.strip()
+        if at_start or _SENTENCE_END.search(before):
             if j - i == 1:
                 continue  # "Who", "Write", "Paris": a capitalized first word alone is not taken for a name
             while i < j and (toks[i].lower() in stop or toks[i].lower() in _CONNECTORS):

@@ -22,6 +22,7 @@ The defaults were chosen on the dev files; ``docs/eval.md`` has the measurements
 """
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import time
@@ -238,8 +239,10 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     sent_spans = sentences(answer) if answer else []
     if answer:
         a_ents = _entities(ix, answer, "answer", cfg)
-        for e in a_ents:
-            e.sentence = next((i for i, (s, t_) in enumerate(sent_spans) if s <= e.start < t_), None)
+        starts = [s for s, _ in sent_spans]
+        for e in a_ents:  # binary search: a long answer has many sentences and many mentions
+            i = bisect.bisect_right(starts, e.start) - 1
+            e.sentence = i if i >= 0 and e.start < sent_spans[i][1] else None
     q_keys = {e.key for e in q_ents}
     # what the answer adds to the question; in creative mode the combinations the answer makes of anything
     claims = a_ents if mode == "creative" else [e for e in a_ents if e.key not in q_keys]
@@ -356,12 +359,20 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
     with association at least ``pass_support`` or in at least ``pass_conditional`` of the rarer one's documents.
     """
     cand: dict[tuple[str, str], tuple[EntityHit, EntityHit, str]] = {}
-    for a in claims:
-        for q in q_ents:
+    first_of_key = {}
+    by_sentence: dict[int | None, dict[str, EntityHit]] = {}
+    for a in claims:  # repeated mentions add no pair: work on distinct keys (per sentence), not on mentions
+        first_of_key.setdefault(a.key, a)
+        by_sentence.setdefault(a.sentence, {}).setdefault(a.key, a)
+    q_first = {q.key: q for q in q_ents}
+    for a in first_of_key.values():
+        for q in q_first.values():
             if q.key != a.key:
                 cand.setdefault(tuple(sorted((q.key, a.key))), (q, a, "question-answer"))
-        for b in claims:
-            if b.key > a.key and b.sentence == a.sentence:
+    for group in by_sentence.values():
+        members = sorted(group.values(), key=lambda e: e.key)
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
                 cand.setdefault((a.key, b.key), (a, b, "answer-answer"))
     support: dict[str, float | None] = {a.key: None for a in claims}
     passed: dict[str, bool] = {a.key: False for a in claims}
