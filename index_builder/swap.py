@@ -50,14 +50,17 @@ def lock_target(out: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``out`` for the length of a build (a ``.<name>.lock`` file beside it).
 
     Two builds to one ``--out`` would share the work directory and mix their shards: the second one fails at once.
+    A POSIX record lock (``lockf``), not ``flock``: it belongs to the build process alone, so worker processes
+    forked from it do not inherit it, and it is released the moment the build dies, even if a killed build's
+    workers take a little longer to go.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.parent / f".{out.name}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             raise BuildError(f"another build is writing {out} (it holds {path}): wait for it to finish or choose "
                              "another --out") from None
         yield

@@ -81,7 +81,7 @@ def built(tmp_path_factory) -> dict[str, Path]:
     _corpus(root / "corpus.jsonl")
     plain = root / "plain"
     build_index([str(root / "corpus.jsonl")], str(plain), extractor="gazetteer", entities=str(root / "names.txt"),
-                titles=False, harvest_sample=0, workers=1, progress=False, retrieval=())
+                titles=False, harvest_sample=0, workers=1, progress=False, retrieval=(), blend=False)
     pre = root / "pre"
     shutil.copytree(plain, pre)
     compute_embeddings(pre)
