@@ -79,25 +79,32 @@ class RiskReport:
         return sorted((e for e in self.entities if e.source == source), key=lambda e: e.start)
 
     def _risky_keys(self) -> set[str]:
-        return {k for p in self.unsupported for k in (p.a, p.b)} | {e.key for e in self.entities if e.freq == 0}
+        from quco.cooccur.normalize import normalize
+
+        return ({normalize(t) for p in self.unsupported for t in (p.a, p.b)}
+                | {e.key for e in self.entities if e.freq == 0})
+
+    def _highlight(self, text: str, source: str, plain, tag) -> str:
+        """``text`` with each entity of ``source`` rendered by ``tag(entity, surface, risky)``, the rest by ``plain``."""
+        risky = self._risky_keys()
+        out, pos = [], 0
+        for e in self._spans(source):
+            if e.start < pos:
+                continue
+            out.append(plain(text[pos:e.start]))
+            out.append(tag(e, text[e.start:e.end], e.key in risky))
+            pos = e.end
+        out.append(plain(text[pos:]))
+        return "".join(out)
 
     def render_text(self, color: bool = True) -> str:
         """Human-readable report; entities highlighted (ANSI colour when ``color``), unsupported ones in red."""
-        risky = self._risky_keys()
+        def tag(e: EntityHit, surface: str, risky: bool) -> str:
+            t = f"[{surface}|{e.freq}]"
+            return f"\x1b[{'1;31' if risky else '1;36'}m{t}\x1b[0m" if color else t
 
         def mark(text: str, source: str) -> str:
-            out, pos = [], 0
-            for e in self._spans(source):
-                if e.start < pos:
-                    continue
-                out.append(text[pos:e.start])
-                tag = f"[{text[e.start:e.end]}|{e.freq}]"
-                if color:
-                    tag = f"\x1b[{'1;31' if e.key in risky else '1;36'}m{tag}\x1b[0m"
-                out.append(tag)
-                pos = e.end
-            out.append(text[pos:])
-            return "".join(out)
+            return self._highlight(text, source, str, tag)
 
         verdict = {"pass": "PASS", "retrieve": "RETRIEVE", "sanctioned_blend": "SANCTIONED BLEND"}[self.decision]
         if color:
@@ -122,20 +129,13 @@ class RiskReport:
 
     def render_html(self) -> str:
         """A standalone page with displaCy-style entity spans."""
-        risky = self._risky_keys()
+        def tag(e: EntityHit, surface: str, risky: bool) -> str:
+            cls = "risky" if risky else "ok"
+            return (f'<mark class="{cls}">{html.escape(surface)}'
+                    f'<span class="lbl">{html.escape(e.label or "ENT")} · {e.freq} docs</span></mark>')
 
         def mark(text: str, source: str) -> str:
-            out, pos = [], 0
-            for e in self._spans(source):
-                if e.start < pos:
-                    continue
-                out.append(html.escape(text[pos:e.start]))
-                cls = "risky" if e.key in risky else "ok"
-                out.append(f'<mark class="{cls}">{html.escape(text[e.start:e.end])}'
-                           f'<span class="lbl">{html.escape(e.label or "ENT")} · {e.freq} docs</span></mark>')
-                pos = e.end
-            out.append(html.escape(text[pos:]))
-            return "".join(out)
+            return self._highlight(text, source, html.escape, tag)
 
         rows = "".join(
             f"<tr class=\"{'risky' if p.unseen else ''}\"><td>{html.escape(p.a)}</td><td>{html.escape(p.b)}</td>"
