@@ -90,7 +90,9 @@ def filter_entries(entries: Sequence[tuple[str, str]], case_sample: list[str],
     kept = [e for e in entries if plausible(e[0])]
     g = Gazetteer.from_entries(list(trusted) + kept)
     trusted_keys = {" ".join(key_tokens(t)) for t, _ in trusted}
-    drop = {i for i in case_filter(g, case_sample) if g.keys[i] not in trusted_keys}
+    # only single words: a multi-word title written in lower case ("quantum mechanics") is still a name, while
+    # a one-word title in lower case is usually a common word ("apple", "love")
+    drop = {i for i in case_filter(g, case_sample) if g.keys[i] not in trusted_keys and " " not in g.keys[i]}
     if drop:
         keep = [i for i in range(len(g)) if i not in drop]
         g = Gazetteer(g.hashes[keep], [g.keys[i] for i in keep], [g.texts[i] for i in keep],
