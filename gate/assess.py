@@ -419,16 +419,12 @@ def retrieve_evidence(ix: Index, question: str, answer: str | None, unsupported:
         query = " ".join([p.a, p.b] + _content_words(question))
     else:
         query = question
+    from quco.gate.evidence import cached_retriever
+
     try:
-        retriever = _retriever(str(ix.path), cfg.retriever)
+        retriever = cached_retriever(str(ix.path), cfg.retriever)
     except QucoError as e:
         reasons.append(f"no evidence: {e}")
         return []
     return [hit.to_dict() for hit in retriever.search(query, k=cfg.evidence_k)]
 
-
-@lru_cache(maxsize=8)
-def _retriever(path: str, backend: str):
-    from quco.gate.retrieval import load_retriever
-
-    return load_retriever(path, backend)

@@ -14,7 +14,8 @@ from quco.cooccur.normalize import normalize
 
 
 @lru_cache(maxsize=8)
-def _retriever(path: str, backend: str):
+def cached_retriever(path: str, backend: str):
+    """The retriever of the index at ``path``, loaded once per process (assess and evidence share it)."""
     from quco.gate.retrieval import load_retriever
 
     return load_retriever(path, backend)
@@ -26,7 +27,7 @@ def passages_with_both(ix: Index, a: str, b: str, k: int = 3, *, candidates: int
     ka, kb = normalize(a), normalize(b)
     if not ka or not kb:
         return []
-    hits = _retriever(str(ix.path), backend).search(f"{a} {b}", k=candidates)
+    hits = cached_retriever(str(ix.path), backend).search(f"{a} {b}", k=candidates)
     out = []
     for hit in hits:
         keys = {m.key for m in ix.extractor.extract(f"{hit.title}\n\n{hit.text}")}
