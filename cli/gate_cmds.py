@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from quco.cli.common import EXIT_ERROR, EXIT_RISK, emit, index_option, json_option, open_index
+from quco.cli.common import EXIT_RISK, emit, index_option, json_option, open_index
 from quco.errors import ConfigError, QucoError
 
 
@@ -165,4 +165,3 @@ def eval_command(data, index_path, fmt, limit, html_path, as_json) -> None:
 
 
 COMMANDS = [risk_command, eval_command]
-_ = EXIT_ERROR

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from quco.cooccur.extract import DEFAULT_LABELS, Extractor, GazetteerExtractor, 
 from quco.cooccur.gazetteer import Gazetteer
 from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, sha256_file
 from quco.cooccur.types import Document
-from quco.errors import BuildError, ConfigError, QucoError
+from quco.errors import BuildError, ConfigError
 from quco.index_builder import readers
 from quco.index_builder.merge import merge_entities, merge_pairs
 from quco.index_builder.shard import atomic_write_bytes, process_shard
@@ -372,4 +372,4 @@ def build_index(inputs: Sequence[str], out: str, **kwargs: Any) -> dict[str, Any
     return build(BuildConfig(inputs=list(inputs), out=out, **kwargs))
 
 
-__all__ = ["BuildConfig", "build", "build_index", "QucoError", "asdict"]
+__all__ = ["BuildConfig", "build", "build_index"]
