@@ -27,12 +27,14 @@ BATCH = 100
 def sample_pairs(ix: Index, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` id pairs: half drawn from the index's pairs, half random entity pairs."""
     rng = np.random.default_rng(seed)
-    n_pairs, n_ent = ix.pair_key.shape[0], ix.entity_hash.shape[0]
+    n_entries, n_ent = ix.nbr_id.shape[0], ix.entity_hash.shape[0]
     half = n // 2
-    rows = rng.integers(0, max(n_pairs, 1), size=half) if n_pairs else np.empty(0, np.int64)
-    keys = np.asarray(ix.pair_key[np.sort(rows)], dtype=np.int64)[rng.permutation(rows.shape[0])]
-    a = np.concatenate([keys >> 32, rng.integers(0, n_ent, size=n - half)])
-    b = np.concatenate([keys & 0xFFFFFFFF, rng.integers(0, n_ent, size=n - half)])
+    rows = np.sort(rng.integers(0, n_entries, size=half)) if n_entries else np.empty(0, np.int64)
+    first = np.searchsorted(np.asarray(ix.nbr_indptr), rows, side="right") - 1  # the entity whose row holds it
+    second = np.asarray(ix.nbr_id[rows], dtype=np.int64)
+    perm = rng.permutation(rows.shape[0])
+    a = np.concatenate([first[perm], rng.integers(0, n_ent, size=n - half)])
+    b = np.concatenate([second[perm], rng.integers(0, n_ent, size=n - half)])
     perm = rng.permutation(n)
     return a[perm].astype(np.int64), b[perm].astype(np.int64)
 
@@ -47,7 +49,7 @@ def bench_lookups(ix: Index, budget_s: float, with_duckdb_table: bool = True) ->
     texts = ix.entity_info(np.unique(np.concatenate([a[:2000], b[:2000]])).tolist())
     text_of = {t["id"]: t["text"] for t in texts}
     want = ix.cooc_ids(a, b)
-    out: dict[str, Any] = {"pairs_in_index": int(ix.pair_key.shape[0]), "entities": int(ix.entity_hash.shape[0]),
+    out: dict[str, Any] = {"pairs_in_index": int(ix.n_pairs), "entities": int(ix.entity_hash.shape[0]),
                            "hit_rate": float((want > 0).mean())}
     # warm: touch the arrays the way the loops below will
     ix.cooc_ids(a[:BATCH], b[:BATCH])
@@ -61,6 +63,8 @@ def bench_lookups(ix: Index, budget_s: float, with_duckdb_table: bool = True) ->
     per_batch = timed_loop(lambda p: ix.cooc_ids(*p), batches, budget_s)
     out["cooc_ids_batch100"] = percentiles(per_batch)
     out["cooc_ids_batch100_per_pair"] = percentiles([t / BATCH for t in per_batch])
+    per_doc = timed_loop(lambda p: ix.doc_cooc_ids(*p), batches, budget_s)
+    out["doc_cooc_ids_batch100_per_pair"] = percentiles([t / BATCH for t in per_doc])
     text_batches = [text_pairs[i : i + BATCH] for i in range(0, len(text_pairs) - BATCH + 1, BATCH)]
     per_tb = timed_loop(ix.cooc_many, text_batches, budget_s)
     out["cooc_many_text_batch100_per_pair"] = percentiles([t / BATCH for t in per_tb])

@@ -12,18 +12,20 @@ from quco.cli.common import emit, index_option, json_option, open_index
 @index_option
 @json_option
 def count_command(a, b, index_path, as_json) -> None:
-    """How many documents mention A, B, and both within the index's window.
+    """How many documents mention A, B, and both (within the index's window, and anywhere in one document).
 
     \b
     Example:
       quco count "Marie Curie" "Warsaw"
     """
     ix = open_index(index_path)
-    data = {"a": ix.describe(a), "b": ix.describe(b), "cooccurrence": ix.cooc(a, b), "window": ix.window}
+    data = {"a": ix.describe(a), "b": ix.describe(b), "cooccurrence": ix.cooc(a, b), "window": ix.window,
+            "documents_together": ix.cooc(a, b, scope="document")}
     emit(data, as_json, lambda d: (
         f"{d['a']['text']!r} [{d['a']['key']}]: {d['a']['freq']:,} documents\n"
         f"{d['b']['text']!r} [{d['b']['key']}]: {d['b']['freq']:,} documents\n"
-        f"together within {d['window']} tokens: {d['cooccurrence']:,} documents"))
+        f"together within {d['window']:,} tokens: {d['cooccurrence']:,} documents\n"
+        f"together anywhere in a document: {d['documents_together']:,} documents"))
 
 
 @click.command("stats")

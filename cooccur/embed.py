@@ -1,4 +1,4 @@
-"""Build-time precompute for the blend judgement (``quco.gate.blend``): entity context vectors and association lists.
+"""Build-time precompute for the blend judgement (``quco.gate.blend``): entity context vectors.
 
 **Context vectors.** An entity is described by the words of the passages that mention it: distributional
 semantics over the corpus itself, no model. Every passage of ``passages.parquet`` is tokenized with our tokenizer
@@ -10,18 +10,18 @@ randomized truncated SVD, and each entity's row ``U·S`` is scaled to unit lengt
 entities is then ``1 - dot`` of their rows. Words carry the field far better than entity neighbours do (an entity
 with ten mentions has a few hundred context words but a few dozen neighbours): see ``docs/creative.md``.
 
-**Association lists.** Bridges explain a blend with entities associated with both sides. For every entity, the
-entities it co-occurs with in at least ``BRIDGE_MIN_COUNT`` documents, weighted by :func:`association` (PMI with
-the context distribution smoothed by ``ALPHA``), kept where the association is at least ``BRIDGE_MIN_PPMI``; as
-CSR arrays, so a query intersects two short sorted lists.
+**Associations.** Bridges explain a blend with entities associated with both sides: the entities an entity
+co-occurs with in at least ``BRIDGE_MIN_COUNT`` documents, weighted by :func:`association` (PMI with the context
+distribution smoothed by ``ALPHA``), kept where the association is at least ``BRIDGE_MIN_PPMI``. They are computed
+at query time from the entity's neighbour row (one slice of the index's pair rows). Schema 1 stored them as CSR
+arrays (31 MB on wiki2015, 3.9 M entries); the row slice made them redundant.
 
 **Calibration.** Percentiles of the distance between random pairs of placed entities, so that a distance can be
 read as "farther apart than p% of random entity pairs".
 
 Outputs, in ``<root>/arrays/`` (each written to a temporary name and renamed): ``entity_vec.npy`` (float32,
-entities x dim; all-zero for an entity with no context), ``assoc_indptr.npy`` (int64, entities + 1),
-``assoc_ids.npy`` (int32, neighbour ids sorted within each row), ``assoc_ppmi.npy`` (float32) and ``blend.json``
-(parameters, calibration percentiles, stats).
+entities x dim; all-zero for an entity with no context) and ``blend.json`` (parameters, calibration percentiles,
+stats).
 """
 from __future__ import annotations
 
@@ -49,9 +49,7 @@ BRIDGE_MIN_PPMI = 1.0
 CALIBRATION_PAIRS = 100_000
 CALIBRATION_MIN_FREQ = 5
 PASSAGE_CHUNK = 50_000
-VEC_FILE, INDPTR_FILE, IDS_FILE, PPMI_FILE, META_FILE = (
-    "entity_vec.npy", "assoc_indptr.npy", "assoc_ids.npy", "assoc_ppmi.npy", "blend.json")
-_U32 = np.int64(0xFFFFFFFF)
+VEC_FILE, META_FILE = "entity_vec.npy", "blend.json"
 
 
 # ---- associations (shared with the query-time fallback in quco.gate.blend) -----------------------------------------
@@ -72,27 +70,6 @@ def association(counts: np.ndarray, freq_a: np.ndarray | float, freq_x: np.ndarr
     counts = np.asarray(counts, dtype=np.float64)
     fx = np.power(np.asarray(freq_x, dtype=np.float64), alpha) * z
     return np.log(counts * max(n_documents, 1) / (np.asarray(freq_a, dtype=np.float64) * fx))
-
-
-def association_lists(entity_freq: np.ndarray, pair_key: np.ndarray, pair_count: np.ndarray, n_documents: int,
-                      min_count: int = BRIDGE_MIN_COUNT, min_ppmi: float = BRIDGE_MIN_PPMI,
-                      alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(indptr, ids, weights, z): each entity's associations >= ``min_ppmi`` over pairs seen >= ``min_count``."""
-    n = int(entity_freq.shape[0])
-    z = smoothing_factor(entity_freq, alpha)
-    keep = np.flatnonzero(np.asarray(pair_count) >= min_count)
-    key = np.asarray(pair_key)[keep]
-    cnt = np.asarray(pair_count)[keep]
-    a, b = key >> 32, key & _U32
-    rows, cols, c = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([cnt, cnt])
-    f = np.asarray(entity_freq, dtype=np.float64)
-    w = association(c, f[rows], f[cols], n_documents, z, alpha)
-    ok = w >= min_ppmi
-    rows, cols, w = rows[ok], cols[ok], w[ok]
-    order = np.lexsort((cols, rows))
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return indptr, cols[order].astype(np.int32), w[order].astype(np.float32), z
 
 
 # ---- context vectors ---------------------------------------------------------------------------------------------
@@ -270,8 +247,6 @@ def compute_embeddings(index_root: Path | str, dim: int = DIM, n_documents: int 
     try:
         entity_hash = np.load(arrays / "entity_hash.npy", mmap_mode="r")
         entity_freq = np.load(arrays / "entity_freq.npy", mmap_mode="r")
-        pair_key = np.load(arrays / "pair_key.npy", mmap_mode="r")
-        pair_count = np.load(arrays / "pair_count.npy", mmap_mode="r")
     except (OSError, ValueError) as e:
         raise IndexCorruptError(f"{root}: cannot read the index arrays ({e}); rebuild the index") from None
     timing: dict[str, float] = {}
@@ -286,22 +261,15 @@ def compute_embeddings(index_root: Path | str, dim: int = DIM, n_documents: int 
     del counts
     timing["svd"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    indptr, ids, weights, z = association_lists(np.asarray(entity_freq), pair_key, pair_count, n_docs)
-    timing["associations"] = time.perf_counter() - t
-
     pct, n_pairs = distance_percentiles(vec, entity_freq, seed=seed)
     _save(arrays / VEC_FILE, vec)
-    _save(arrays / INDPTR_FILE, indptr)
-    _save(arrays / IDS_FILE, ids)
-    _save(arrays / PPMI_FILE, weights)
     timing["total"] = time.perf_counter() - t0
     meta = {
         "version": EMBED_VERSION, "method": "context-svd",
         "entities": int(entity_hash.shape[0]), "placed": int((np.abs(vec).sum(axis=1) > 0).sum()),
         "passages": int(n_pass), "vectors": vparams,
         "associations": {"min_count": BRIDGE_MIN_COUNT, "min_ppmi": BRIDGE_MIN_PPMI, "alpha": ALPHA,
-                         "n_documents": int(n_docs), "z": z, "entries": int(ids.shape[0])},
+                         "n_documents": int(n_docs), "z": smoothing_factor(np.asarray(entity_freq))},
         "calibration": {"pairs": n_pairs, "min_freq": CALIBRATION_MIN_FREQ, "distance_percentiles": pct},
         "seconds": {k: round(v, 3) for k, v in timing.items()},
     }
@@ -309,5 +277,4 @@ def compute_embeddings(index_root: Path | str, dim: int = DIM, n_documents: int 
     tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     os.replace(tmp, arrays / META_FILE)
     return {"method": meta["method"], "dim": vparams["dim"], "entities": meta["entities"], "placed": meta["placed"],
-            "passages": meta["passages"], "words_kept": vparams["words_kept"],
-            "association_entries": meta["associations"]["entries"], "seconds": meta["seconds"]}
+            "passages": meta["passages"], "words_kept": vparams["words_kept"], "seconds": meta["seconds"]}

@@ -1,8 +1,10 @@
 """Open a built index read-only and answer ``freq``, ``cooc`` and ``top_neighbors``.
 
-The hot path is numpy over memory-mapped arrays: an entity's id is the rank of its key hash in the sorted
-``entity_hash`` array (binary search), a pair's count is a binary search in the sorted ``pair_key`` array. DuckDB
-is there for ad-hoc SQL over the Parquet tables (``Index.sql``), through views created on first use.
+The hot path is numpy and numba over memory-mapped arrays: an entity's id is the rank of its key hash in the
+sorted ``entity_hash`` array (binary search); a pair's windowed count is a binary search inside the shorter of its
+two entities' rows; a pair's document-level count is the intersection of the two entities' document lists
+(``quco.cooccur.csr``). DuckDB is there for ad-hoc SQL over the Parquet tables (``Index.sql``), through views
+created on first use.
 
 The directory is opened through a file descriptor and every file is read through ``/proc/self/fd/N/...`` where
 that exists, so an index swapped in by a concurrent rebuild cannot mix old and new files inside one ``Index``. The
@@ -20,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from quco.cooccur.csr import intersect_counts, row_lookup
 from quco.cooccur.normalize import key_hash, normalize
 from quco.cooccur.store import ARRAYS, read_manifest
 from quco.errors import ConfigError, IndexCorruptError, IndexNotFoundError
 
-_U32 = np.int64(0xFFFFFFFF)
 _LAZY_FILES = ("entities.parquet", "pairs.parquet", "passages.parquet", "gazetteer.parquet")
 _OPEN_ATTEMPTS = 5  # opens that race with a rebuild swapping the directory start again this many times
 
@@ -87,9 +89,15 @@ class Index:
             self._arrays[name] = arr
         self.entity_hash = self._arrays["entity_hash"]
         self.entity_freq = self._arrays["entity_freq"]
-        self.pair_key = self._arrays["pair_key"]
-        self.pair_count = self._arrays["pair_count"]
-        self.pair_by_b = self._arrays["pair_by_b"]
+        self.nbr_indptr = self._arrays["nbr_indptr"]
+        self.nbr_id = self._arrays["nbr_id"]
+        self.nbr_count = self._arrays["nbr_count"]
+        self.doc_indptr = self._arrays["doc_indptr"]
+        self.doc_ids = self._arrays["doc_ids"]
+        n = self.entity_hash.shape[0]
+        if self.nbr_indptr.shape[0] != n + 1 or self.doc_indptr.shape[0] != n + 1 or \
+                (n and (self.nbr_indptr[-1] != self.nbr_id.shape[0] or self.doc_indptr[-1] != self.doc_ids.shape[0])):
+            raise IndexCorruptError(f"{self.path}: arrays of inconsistent lengths; run `quco verify --index {self.path}`")
         for name in _LAZY_FILES:
             try:
                 self._fds[name] = os.open(name, os.O_RDONLY, dir_fd=self._dirfd)
@@ -161,46 +169,41 @@ class Index:
         return int(self.entity_freq[i]) if i >= 0 else 0
 
     # ---- pairs ---------------------------------------------------------------------------------------------
+    @property
+    def n_pairs(self) -> int:
+        return self.nbr_id.shape[0] // 2
+
     def cooc_ids(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Batched co-occurrence by entity id (-1 = unknown entity, count 0)."""
+        """Batched windowed co-occurrence by entity id (-1 = unknown entity, count 0)."""
         a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        keys = (lo << 32) | hi
-        i = np.searchsorted(self.pair_key, keys)
-        n = self.pair_key.shape[0]
-        i_c = np.where(i < n, i, 0)
-        found = (i < n) & (lo >= 0) & (lo != hi) & (self.pair_key[i_c] == keys) if n else np.zeros(len(keys), bool)
-        return np.where(found, self.pair_count[i_c] if n else 0, 0).astype(np.int64)
+        c = row_lookup(self.nbr_indptr, self.nbr_id, self.nbr_count, a, b)
+        c[a == b] = 0
+        return c
 
-    def cooc(self, a: str, b: str) -> int:
-        """Documents in which ``a`` and ``b`` are mentioned within the index's window of each other."""
-        return int(self.cooc_ids(np.array([self.entity_id(a)]), np.array([self.entity_id(b)]))[0])
+    def doc_cooc_ids(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Batched document-level co-occurrence by entity id: documents that mention both (-1 = unknown: 0)."""
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        c = intersect_counts(self.doc_indptr, self.doc_ids, a, b)
+        c[a == b] = 0
+        return c
 
-    def cooc_many(self, pairs: Iterable[tuple[str, str]]) -> list[int]:
+    def cooc(self, a: str, b: str, scope: str = "window") -> int:
+        """Documents in which ``a`` and ``b`` are mentioned within the index's window of each other
+        (``scope="window"``) or anywhere in one document (``scope="document"``)."""
+        ids = np.array([self.entity_id(a)]), np.array([self.entity_id(b)])
+        return int((self.doc_cooc_ids if scope == "document" else self.cooc_ids)(*ids)[0])
+
+    def cooc_many(self, pairs: Iterable[tuple[str, str]], scope: str = "window") -> list[int]:
         pairs = list(pairs)
         ids = self.ids_of_hashes(np.array([key_hash(x) for p in pairs for x in p], dtype=np.uint64))
-        return self.cooc_ids(ids[0::2], ids[1::2]).tolist()
+        return (self.doc_cooc_ids if scope == "document" else self.cooc_ids)(ids[0::2], ids[1::2]).tolist()
 
     def neighbor_ids(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """All (neighbour id, count) of entity id ``i``."""
-        if i < 0:
+        """All (neighbour id, count) of entity id ``i``, ids ascending."""
+        if i < 0 or i >= self.entity_hash.shape[0]:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        lo = np.searchsorted(self.pair_key, np.int64(i) << 32)
-        hi = np.searchsorted(self.pair_key, np.int64(i + 1) << 32)
-        fwd_b = self.pair_key[lo:hi] & _U32
-        fwd_c = self.pair_count[lo:hi]
-        # pairs where i is the larger id: rows of pair_by_b whose b == i
-        b_sorted = self._b_sorted
-        s, e = np.searchsorted(b_sorted, i), np.searchsorted(b_sorted, i, side="right")
-        rows = self.pair_by_b[s:e]
-        rev_a = self.pair_key[rows] >> 32
-        rev_c = self.pair_count[rows]
-        return np.concatenate([fwd_b, rev_a]).astype(np.int64), np.concatenate([fwd_c, rev_c]).astype(np.int64)
-
-    @cached_property
-    def _b_sorted(self) -> np.ndarray:
-        """b of each pair in ``pair_by_b`` order (computed once, on the first neighbour query)."""
-        return (self.pair_key[self.pair_by_b] & _U32).astype(np.int64)
+        s, e = int(self.nbr_indptr[i]), int(self.nbr_indptr[i + 1])
+        return self.nbr_id[s:e].astype(np.int64), self.nbr_count[s:e].astype(np.int64)
 
     def top_neighbors(self, text: str, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` entities that co-occur with ``text`` in the most documents."""
@@ -284,7 +287,7 @@ class Index:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Index({str(self.path)!r}, entities={self.entity_hash.shape[0]}, pairs={self.pair_key.shape[0]})"
+        return f"Index({str(self.path)!r}, entities={self.entity_hash.shape[0]}, pairs={self.n_pairs})"
 
 
 def open_index(path: str | Path | None = None) -> Index:

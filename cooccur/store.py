@@ -11,7 +11,9 @@ An index is a directory:
 - ``passages.parquet``: ``passage_id``, ``doc_id``, ``title``, ``text`` (~100 words each), for retrieval.
 - ``gazetteer.parquet``: the entity dictionary when the build used the gazetteer extractor.
 - ``arrays/*.npy``: the hot-path copies of the same numbers, memory-mapped at open: ``entity_hash``,
-  ``entity_freq``, ``pair_key``, ``pair_count`` and ``pair_by_b`` (pair rows ordered by ``b``, for neighbours).
+  ``entity_freq``; the pairs as symmetric rows ``nbr_indptr``, ``nbr_id``, ``nbr_count`` (every pair twice, once
+  in each entity's row; ids ascending); the postings ``doc_indptr``, ``doc_ids`` (the documents of each entity,
+  ascending), for document-level co-occurrence at query time (see ``quco.cooccur.csr``).
 - ``retrieval/<backend>/``: persisted BM25 indexes.
 """
 from __future__ import annotations
@@ -23,9 +25,9 @@ from typing import Any
 
 from quco.errors import IndexCorruptError, IndexNotFoundError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: pairs as symmetric rows, entity postings (1: sorted pair keys)
 MANIFEST = "manifest.json"
-ARRAYS = ("entity_hash", "entity_freq", "pair_key", "pair_count", "pair_by_b")
+ARRAYS = ("entity_hash", "entity_freq", "nbr_indptr", "nbr_id", "nbr_count", "doc_indptr", "doc_ids")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:

@@ -63,6 +63,9 @@ class GateConfig:
     they meet in at least ``pass_conditional`` of the rarer one's documents (in a small corpus, where every entity
     is in many documents, association alone stays near 0 even for true pairs).
     ``cooc_threshold``: a pair is *unseen* below this many documents (QuCo-RAG: < 1, never seen together).
+    ``scope``: ``document`` (default) counts the documents that mention both entities anywhere (the index's
+    postings, intersected at query time); ``window`` counts only those where they meet within the index's token
+    window. On EntityQuestions dev, document scope beat the 1000-token window (docs/eval.md, ablation).
     ``no_evidence_risk``: the risk of an answer the corpus cannot check.
     ``pair_kinds``: which pairs count towards the risk (answer-answer pairs are always reported).
     ``answer_as_entity_words``: a short answer whose whole text is an indexed entity counts as one entity.
@@ -81,6 +84,7 @@ class GateConfig:
     pass_support: float = 0.2
     pass_conditional: float = 0.6
     cooc_threshold: float = 1.0
+    scope: str = "document"
     no_evidence_risk: float = 0.5
     pair_kinds: tuple[str, ...] = ("question-answer",)
     answer_as_entity_words: int = 6
@@ -98,6 +102,8 @@ class GateConfig:
         bad = set(self.pair_kinds) - set(PAIR_KINDS)
         if bad or not self.pair_kinds:
             raise ConfigError(f"pair_kinds must be a non-empty subset of {PAIR_KINDS}, not {self.pair_kinds!r}")
+        if self.scope not in ("document", "window"):
+            raise ConfigError(f"scope must be 'document' or 'window', not {self.scope!r}")
         if not -1.0 <= self.pass_support <= 1.0:
             raise ConfigError("pass_support must be in [-1, 1] (an association value)")
 
@@ -379,7 +385,7 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
     if not cand:
         return [], [], support, passed
     ids = ix.ids_of_hashes(np.array([key_hash_of_key(k) for ab in cand for k in ab], dtype=np.uint64))
-    counts = ix.cooc_ids(ids[0::2], ids[1::2]).tolist()
+    counts = (ix.doc_cooc_ids if cfg.scope == "document" else ix.cooc_ids)(ids[0::2], ids[1::2]).tolist()
     anchor_keys = {e.key for e in anchors}
     n = ix.n_documents
     pairs, keys = [], []

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from quco.cooccur.embed import (BRIDGE_MIN_COUNT, BRIDGE_MIN_PPMI, IDS_FILE, INDPTR_FILE, META_FILE, PPMI_FILE,
-                                VEC_FILE, association, smoothing_factor)
+from quco.cooccur.embed import (BRIDGE_MIN_COUNT, BRIDGE_MIN_PPMI, META_FILE, VEC_FILE, association,
+                                smoothing_factor)
 from quco.cooccur.index import Index
 from quco.errors import IndexCorruptError
 
@@ -43,9 +43,6 @@ class BlendArrays:
     """The precomputed blend arrays of one index (see ``quco.cooccur.embed``)."""
 
     vec: np.ndarray
-    indptr: np.ndarray
-    ids: np.ndarray
-    weights: np.ndarray
     percentiles: np.ndarray
     meta: dict[str, Any]
 
@@ -63,21 +60,20 @@ def blend_arrays(ix: Index) -> BlendArrays | None:
         return None
     try:
         meta = json.loads((d / META_FILE).read_text("utf-8"))
-        arrs = [np.load(d / name, mmap_mode="r") for name in (VEC_FILE, INDPTR_FILE, IDS_FILE, PPMI_FILE)]
+        vec = np.load(d / VEC_FILE, mmap_mode="r")
     except (OSError, ValueError) as e:
         raise IndexCorruptError(f"{ix.path}/arrays: blend arrays cannot be read ({e}); run `quco verify --index "
                                 f"{ix.path}` or rebuild the index") from None
-    vec, indptr, ids, weights = arrs
     n = ix.entity_hash.shape[0]
-    if vec.shape[0] != n or indptr.shape[0] != n + 1 or ids.shape != weights.shape or int(indptr[-1]) != ids.shape[0]:
+    if vec.ndim != 2 or vec.shape[0] != n:
         raise IndexCorruptError(f"{ix.path}/arrays: blend arrays do not match the index's {n} entities; rebuild "
                                 "the index")
     pct = np.asarray(meta.get("calibration", {}).get("distance_percentiles") or [], dtype=np.float64)
-    _LOADED[ix] = BlendArrays(vec, indptr, ids, weights, pct, meta)
+    _LOADED[ix] = BlendArrays(vec, pct, meta)
     return _LOADED[ix]
 
 
-# ---- query-time associations (the fallback for an index without blend arrays) -------------------------------------
+# ---- associations, computed at query time from the entity's neighbour row ------------------------------------------
 def association_row(ix: Index, i: int, min_count: int = 1, min_assoc: float = BRIDGE_MIN_PPMI
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(neighbour ids sorted, associations) of entity id ``i``: pairs seen in >= ``min_count`` documents whose
@@ -103,19 +99,10 @@ def _smoothing(ix: Index) -> float:
     return _Z[ix]
 
 
-def _rows(ix: Index, arrays: BlendArrays | None, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bridge candidates of entity ``i``: the precomputed association list, or the same computed now."""
-    if arrays is not None:
-        s, e = int(arrays.indptr[i]), int(arrays.indptr[i + 1])
-        return np.asarray(arrays.ids[s:e], np.int64), np.asarray(arrays.weights[s:e], np.float64)
-    return association_row(ix, i, min_count=BRIDGE_MIN_COUNT)
-
-
 def bridges(ix: Index, a: int, b: int, k: int = N_BRIDGES) -> list[tuple[int, float, float, float]]:
     """Up to ``k`` (id, score, association with a, association with b), best first; score = the smaller one."""
-    arrays = blend_arrays(ix)
-    ia, wa = _rows(ix, arrays, a)
-    ib, wb = _rows(ix, arrays, b)
+    ia, wa = association_row(ix, a, min_count=BRIDGE_MIN_COUNT)
+    ib, wb = association_row(ix, b, min_count=BRIDGE_MIN_COUNT)
     common, xa, xb = np.intersect1d(ia, ib, assume_unique=True, return_indices=True)
     if common.shape[0] == 0:
         return []

@@ -181,7 +181,7 @@ def evaluate_blends(path: str | Path, ix: Index, limit: int | None = None, confi
     for line, row in read_rows(path, limit):
         _need(path, line, row, ("a", "b", "kind"))
         t = time.perf_counter()
-        c = ix.cooc(row["a"], row["b"])
+        c = ix.cooc(row["a"], row["b"], scope=cfg.scope)
         seen = c >= cfg.cooc_threshold
         rep = judge_blend(ix, row["a"], row["b"])
         rows.append({**row, "cooccurrence": c, "passed": seen, "predicted_kind": "seen" if seen else rep["kind"],

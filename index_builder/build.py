@@ -31,7 +31,7 @@ from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifes
 from quco.cooccur.types import Document
 from quco.errors import BuildError, ConfigError
 from quco.index_builder import readers
-from quco.index_builder.merge import merge_entities, merge_pairs
+from quco.index_builder.merge import merge_entities, merge_pairs, merge_postings, write_pair_rows
 from quco.index_builder.shard import atomic_write_bytes, process_shard
 from quco.index_builder.swap import check_target, lock_target, swap_into_place
 
@@ -200,16 +200,6 @@ def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject
     return shard_ids
 
 
-def _write_arrays(root: Path, entity_hash: np.ndarray, entity_freq: np.ndarray, pair_key_path: Path) -> None:
-    arrays = root / "arrays"
-    np.save(arrays / "entity_hash.npy", entity_hash)
-    np.save(arrays / "entity_freq.npy", entity_freq)
-    keys = np.load(pair_key_path, mmap_mode="r")
-    b = (keys & 0xFFFFFFFF).astype(np.int32)
-    order = np.argsort(b, kind="stable")
-    np.save(arrays / "pair_by_b.npy", order.astype(np.int32 if order.shape[0] < 2**31 else np.int64))
-
-
 def _write_passages(partials: Sequence[Path], target: Path) -> int:
     schema = pa.schema([("passage_id", pa.int64()), ("doc_id", pa.string()), ("title", pa.string()),
                         ("text", pa.string())])
@@ -322,9 +312,15 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     (root / "arrays").mkdir(parents=True)
     ent = merge_entities(partials, root, tmp=work)
     entity_hash = ent.column("hash").to_numpy()
-    n_pairs = merge_pairs(partials, entity_hash, root / "arrays" / "pair_key.npy",
-                          root / "arrays" / "pair_count.npy", root / "pairs.parquet")
-    _write_arrays(root, entity_hash, ent.column("freq").to_numpy(), root / "arrays" / "pair_key.npy")
+    entity_freq = ent.column("freq").to_numpy()
+    np.save(root / "arrays" / "entity_hash.npy", entity_hash)
+    np.save(root / "arrays" / "entity_freq.npy", entity_freq)
+    n_pairs = merge_pairs(partials, entity_hash, work / "pair_key.npy", work / "pair_count.npy",
+                          root / "pairs.parquet")
+    array_rows = write_pair_rows(work / "pair_key.npy", work / "pair_count.npy", len(entity_hash), root / "arrays")
+    (work / "pair_key.npy").unlink()
+    (work / "pair_count.npy").unlink()
+    array_rows.update(merge_postings(partials, entity_hash, entity_freq, root / "arrays"))
     n_passages = _write_passages(partials, root / "passages.parquet")
     if extractor == "gazetteer":
         shutil.copy(work / "gazetteer.parquet", root / "gazetteer.parquet")
@@ -356,8 +352,7 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
         stats["blend"] = compute_embeddings(root, n_documents=stats["documents"])
         timing["blend"] = time.perf_counter() - t
     rows = {"entities.parquet": stats["entities"], "pairs.parquet": n_pairs, "passages.parquet": n_passages,
-            "arrays/entity_hash.npy": stats["entities"], "arrays/entity_freq.npy": stats["entities"],
-            "arrays/pair_key.npy": n_pairs, "arrays/pair_count.npy": n_pairs, "arrays/pair_by_b.npy": n_pairs}
+            "arrays/entity_hash.npy": stats["entities"], "arrays/entity_freq.npy": stats["entities"], **array_rows}
     timing["total"] = time.perf_counter() - t0
     manifest = _manifest(root, cfg, extractor, spec, fingerprint, stats, rows)
     manifest["checksum"] = manifest_checksum(manifest)

@@ -5,7 +5,10 @@ them by hash; an entity's id is its rank, so ``ha < hb`` implies ``id(a) < id(b)
 (ha, hb)-sorted pair list stays sorted once mapped to global keys. Pairs: the global id range is cut into buckets;
 for each bucket the matching slice of every partial (memory-mapped, found by binary search) is mapped to global
 keys and summed with numba ``merge_sum`` runs; the result is appended to the output files. Peak memory is about
-one bucket of pairs, whatever the corpus size.
+one bucket of pairs, whatever the corpus size. The summed keys are then laid out as symmetric rows
+(``quco.cooccur.csr``) by a counting pass and a scatter into memory-mapped outputs, a chunk of keys at a time.
+Postings: each partial's (entity, document) list is mapped to global ids and document numbers and scattered, shard
+after shard, into per-entity rows.
 """
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quco.cooccur.csr import indptr_of, narrowest_uint, pair_rows, scatter_rows
 from quco.cooccur.kernels import PairAccumulator
+from quco.errors import BuildError
 
 BUCKET_PAIRS = 16_000_000  # pair entries (summed over partials) per merge bucket
 
@@ -117,3 +122,49 @@ def merge_pairs(partials: Sequence[Path], entity_hash: np.ndarray, out_key: Path
     counts_out.close()
     writer.close()
     return written
+
+
+def write_pair_rows(keys_path: Path, counts_path: Path, n_entities: int, arrays: Path) -> dict[str, int]:
+    """Lay the merged pairs out as symmetric rows: ``nbr_indptr``, ``nbr_id``, ``nbr_count`` in ``arrays``."""
+    keys = np.load(keys_path, mmap_mode="r")
+    counts = np.load(counts_path, mmap_mode="r")
+    n = keys.shape[0]
+    top = int(counts.max()) if n else 0
+    ids = np.lib.format.open_memmap(arrays / "nbr_id.npy", mode="w+", dtype=narrowest_uint(max(n_entities - 1, 0)),
+                                    shape=(2 * n,))
+    cnt = np.lib.format.open_memmap(arrays / "nbr_count.npy", mode="w+", dtype=narrowest_uint(top), shape=(2 * n,))
+    indptr = pair_rows(keys, counts, n_entities, np.asarray(ids), np.asarray(cnt))
+    ids.flush(), cnt.flush()
+    del ids, cnt
+    np.save(arrays / "nbr_indptr.npy", indptr)
+    return {"arrays/nbr_indptr.npy": n_entities + 1, "arrays/nbr_id.npy": 2 * n, "arrays/nbr_count.npy": 2 * n}
+
+
+def merge_postings(partials: Sequence[Path], entity_hash: np.ndarray, entity_freq: np.ndarray,
+                   arrays: Path) -> dict[str, int]:
+    """Per-entity document lists ``doc_indptr`` / ``doc_ids`` from the partials' postings (documents numbered in
+    shard order). Each entity's list length must equal its document frequency: a mismatch is a BuildError."""
+    import json
+
+    n_ent = entity_hash.shape[0]
+    sizes = [json.loads((p / "stats.json").read_text())["documents"] for p in partials]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    hs = [np.load(p / "post_h.npy", mmap_mode="r") for p in partials]
+    deg = np.zeros(n_ent, dtype=np.int64)
+    for h in hs:
+        deg += np.bincount(np.searchsorted(entity_hash, h), minlength=n_ent)
+    if not np.array_equal(deg, np.asarray(entity_freq)):
+        raise BuildError("the partials' postings disagree with their entity counts: delete the build's work "
+                         "directory and build again without --resume")
+    indptr = indptr_of(deg)
+    docs = np.lib.format.open_memmap(arrays / "doc_ids.npy", mode="w+", dtype=np.int32, shape=(int(indptr[-1]),))
+    pos = indptr[:-1].copy()
+    out = np.asarray(docs)
+    for p, h, off in zip(partials, hs, offsets[:-1]):
+        d = np.load(p / "post_doc.npy", mmap_mode="r")
+        ids = np.searchsorted(entity_hash, h).astype(np.int64)
+        scatter_rows(ids, (np.asarray(d, dtype=np.int64) + off).astype(np.int32), ids[:0], pos, out, out[:0])
+    docs.flush()
+    del docs
+    np.save(arrays / "doc_indptr.npy", indptr)
+    return {"arrays/doc_indptr.npy": n_ent + 1, "arrays/doc_ids.npy": int(indptr[-1])}

@@ -2,7 +2,9 @@
 
 A partial is a directory ``partials/<shard>/`` with ``entities.parquet`` (hash, key, text, label, freq, mentions),
 ``pairs_ha.npy``/``pairs_hb.npy``/``pairs_n.npy`` (pairs of entity hashes, ``ha < hb``, sorted, with document
-counts; ``.npy`` so that the merge can memory-map and slice them), ``passages.parquet`` and ``stats.json``. The
+counts; ``.npy`` so that the merge can memory-map and slice them), ``post_h.npy``/``post_doc.npy`` (each entity
+hash with the shard-local number of every document that mentions it, sorted), ``passages.parquet`` and
+``stats.json``. The
 completion marker ``completions/<shard>`` is written last, after everything else is on disk, so a shard either has
 a marker and complete outputs or is redone.
 """
@@ -129,6 +131,7 @@ def process_shard(shard: str, docs: Sequence[Document], extractor: Extractor, wi
     vocab = extractor.new_vocab()
     acc = PairAccumulator()
     freq_runs: list[np.ndarray] = []
+    post_runs: list[np.ndarray] = []  # (entity << 32 | document) of each distinct mention
     mentions_runs: list[np.ndarray] = []
     pw = pq.ParquetWriter(str(out / "passages.parquet"),
                           pa.schema([("doc_id", pa.string()), ("title", pa.string()), ("text", pa.string())]),
@@ -177,6 +180,7 @@ def process_shard(shard: str, docs: Sequence[Document], extractor: Extractor, wi
         keys = emit_pairs(doc_offsets, ent, pos, window)
         acc.add_keys(keys)
         freq_runs.append(doc_entities(doc_offsets, ent, len(vocab)))
+        post_runs.append(np.unique((ent.astype(np.int64) << 32) | doc_of))
         mentions_runs.append(np.bincount(ent, minlength=len(vocab)))
         timing["pairs"] += time.perf_counter() - t
         t = time.perf_counter()
@@ -216,6 +220,11 @@ def process_shard(shard: str, docs: Sequence[Document], extractor: Extractor, wi
     np.save(out / "pairs_ha.npy", lo[order])
     np.save(out / "pairs_hb.npy", hi[order])
     np.save(out / "pairs_n.npy", counts[order].astype(np.int64))
+    post = np.unique(np.concatenate(post_runs)) if post_runs else np.empty(0, np.int64)
+    post_h = hashes[post >> 32]
+    order = np.lexsort((post & 0xFFFFFFFF, post_h))
+    np.save(out / "post_h.npy", post_h[order])
+    np.save(out / "post_doc.npy", (post & 0xFFFFFFFF)[order].astype(np.int32))
     timing["write"] = time.perf_counter() - t
     stats["entities"] = int(keep.shape[0])
     stats["pairs"] = int(keys.shape[0])

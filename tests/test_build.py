@@ -62,7 +62,7 @@ def test_neighbors(six_spacy):
 
 def test_manifest_and_artifacts(six_spacy):
     m = json.loads((six_spacy / "manifest.json").read_text())
-    assert m["schema_version"] == 1 and m["build"]["window"] == 1000
+    assert m["schema_version"] == 2 and m["build"]["window"] == 1000
     assert m["artifacts"]["pairs.parquet"]["rows"] == pq.read_metadata(six_spacy / "pairs.parquet").num_rows
     keys = pq.read_table(six_spacy / "pairs.parquet").column("key").to_numpy()
     assert np.all(np.diff(keys) > 0) and np.all((keys >> 32) < (keys & 0xFFFFFFFF))
@@ -110,9 +110,50 @@ def test_workers_do_not_change_counts(tmp_path):
                   window=60, shard_docs=25, progress=False, retrieval=())
     build_index([str(corpus)], str(tmp_path / "w1"), workers=1, **common)
     build_index([str(corpus)], str(tmp_path / "w2"), workers=2, **common)
-    for name in ("arrays/pair_key.npy", "arrays/pair_count.npy", "arrays/entity_freq.npy"):
+    for name in ("arrays/nbr_indptr.npy", "arrays/nbr_id.npy", "arrays/nbr_count.npy", "arrays/doc_indptr.npy",
+                 "arrays/doc_ids.npy", "arrays/entity_freq.npy"):
         assert np.array_equal(np.load(tmp_path / "w1" / name), np.load(tmp_path / "w2" / name))
     assert _all_counts(tmp_path / "w1") == _all_counts(tmp_path / "w2")
+
+
+def test_rows_postings_and_parquet_agree_with_a_brute_force_count(tmp_path):
+    """Window counts (pair rows), document counts (postings) and pairs.parquet against counts made here from the
+    corpus text, on several shards so that the postings' document numbering across shards is exercised."""
+    corpus = tmp_path / "c.jsonl"
+    _synthetic_corpus(corpus, n_docs=120)
+    names = (tmp_path / "names.txt").read_text().split("\n")[:-1]
+    build_index([str(corpus)], str(tmp_path / "idx"), extractor="gazetteer", entities=str(tmp_path / "names.txt"),
+                titles=False, harvest_sample=0, window=60, shard_docs=17, progress=False, retrieval=(), blend=False)
+    docs = [json.loads(line)["text"] for line in corpus.read_text().splitlines()]
+    mentions = []  # (token position, name) per document; every name here is two tokens or one
+    for text in docs:
+        toks, out, i = text.split(" "), [], 0
+        while i < len(toks):
+            two = " ".join(toks[i:i + 2])
+            if two in names:
+                out.append((i, two))
+                i += 2
+            elif toks[i] in names:
+                out.append((i, toks[i]))
+                i += 1
+            else:
+                i += 1
+        mentions.append(out)
+    ix = Index(tmp_path / "idx")
+    sql_pairs = _all_counts(tmp_path / "idx")[1]
+    for x in names:
+        for y in names:
+            if x >= y:
+                continue
+            in_doc = sum(1 for m in mentions if {x, y} <= {n for _, n in m})
+            in_window = sum(1 for m in mentions if any(abs(p - q) <= 60 for p, n in m if n == x for q, k in m if k == y))
+            assert ix.cooc(x, y, scope="document") == ix.cooc(y, x, scope="document") == in_doc, (x, y)
+            assert ix.cooc(x, y) == ix.cooc(y, x) == in_window, (x, y)
+            assert sql_pairs.get(tuple(sorted((x.lower(), y.lower()))), 0) == in_window
+    for x in names:
+        ids, counts = ix.neighbor_ids(ix.entity_id(x))
+        assert {ix.entity_info([i])[0]["text"]: int(c) for i, c in zip(ids, counts)} == \
+            {y: ix.cooc(x, y) for y in names if y != x and ix.cooc(x, y) > 0}
 
 
 def test_killed_build_resumes_with_equal_counts(tmp_path):

@@ -43,7 +43,7 @@ from quco.index_builder.build import build_index
 
 NAMES = ["Ada Lovelace", "London", "Charles Babbage", "Paris", "Alan Turing", "Berlin", "Marie Curie", "Warsaw"]
 PAIRS = [("Ada Lovelace", "London"), ("Paris", "Berlin"), ("Marie Curie", "Warsaw"), ("Alan Turing", "Ada Lovelace")]
-COUNT_ARRAYS = ("arrays/pair_key.npy", "arrays/pair_count.npy", "arrays/entity_freq.npy", "arrays/entity_hash.npy")
+COUNT_ARRAYS = ("arrays/nbr_indptr.npy", "arrays/nbr_id.npy", "arrays/nbr_count.npy", "arrays/doc_ids.npy", "arrays/entity_freq.npy", "arrays/entity_hash.npy")
 WINDOW = 60
 
 
@@ -162,8 +162,8 @@ def full_index(tmp_path_factory, names) -> Path:
 
 
 CORE_FILES = ["manifest.json", "entities.parquet", "pairs.parquet", "passages.parquet", "gazetteer.parquet",
-              "rejects.jsonl", "arrays/entity_hash.npy", "arrays/entity_freq.npy", "arrays/pair_key.npy",
-              "arrays/pair_count.npy", "arrays/pair_by_b.npy"]
+              "rejects.jsonl", "arrays/entity_hash.npy", "arrays/entity_freq.npy", "arrays/nbr_indptr.npy",
+              "arrays/nbr_id.npy", "arrays/nbr_count.npy", "arrays/doc_indptr.npy", "arrays/doc_ids.npy"]
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -207,7 +207,7 @@ def test_verify_finds_a_flipped_byte_in_every_listed_file(full_index, tmp_path):
         assert verify(ix) == [f"{name}: sha256 mismatch (file changed or corrupt)"]
 
 
-@pytest.mark.parametrize("name", ["arrays/pair_count.npy", "entities.parquet", "rejects.jsonl"])
+@pytest.mark.parametrize("name", ["arrays/nbr_count.npy", "entities.parquet", "rejects.jsonl"])
 def test_verify_finds_missing_and_truncated_files(full_index, tmp_path, name):
     ix = _copy(full_index, tmp_path / "gone")
     (ix / name).unlink()
@@ -239,7 +239,7 @@ def _edit_manifest(ix: Path, edit) -> None:
 def test_other_schema_version_is_refused_at_open(full_index, tmp_path):
     ix = _copy(full_index, tmp_path / "idx")
     _edit_manifest(ix, lambda m: m.update(schema_version=99))
-    with pytest.raises(IndexCorruptError, match="schema_version 99, this quco reads 1; rebuild it"):
+    with pytest.raises(IndexCorruptError, match="schema_version 99, this quco reads 2; rebuild it"):
         Index(ix)
     r = run("count", "Ada Lovelace", "London", "--index", str(ix))
     assert r.exit_code == 2
@@ -256,7 +256,7 @@ def test_edited_manifest_is_refused_at_open(full_index, tmp_path):
     one_line_error(r.stderr, "manifest.json", "checksum")
 
 
-@pytest.mark.parametrize("name", ["arrays/pair_count.npy", "arrays/entity_freq.npy", "arrays/pair_by_b.npy"])
+@pytest.mark.parametrize("name", ["arrays/nbr_count.npy", "arrays/entity_freq.npy", "arrays/doc_ids.npy"])
 def test_row_count_mismatch_is_refused_at_open(full_index, tmp_path, name):
     ix = _copy(full_index, tmp_path / "idx")
     arr = np.load(ix / name)
@@ -268,7 +268,7 @@ def test_row_count_mismatch_is_refused_at_open(full_index, tmp_path, name):
     one_line_error(r.stderr, name, "rows, manifest says", "quco verify")
 
 
-@pytest.mark.parametrize("name,damage", [("arrays/pair_key.npy", "truncate"), ("arrays/pair_key.npy", "delete"),
+@pytest.mark.parametrize("name,damage", [("arrays/nbr_id.npy", "truncate"), ("arrays/doc_ids.npy", "delete"),
                                          ("entities.parquet", "delete"), ("gazetteer.parquet", "delete")])
 def test_unreadable_or_missing_file_is_refused_at_open(full_index, tmp_path, name, damage):
     """Opening checks that every file is there and that the arrays are readable (a flipped byte is for verify)."""

@@ -212,7 +212,7 @@ def test_auto_mode_routes_a_poem_to_creative(index):
 def corrupt_index(index, tmp_path):
     bad = tmp_path / "corrupt.idx"
     shutil.copytree(index, bad)
-    npy = bad / "arrays" / "pair_key.npy"
+    npy = bad / "arrays" / "nbr_id.npy"
     data = npy.read_bytes()
     npy.write_bytes(data[: len(data) // 2])
     return bad

@@ -29,7 +29,9 @@ def cache_dir() -> Path:
 
 
 def _fingerprint() -> str:
-    h = hashlib.sha256(quco.__version__.encode())
+    from quco.cooccur.store import SCHEMA_VERSION
+
+    h = hashlib.sha256(f"{quco.__version__} schema {SCHEMA_VERSION}".encode())
     for p in (SAMPLE, ENTITIES):
         h.update(p.read_bytes())
     return h.hexdigest()[:12]

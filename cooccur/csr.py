@@ -1,0 +1,183 @@
+"""Compressed sparse rows for the index's two relations, with their numba kernels.
+
+**Pairs** are stored once per direction: row ``i`` lists every entity seen with ``i`` (ids ascending) and the
+pair's count. Storing both directions costs the same as one direction plus a reverse index, and makes a
+neighbour query one slice. Ids and counts use the narrowest unsigned type that holds them (``uint16`` ids while an
+index has at most 65,536 entities, ``uint16`` counts while no pair exceeds 65,535 documents): on wiki2015
+(28,742 entities, 9.2 M pairs) the pair arrays take 74 MB against 148 MB for the sorted ``int64`` keys, ``int32``
+counts and ``int32`` reverse order they replace, and a batched lookup stays a binary search inside one row.
+
+**Postings** list, per entity, the documents that mention it (document numbers ascending). Two entities'
+document-level co-occurrence is the size of the intersection of their lists, computed at query time; the
+build never materializes document-level pairs (47 M distinct pairs on wiki2015 with 29 k entities, 239 M
+with 247 k), and the postings take 4 bytes per (entity, document).
+
+Every kernel has a plain-Python reference (``*_py``) that the tests compare it with on random inputs.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_U32 = np.int64(0xFFFFFFFF)
+
+
+def narrowest_uint(max_value: int) -> np.dtype:
+    """``uint16`` or ``uint32`` (``uint64`` beyond): the narrowest unsigned type that holds ``max_value``."""
+    for dt in (np.uint16, np.uint32):
+        if max_value <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.uint64)
+
+
+# ---- building ----------------------------------------------------------------------------------------------------
+@nb.njit(cache=True, nogil=True)
+def scatter_rows(rows, vals, weights, pos, out_vals, out_weights):
+    """Place entry ``j`` at ``pos[rows[j]]`` (then advance it): ``out_vals`` gets ``vals[j]``, and
+    ``out_weights`` ``weights[j]`` when it is not empty. Entries of one row keep their input order."""
+    with_w = out_weights.shape[0] > 0
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        p = pos[r]
+        out_vals[p] = vals[j]
+        if with_w:
+            out_weights[p] = weights[j]
+        pos[r] = p + 1
+
+
+def scatter_rows_py(rows, vals, weights, pos, out_vals, out_weights) -> None:
+    for j in range(len(rows)):
+        p = pos[rows[j]]
+        out_vals[p] = vals[j]
+        if len(out_weights):
+            out_weights[p] = weights[j]
+        pos[rows[j]] = p + 1
+
+
+def indptr_of(degrees: np.ndarray) -> np.ndarray:
+    indptr = np.zeros(degrees.shape[0] + 1, dtype=np.int64)
+    np.cumsum(degrees, out=indptr[1:])
+    return indptr
+
+
+# ---- lookups -----------------------------------------------------------------------------------------------------
+@nb.njit(cache=True, nogil=True, inline="always")
+def _find(ids, lo, hi, x):
+    """Position of ``x`` in the sorted ``ids[lo:hi]``, or -1."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = np.int64(ids[mid])
+        if v < x:
+            lo = mid + 1
+        elif v > x:
+            hi = mid
+        else:
+            return mid
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
+def row_lookup(indptr, ids, weights, a, b):
+    """``weights`` of the entries ``(a[k], b[k])`` (0 where absent or an id is negative or out of range)."""
+    n = indptr.shape[0] - 1
+    out = np.zeros(a.shape[0], dtype=np.int64)
+    for k in range(a.shape[0]):
+        x, y = a[k], b[k]
+        if x < 0 or y < 0 or x >= n or y >= n:
+            continue
+        # search the shorter of the two rows (the relation is symmetric)
+        if indptr[x + 1] - indptr[x] > indptr[y + 1] - indptr[y]:
+            x, y = y, x
+        p = _find(ids, indptr[x], indptr[x + 1], y)
+        if p >= 0:
+            out[k] = weights[p]
+    return out
+
+
+def row_lookup_py(indptr, ids, weights, a, b) -> list[int]:
+    n = len(indptr) - 1
+    out = []
+    for x, y in zip(a, b):
+        c = 0
+        if 0 <= x < n and 0 <= y < n:
+            row = list(ids[indptr[x]:indptr[x + 1]])
+            if y in row:
+                c = int(weights[indptr[x] + row.index(y)])
+        out.append(c)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def intersect_counts(indptr, docs, a, b):
+    """``|docs of a[k]| ∩ |docs of b[k]|`` for sorted posting lists (0 where an id is negative or out of range).
+
+    A merge walk when the lists are of similar length; a binary search of the shorter list's items in the longer
+    one when the longer is more than 16 times longer (a rare entity against "United States")."""
+    n = indptr.shape[0] - 1
+    out = np.zeros(a.shape[0], dtype=np.int64)
+    for k in range(a.shape[0]):
+        x, y = a[k], b[k]
+        if x < 0 or y < 0 or x >= n or y >= n:
+            continue
+        i, ie, j, je = indptr[x], indptr[x + 1], indptr[y], indptr[y + 1]
+        if ie - i > je - j:
+            i, ie, j, je = j, je, i, ie
+        c = 0
+        if (je - j) > 16 * (ie - i):
+            lo = j
+            for t in range(i, ie):
+                v = docs[t]
+                hi = je
+                while lo < hi:  # first position >= v; the shorter list is sorted, so lo only moves right
+                    mid = (lo + hi) >> 1
+                    if docs[mid] < v:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < je and docs[lo] == v:
+                    c += 1
+        else:
+            while i < ie and j < je:
+                u, v = docs[i], docs[j]
+                if u < v:
+                    i += 1
+                elif u > v:
+                    j += 1
+                else:
+                    c += 1
+                    i += 1
+                    j += 1
+        out[k] = c
+    return out
+
+
+def intersect_counts_py(indptr, docs, a, b) -> list[int]:
+    n = len(indptr) - 1
+    return [len(set(docs[indptr[x]:indptr[x + 1]]) & set(docs[indptr[y]:indptr[y + 1]]))
+            if 0 <= x < n and 0 <= y < n else 0 for x, y in zip(a, b)]
+
+
+# ---- the pair relation from sorted (a < b) keys ------------------------------------------------------------------
+def pair_rows(keys: np.ndarray, counts: np.ndarray, n_entities: int, out_ids: np.ndarray, out_counts: np.ndarray,
+              chunk: int = 8_000_000) -> np.ndarray:
+    """Fill the symmetric rows of the pairs ``keys`` (``a << 32 | b``, ``a < b``, sorted) into ``out_ids`` /
+    ``out_counts`` (length ``2 * len(keys)``, e.g. memory-mapped); returns the ``indptr``.
+
+    Row ``i`` is its smaller partners (from the pairs where ``i`` is ``b``) then its larger ones (``i`` is ``a``),
+    both ascending because the keys are sorted; the keys are read ``chunk`` at a time."""
+    fwd = np.zeros(n_entities, dtype=np.int64)
+    rev = np.zeros(n_entities, dtype=np.int64)
+    for s in range(0, keys.shape[0], chunk):
+        k = np.asarray(keys[s:s + chunk])
+        fwd += np.bincount(k >> 32, minlength=n_entities)
+        rev += np.bincount(k & _U32, minlength=n_entities)
+    indptr = indptr_of(fwd + rev)
+    pos_rev = indptr[:-1].copy()
+    pos_fwd = indptr[:-1] + rev
+    for s in range(0, keys.shape[0], chunk):
+        k = np.asarray(keys[s:s + chunk])
+        c = np.asarray(counts[s:s + chunk])
+        a, b = k >> 32, k & _U32
+        scatter_rows(b, a.astype(out_ids.dtype), c.astype(out_counts.dtype), pos_rev, out_ids, out_counts)
+        scatter_rows(a, b.astype(out_ids.dtype), c.astype(out_counts.dtype), pos_fwd, out_ids, out_counts)
+    return indptr
