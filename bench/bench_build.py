@@ -81,7 +81,7 @@ def summarize(build: dict[str, Any], text_bytes: int) -> dict[str, Any]:
     st = build["stats"]
     timing = st.get("timing", {})
     total = float(timing.get("total") or build["wall_s"])
-    stages = {k: timing[k] for k in ("harvest", "count", "merge", "retrieval") if k in timing}
+    stages = {k: timing[k] for k in ("harvest", "count", "merge", "retrieval", "blend") if k in timing}
     shard = st.get("stage_seconds", {})
     shard_sum = sum(shard.values()) or 1.0
     index_dir = Path(build["index"])

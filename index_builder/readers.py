@@ -29,8 +29,12 @@ Bad input. With ``on_bad_record="error"`` (the default) the first problem raises
 :class:`~quco.errors.BadInputError` naming the file and the line (or record). With ``"skip"`` each rejected
 record is passed to ``rejects({"file", "line", "record", "reason"})`` and reading goes on. Problems that
 make the rest of a file unreadable (truncated or corrupt compressed stream, binary data, invalid UTF-8, an
-empty file, a missing Parquet column) reject the file as a whole: the documents already yielded stay
-yielded and reading of that file stops. A path that does not exist always raises.
+empty file, a missing Parquet column) reject the rest of the file: the documents complete before the bad
+line (or record) are yielded, reading of that file stops there, and its one reject names the bad line and
+says so (``"<reason>; the rest of the file is skipped (documents kept before it: N)"``). In ``error`` mode
+a NUL byte or invalid UTF-8 is raised as soon as the ~1 MB chunk holding it is read, before the records of
+that chunk: a binary file is reported as binary data, not by a complaint about its first lines. A path that
+does not exist always raises.
 
 Memory is constant in the file size: lines are streamed and at most one document is held (a ``text``
 document is the whole file, by definition).
@@ -142,17 +146,26 @@ def iter_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     gzip and zstd files are decompressed on the fly (sniffed from magic bytes). Decoding is strict UTF-8 (a
     leading byte-order mark is dropped, a ``\\r`` before the ``\\n`` too). Raises :class:`BadInputError`
     naming the line for a NUL byte (binary file), invalid UTF-8, or a truncated or corrupt compressed
-    stream; after such an error the generator is finished.
+    stream, after yielding the lines before it; after such an error the generator is finished.
     """
-    for first, lines, _ in _line_batches(_check_file(path)):
+    yield from _numbered(_line_batches(_check_file(path)))
+
+
+def _numbered(batches: Iterator[tuple[int, list[str], bool]]) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` pairs from :func:`_line_batches`."""
+    for first, lines, _ in batches:
         yield from zip(range(first, first + len(lines)), lines)
 
 
-def _line_batches(path: Path) -> Iterator[tuple[int, list[str], bool]]:
+def _line_batches(path: Path, keep_good_lines: bool = True) -> Iterator[tuple[int, list[str], bool]]:
     """``(number of the first line, lines, whether a line may hold a \\r)`` for successive runs of lines.
 
     Reads ``_CHUNK`` bytes at a time and splits them on ``\\n`` before decoding: a ``\\n`` byte never occurs
     inside a multi-byte UTF-8 sequence, and decoding line by line keeps ASCII lines compact.
+
+    A NUL byte or invalid UTF-8 raises :class:`BadInputError` naming its line, after the lines before it have
+    been yielded; with ``keep_good_lines=False`` (``error`` mode) it is raised as soon as its chunk is read,
+    before any line of that chunk.
     """
     with _open_binary(path) as (f, codec):
         read = f.read
@@ -164,45 +177,58 @@ def _line_batches(path: Path) -> Iterator[tuple[int, list[str], bool]]:
                 if not chunk:
                     break
                 nul = chunk.find(b"\x00")
-                if nul >= 0:
-                    raise _binary_error(path, done + chunk.count(b"\n", 0, nul) + 1)
+                if nul >= 0:  # keep only the whole lines before the one holding the NUL
+                    chunk = chunk[: chunk.rfind(b"\n", 0, nul) + 1]
                 parts = chunk.split(b"\n")
-                if carry:
+                rest = parts.pop()
+                if parts and carry:
                     carry.append(parts[0])
-                    if len(parts) == 1:
-                        continue
                     parts[0] = b"".join(carry)
-                carry = [parts.pop()]
-                if not parts:  # a chunk inside a long line
-                    continue
-                has_cr = b"\r" in chunk or parts[0].find(b"\r") >= 0
-                lines = _decode(path, parts, done, has_cr)
-                if done == 0 and lines and lines[0][:1] == "\ufeff":
-                    lines[0] = lines[0][1:]
-                yield done + 1, lines, has_cr
-                done += len(lines)
+                    carry = []
+                carry.append(rest)
+                lines: list[str] = []
+                error = None
+                if parts:
+                    has_cr = b"\r" in chunk or parts[0].find(b"\r") >= 0
+                    lines, error = _decode(path, parts, done, has_cr)
+                if error is None and nul >= 0:
+                    error = _binary_error(path, done + len(parts) + 1)
+                if error is not None and not keep_good_lines:
+                    raise error
+                if lines:
+                    if done == 0 and lines[0][:1] == "\ufeff":
+                        lines[0] = lines[0][1:]
+                    yield done + 1, lines, has_cr
+                    done += len(lines)
+                if error is not None:
+                    raise error
             last = b"".join(carry)
         except (OSError, pa.ArrowException, EOFError) as exc:
             raise _stream_error(path, codec, exc, done + 1) from None
     if last:
-        lines = _decode(path, [last], done, b"\r" in last)
+        lines, error = _decode(path, [last], done, b"\r" in last)
+        if error is not None:
+            raise error
         if done == 0 and lines[0][:1] == "\ufeff":
             lines[0] = lines[0][1:]
         yield done + 1, lines, b"\r" in last
 
 
-def _decode(path: Path, parts: list[bytes], done: int, has_cr: bool) -> list[str]:
-    """Decode lines (strict UTF-8), dropping a trailing ``\\r``; an error names the line."""
+def _decode(path: Path, parts: list[bytes], done: int, has_cr: bool) -> tuple[list[str], BadInputError | None]:
+    """Decode lines (strict UTF-8), dropping a trailing ``\\r``.
+
+    Returns the lines before the first invalid one (all of them if none is) and an error naming that line.
+    """
     if has_cr:
         parts = [b[:-1] if b[-1:] == b"\r" else b for b in parts]
     try:
-        return list(map(bytes.decode, parts))  # UTF-8, strict
+        return list(map(bytes.decode, parts)), None  # UTF-8, strict
     except UnicodeDecodeError:
         for i, b in enumerate(parts):
             try:
                 b.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise _utf8_error(path, done + i + 1, exc) from None
+                return list(map(bytes.decode, parts[:i])), _utf8_error(path, done + i + 1, exc)
         raise
 
 
@@ -214,7 +240,8 @@ def detect_format(path: str | Path) -> str:
 
     Parquet by its magic bytes; otherwise the (decompressed) text's first non-blank line: ``<doc `` means
     ``wikiextractor``, ``{`` means ``jsonl``, anything else ``text`` (one document per file). Raises
-    :class:`BadInputError` for an empty file, binary data, invalid UTF-8 or a broken compressed stream.
+    :class:`BadInputError` for an empty file, a broken compressed stream, or binary data or invalid UTF-8 up
+    to that first non-blank line (one further on is the reader's to report, after the lines before it).
     """
     path = _check_file(path)
     with _open_binary(path) as (f, codec):
@@ -228,16 +255,19 @@ def detect_format(path: str | Path) -> str:
         raise BadInputError(str(path), f"empty file: remove it or {_FIX_TEXT}")
     if head.startswith(_PARQUET_MAGIC):
         raise BadInputError(str(path), "compressed Parquet file: decompress it (Parquet compresses its own pages)")
-    nul = head.find(b"\x00")
-    if nul >= 0:
-        raise _binary_error(path, head.count(b"\n", 0, nul) + 1)
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < _SNIFF_BYTES)
-    except UnicodeDecodeError as exc:
-        start = head.rfind(b"\n", 0, exc.start) + 1
-        exc.start -= start
-        raise _utf8_error(path, head.count(b"\n", 0, start) + 1, exc) from None
-    text = text.lstrip("\ufeff").lstrip()
+    text, lineno, start = "", 0, 0
+    while not text and start < len(head):  # up to the first non-blank line
+        lineno += 1
+        end = head.find(b"\n", start)
+        line = head[start:] if end < 0 else head[start:end]
+        start = len(head) if end < 0 else end + 1
+        if b"\x00" in line:
+            raise _binary_error(path, lineno)
+        try:
+            text = codecs.getincrementaldecoder("utf-8")().decode(line, final=end >= 0 or len(head) < _SNIFF_BYTES)
+        except UnicodeDecodeError as exc:
+            raise _utf8_error(path, lineno, exc) from None
+        text = (text.lstrip("\ufeff") if lineno == 1 else text).lstrip()
     if not text and len(head) < _SNIFF_BYTES:
         raise BadInputError(str(path), f"empty file (only whitespace): remove it or {_FIX_TEXT}")
     if text.startswith("<doc ") or text.startswith("<doc>"):
@@ -337,7 +367,7 @@ def _read_wikiextractor(path: Path, bad: _Bad, limit: int) -> Iterator[Document]
     raw_title = ""
     expect_title = False
     outside_reported = False
-    for first, lines, has_cr in _line_batches(path):
+    for first, lines, has_cr in _line_batches(path, bad.mode == "skip"):
         lineno = first - 1
         for line in lines:
             lineno += 1
@@ -397,7 +427,7 @@ def _read_jsonl(
 ) -> Iterator[Document]:
     source, stem = str(path), _stem(path)
     seen = False
-    for lineno, line in iter_text_lines(path):
+    for lineno, line in _numbered(_line_batches(path, bad.mode == "skip")):
         if not line.strip():
             continue
         seen = True
@@ -559,20 +589,27 @@ def _documents(
     limit: int,
     batch_size: int,
 ) -> Iterator[Document]:
+    kept = 0  # documents yielded
     try:
         if format == "auto":
             format = detect_format(path)
         if format == "wikiextractor":
-            yield from _read_wikiextractor(path, bad, limit)
+            docs = _read_wikiextractor(path, bad, limit)
         elif format == "jsonl":
-            yield from _read_jsonl(path, bad, limit, text_field, title_field, id_field)
+            docs = _read_jsonl(path, bad, limit, text_field, title_field, id_field)
         elif format == "parquet":
-            yield from _read_parquet(path, bad, limit, text_field, title_field, id_field, batch_size)
+            docs = _read_parquet(path, bad, limit, text_field, title_field, id_field, batch_size)
         elif format == "text":
-            yield from _read_text(path, limit)
+            docs = _read_text(path, limit)
         else:
-            yield from _read_textblocks(path, limit)
+            docs = _read_textblocks(path, limit)
+        for doc in docs:
+            yield doc
+            kept += 1
     except BadInputError as exc:
         if bad.mode == "error":
             raise
-        bad.reject(exc.path, exc.reason, exc.line, exc.record)
+        reason = exc.reason
+        if exc.line is not None or exc.record is not None:  # not a whole-file problem: say what was kept
+            reason += f"; the rest of the file is skipped (documents kept before it: {kept})"
+        bad.reject(exc.path, reason, exc.line, exc.record)

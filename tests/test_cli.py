@@ -228,8 +228,6 @@ def test_skip_mode_records_every_rejected_record(tmp_path, names):
     assert human.exit_code == 0 and "8 rejected records in rejects.jsonl" in human.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="readers.py: in skip mode a file-level problem (NUL byte, invalid UTF-8) "
-                   "also drops the good lines before it in the same 1 MB read chunk, and the reject does not say so")
 @pytest.mark.parametrize("bad_line", [b'{"text": "caf\xe9"}\n', b"\x00\x01\n"], ids=["invalid-utf8", "nul-byte"])
 def test_skip_mode_keeps_the_good_lines_before_a_file_level_problem(tmp_path, bad_line):
     from quco.index_builder.readers import read_documents

@@ -365,8 +365,85 @@ def test_binary_file_in_skip_mode_keeps_earlier_documents(tmp_path):
     good = "".join(json.dumps({"text": f"doc {i} " + "x" * 100}) + "\n" for i in range(12_000))  # > 1 MiB
     path = write(tmp_path / "b.jsonl", good.encode() + b"\xff\xfe\x00junk\n" + b'{"text": "late"}\n')
     docs, rejected = skip_read(path)
-    assert 0 < len(docs) < 12_000 and docs[0].paragraphs[0].startswith("doc 0 ")
+    assert len(docs) == 12_000 and docs[0].paragraphs[0].startswith("doc 0 ")  # every line before the NUL's
     assert len(rejected) == 1 and rejected[0]["line"] == 12_001 and "binary" in rejected[0]["reason"]
+    assert rejected[0]["reason"].endswith("; the rest of the file is skipped (documents kept before it: 12000)")
+
+
+CHUNK = 1 << 20  # readers._CHUNK: the read size, so that a bad line can be put across a chunk boundary
+BAD_LINES = {"nul": (b"ab\x00cd\n", "binary data (NUL byte)"),
+             "utf8": (b'{"text": "caf\xe9"}\n', "invalid UTF-8 at byte 14 of the line")}
+
+
+def _good_jsonl(n: int, start: int = 0) -> bytes:
+    return "".join(json.dumps({"id": f"d{i:07d}", "text": "x" * 50}) + "\n" for i in range(start, start + n)).encode()
+
+
+@pytest.mark.parametrize("comp", COMPRESSIONS)
+@pytest.mark.parametrize("kind", list(BAD_LINES))
+@pytest.mark.parametrize(
+    "offset",  # where the bad line starts (its bad byte is 2 or 13 bytes further on)
+    [0, CHUNK - 1, CHUNK - 13, CHUNK, 3 * CHUNK + 12_345, "last-line-no-newline"],
+)
+def test_file_level_problem_keeps_every_good_line_before_it(tmp_path, comp, kind, offset):
+    """Skip mode: every document before the bad line is yielded (wherever it falls in the read chunks), the bad
+    line is the one reject, which says the rest of the file is skipped; error mode: one error naming that line."""
+    bad, reason = BAD_LINES[kind]
+    size = len(_good_jsonl(1))
+    at_eof = offset == "last-line-no-newline"
+    if at_eof:
+        offset, bad = 2 * CHUNK + 7, bad.rstrip(b"\n")
+    n, pad = divmod(offset, size)
+    filler = b" " * (pad - 1) + b"\n" if pad else b""  # a blank line that puts the bad line at `offset`
+    data = _good_jsonl(n) + filler + bad + (b"" if at_eof else _good_jsonl(20_000, n))
+    assert data.index(bad) == offset
+    path = write(tmp_path / f"c.jsonl{comp}", data)
+    line = n + bool(filler) + 1
+
+    docs, rejected = skip_read(path)
+    assert [d.doc_id for d in docs] == [f"d{i:07d}" for i in range(n)]
+    assert [(r["file"], r["line"], r["record"]) for r in rejected] == [(str(path), line, None)]
+    assert rejected[0]["reason"].startswith(reason)
+    assert rejected[0]["reason"].endswith(f"; the rest of the file is skipped (documents kept before it: {n})")
+
+    with pytest.raises(BadInputError, match=reason.replace("(", r"\(").replace(")", r"\)")) as err:
+        read_all(path)
+    assert (err.value.path, err.value.line) == (str(path), line)
+    if n:  # the format is sniffed from the first lines; the problem further on is the reader's to report
+        assert detect_format(path) == "jsonl"
+
+
+def test_file_level_problem_in_a_wikiextractor_document(tmp_path):
+    """The document in progress at the bad line is part of the skipped rest; the ones complete before it stay."""
+    path = write(tmp_path / "w.txt", WIKI.encode() + b'<doc id="3" title="C">\nC\n\nbody\ncaf\xe9\n</doc>\n'
+                 + WIKI.encode())
+    docs, rejected = skip_read(path)
+    assert [d.doc_id for d in docs] == ["12", "25"]
+    assert [r["line"] for r in rejected] == [16]  # WIKI is 11 lines, <doc id="3"> line 12
+    assert rejected[0]["reason"].endswith("(documents kept before it: 2)")
+
+
+@pytest.mark.parametrize("fmt", ["auto", "jsonl", "wikiextractor"])
+def test_error_mode_reports_a_binary_file_as_binary(tmp_path, fmt):
+    """Error mode: a NUL in the first chunk is reported before a record-level problem of an earlier line (a
+    binary file whose first line happens to look like JSON is not "not valid JSON"); skip mode reports both."""
+    path = write(tmp_path / "b.jsonl", b"{binary header\n\n\x01\x00\x00junk\n")
+    with pytest.raises(BadInputError, match="binary data") as err:
+        read_all(path, format=fmt)
+    assert err.value.line == 3
+    docs, rejected = skip_read(path, format=fmt)
+    assert docs == []
+    assert [r["line"] for r in rejected] == [1, 3]
+    assert rejected[1]["reason"].startswith("binary data")
+
+
+@pytest.mark.parametrize("fmt,want", [("textblocks", [["a"], ["b c"]]), ("text", [])])
+def test_file_level_problem_in_plain_text(tmp_path, fmt, want):
+    path = write(tmp_path / "t.txt", b"a\n\nb\nc\n\ncaf\xe9\nd\n\ne\n")
+    docs, rejected = skip_read(path, format=fmt)
+    assert [d.paragraphs for d in docs] == want  # text: the whole file is one document, so none is kept
+    assert [r["line"] for r in rejected] == [6]
+    assert rejected[0]["reason"].endswith(f"(documents kept before it: {len(want)})")
 
 
 @pytest.mark.parametrize("comp,codec", [(".gz", "gzip"), (".zst", "zstd")])
