@@ -52,6 +52,7 @@ class BuildConfig:
     harvest_sample: int = 500_000  # characters of text run through spaCy NER to harvest gazetteer entries
     entities: str | None = None  # user entity list / alias table for the gazetteer
     titles: bool = True  # harvest article titles (formats that have them)
+    phrases: bool = False  # harvest capitalized phrases over the whole corpus (index_builder/phrases.py)
     workers: int = 0  # 0 = all cores
     shard_docs: int = 2000
     shard_chars: int = 32_000_000
@@ -65,7 +66,7 @@ class BuildConfig:
     def count_params(self, extractor: str) -> dict[str, Any]:
         return {"window": self.window, "format": self.format, "text_field": self.text_field, "extractor": extractor,
                 "labels": sorted(self.labels), "harvest_sample": self.harvest_sample, "entities": self.entities,
-                "titles": self.titles, "shard_docs": self.shard_docs, "shard_chars": self.shard_chars,
+                "titles": self.titles, "phrases": self.phrases, "shard_docs": self.shard_docs, "shard_chars": self.shard_chars,
                 "on_bad_record": self.on_bad_record}
 
 

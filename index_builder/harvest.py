@@ -4,9 +4,12 @@ Sources, in order of precedence (the first surface form of a key wins):
 1. a user-supplied entity list or alias table (``--entities FILE``: ``text`` or ``text<TAB>label`` per line);
 2. article titles, where the format has them, with disambiguators dropped ("Paris (band)" -> "Paris");
 3. spaCy NER over a sample of the corpus (``--harvest-sample`` characters, documents chosen by a hash of their id,
-   so the sample is spread over the whole corpus and the same on every run).
-Entries are then filtered against common words: single-token stop words, keys without a letter, and keys that a
-larger case sample shows written in lower case more often than capitalized ("the", "apple", "love" as titles).
+   so the sample is spread over the whole corpus and the same on every run);
+4. with ``--phrases``, capitalized phrases over the whole corpus (:mod:`quco.index_builder.phrases`, one worker
+   per input file), labelled ``PHRASE`` unless a source above already has the key.
+Entries of sources 2 and 3 are then filtered against common words: single-token stop words, keys without a
+letter, and keys that a larger case sample shows written in lower case more often than capitalized ("the",
+"apple", "love" as titles). Phrases have their own, whole-corpus case rule.
 """
 from __future__ import annotations
 
@@ -84,12 +87,14 @@ def plausible(text: str) -> bool:
 
 
 def filter_entries(entries: Sequence[tuple[str, str]], case_sample: list[str],
-                   trusted: Sequence[tuple[str, str]] = ()) -> tuple[Gazetteer, int, int]:
+                   trusted: Sequence[tuple[str, str]] = (), after: Sequence[tuple[str, str]] = ()
+                   ) -> tuple[Gazetteer, int, int]:
     """The gazetteer of ``trusted`` entries (kept as they are, first) plus the plausible ``entries`` that the
-    case sample does not show to be common lower-case words; returns it with the two drop counts."""
+    case sample does not show to be common lower-case words, plus the ``after`` entries (kept as they are, for
+    keys not already present); returns it with the two drop counts."""
     kept = [e for e in entries if plausible(e[0])]
-    g = Gazetteer.from_entries(list(trusted) + kept)
-    trusted_keys = {" ".join(key_tokens(t)) for t, _ in trusted}
+    g = Gazetteer.from_entries(list(trusted) + kept + list(after))
+    trusted_keys = {" ".join(key_tokens(t)) for t, _ in [*trusted, *after]}
     # only single words: a multi-word title written in lower case ("quantum mechanics") is still a name, while
     # a one-word title in lower case is usually a common word ("apple", "love")
     drop = {i for i in case_filter(g, case_sample) if g.keys[i] not in trusted_keys and " " not in g.keys[i]}
@@ -145,8 +150,16 @@ def harvest(files: Sequence[Path], cfg: Any) -> tuple[Gazetteer, dict[str, Any]]
         entries.append((text, label_of(text, "ENTITY")))
     t = time.perf_counter()
     n_user = len(user)
-    g, dropped_implausible, dropped_case = filter_entries(entries[n_user:], case_sample, trusted=user)
+    t_phr = time.perf_counter()
+    phrase_stats: dict[str, Any] = {}
+    found = _phrases(files, cfg, phrase_stats) if getattr(cfg, "phrases", False) else []
+    t_phr = time.perf_counter() - t_phr
+    t = time.perf_counter()
+    g, dropped_implausible, dropped_case = filter_entries(entries[n_user:], case_sample, trusted=user, after=found)
     stats_extra = {"dropped_implausible": dropped_implausible, "dropped_case": dropped_case}
+    if found:
+        stats_extra["phrases"] = {"entries": len(found), "seconds": round(t_phr, 3),
+                                  **{k: v for k, v in phrase_stats.items() if isinstance(v, int)}}
     stats = {
         "titles": len(titles), "ner_entities": len(ner_texts), "user_entries": n_user,
         **stats_extra, "entries": len(g),
@@ -154,3 +167,26 @@ def harvest(files: Sequence[Path], cfg: Any) -> tuple[Gazetteer, dict[str, Any]]
         "seconds": {"read": round(t_read, 3), "ner": round(t_ner, 3), "filter": round(time.perf_counter() - t, 3)},
     }
     return g, stats
+
+
+def _scan_file(path: Path, cfg: Any):
+    from quco.index_builder.phrases import scan
+
+    return scan(readers.read_documents(path, cfg.format, text_field=cfg.text_field, on_bad_record=cfg.on_bad_record,
+                                       rejects=lambda rec: None))
+
+
+def _phrases(files: Sequence[Path], cfg: Any, stats: dict[str, Any]) -> list[tuple[str, str]]:
+    """Capitalized phrases of the whole corpus: one scan per input file in worker processes, merged in order."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from quco.index_builder.phrases import merge_counts, select
+
+    workers = max(1, min(len(files), cfg.workers or os.cpu_count() or 1))
+    if workers == 1:
+        counts = merge_counts(_scan_file(f, cfg) for f in files)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            counts = merge_counts(pool.map(_scan_file, files, [cfg] * len(files)))
+    return select(counts, stats=stats)

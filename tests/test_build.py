@@ -200,3 +200,27 @@ def test_bad_window_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError):
         build_index([str(DATA / "six_articles.txt")], str(tmp_path / "x"), window=0)
+
+
+def test_phrase_harvest_finds_the_names_and_counts_like_a_user_list(tmp_path):
+    """``phrases=True`` with no other source finds exactly the capitalized names of the corpus, so the counts
+    equal those of a build given the same names as an entity list; titles and NER keep their own labels."""
+    corpus = tmp_path / "c.jsonl"
+    _synthetic_corpus(corpus, n_docs=80)
+    # adjacent names would form longer runs ("Paris Alan Turing"): keep a lower-case word after every name
+    docs = [json.loads(x) for x in corpus.read_text().splitlines()]
+    names = (tmp_path / "names.txt").read_text().split("\n")[:-1]
+    for d in docs:
+        for n in names:
+            d["text"] = d["text"].replace(n + " ", n + " word ")
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    common = dict(extractor="gazetteer", titles=False, harvest_sample=0, window=60, shard_docs=20, progress=False,
+                  retrieval=(), blend=False, workers=2)
+    build_index([str(corpus)], str(tmp_path / "listed"), entities=str(tmp_path / "names.txt"), **common)
+    m = build_index([str(corpus)], str(tmp_path / "found"), phrases=True, **common)
+    assert m["build"]["phrases"] is True and m["stats"]["harvest"]["phrases"]["entries"] == 8
+    for name in ("arrays/entity_hash.npy", "arrays/nbr_id.npy", "arrays/nbr_count.npy", "arrays/doc_ids.npy"):
+        assert np.array_equal(np.load(tmp_path / "listed" / name), np.load(tmp_path / "found" / name))
+    ix = Index(tmp_path / "found")
+    labels = dict(ix.sql("SELECT text, label FROM entities").fetchall())
+    assert labels == {n: "PHRASE" for n in (tmp_path / "names.txt").read_text().split("\n")[:-1]}

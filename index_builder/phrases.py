@@ -1,0 +1,652 @@
+"""Capitalized-phrase harvest: gazetteer entries found as capitalized runs over the whole corpus.
+
+The rule set (docs/eval.md, "Build-time change recommended"):
+
+1. In each paragraph a candidate is a maximal run of capitalized tokens separated by single spaces. A token is
+   an upper-case letter followed by letters, marks, digits, ``'``, ``’`` or ``-`` ("Beethoven's", "Jean-Paul");
+   or an initial ("J.", also chained: "J.R.R.", "U.S."); or one of ``St. Mt. Dr. Jr. Sr. Ft.``. The lower-case
+   connectors in :data:`CONNECTORS` may join two capitalized tokens ("Bank of England", "Ludwig van
+   Beethoven", "Rogier van der Weyden": one or more connectors in a row). Any other punctuation ends a run, and
+   a run never starts right after a token character or a period ("iPhone", "U.S." do not start one inside).
+2. A run is split after a possessive token ("Beethoven's Symphony" -> "Beethoven's", "Symphony"); leading and
+   trailing English stop words are dropped ("The Beatles" -> "Beatles"); pieces longer than ``max_tokens``
+   tokens (space-separated; a connector counts) are dropped. A quote or hyphen ending the last token is not
+   part of the surface form ("'Hello World'" -> "Hello World"), except the possessive ``s'``.
+3. A key (:func:`~quco.cooccur.normalize.normalize`) is kept if it was found in at least ``min_docs``
+   documents (document frequency: once per document), unless all its tokens are stop words. A key whose
+   surface form is one word (no space: "Best-known" is one word) is kept only if its one-word forms were seen
+   capitalized mid-sentence (not at the paragraph start, and not after ``. ! ? : "`` (or ``“ ”``) and spaces)
+   more often than written in lower case anywhere in the corpus (occurrences of the lower-cased form as a
+   whole token). This drops "Best-known", "Route" and the first words of sentences ("However" and "Would-be",
+   the doc's examples, already go as stop words: a stop word alone, and "would be").
+4. An entry is (surface text, ``"PHRASE"``); the surface text of a key is its most frequent surface form
+   (ties: the one seen first).
+
+Counting and selecting are split so that shards can be scanned in worker processes: :func:`scan` returns a
+:class:`PhraseCounts` (picklable, compact when pickled), :func:`merge_counts` adds shards up (in document order:
+the result is the same as one scan over all documents), :func:`select` applies rule 3 and 4.
+
+Lower-case counts cover every lower-case token of the corpus (the rule needs them for words that may turn up as
+one-word candidates in another shard), so they are kept compactly: a numba open-addressing table of 64-bit
+FNV-1a hashes of the token's code points (:func:`~quco.cooccur.normalize.token_hash_py`) and counts: 16 bytes
+a distinct word when pickled, 32 in the table (150 k words in 100 MB of Wikipedia). A 64-bit collision would add
+one word's count to another's: negligible at millions of words.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numba as nb
+import numpy as np
+
+from quco.cooccur.extract import english_stop_words
+from quco.cooccur.normalize import ARTICLES, FNV_OFFSET, FNV_PRIME, codepoints, tables, token_hash_py
+from quco.cooccur.types import Document
+
+LABEL = "PHRASE"
+MAX_TOKENS = 7
+MIN_DOCS = 2
+CONNECTORS = ("of", "de", "du", "da", "del", "della", "der", "den", "des", "van", "von", "la", "le", "y", "di",
+              "zu", "al", "bin", "ibn", "el")
+ABBREVIATIONS = ("St", "Mt", "Dr", "Jr", "Sr", "Ft")
+TOKEN_PUNCT = "'\u2019-"  # besides letters, marks and digits, a token may hold these
+SENTENCE_END = frozenset('.!?:"\u201c\u201d')  # a word after one of these (and spaces) starts a sentence
+_POSSESSIVE = ("'s", "\u2019s", "'S", "\u2019S", "s'", "s\u2019")  # as in normalize._strip_possessive
+_BATCH_CHARS = 1 << 20  # text handed to the lower-case counter at a time
+_BMP = 0x10000
+
+
+# ------------------------------------------------------------------------------------------- character classes
+
+
+@lru_cache(maxsize=1)
+def char_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(is_token_char, is_upper, is_lower) uint8 tables over the BMP; code points above it are never in a token
+    (as in :mod:`quco.cooccur.normalize`)."""
+    tok = np.zeros(_BMP, dtype=np.uint8)
+    up = np.zeros(_BMP, dtype=np.uint8)
+    low = np.zeros(_BMP, dtype=np.uint8)
+    for cp in range(_BMP):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        cat = unicodedata.category(chr(cp))
+        if cat[0] in "LMN":
+            tok[cp] = 1
+        if cat in ("Lu", "Lt"):
+            up[cp] = 1
+        elif cat == "Ll":
+            low[cp] = 1
+    for ch in TOKEN_PUNCT:
+        tok[ord(ch)] = 1
+    return tok, up, low
+
+
+def _char_class(table: np.ndarray, extra: str = "") -> str:
+    cps = np.flatnonzero(table)
+    parts = []
+    if cps.size:
+        breaks = np.flatnonzero(np.diff(cps) != 1)
+        starts = np.concatenate([[cps[0]], cps[breaks + 1]])
+        ends = np.concatenate([cps[breaks], [cps[-1]]])
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            parts.append(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}")
+    return "[" + "".join(parts) + "".join(re.escape(c) for c in extra) + "]"
+
+
+@lru_cache(maxsize=1)
+def run_pattern() -> re.Pattern:
+    """The compiled candidate-run pattern (rule 1).
+
+    A run may not start inside a token ("iPhone"), right after a period ("U.S.") or after a quote or hyphen that
+    follows a word ("Franco-Prussian", "d'Alembert"); after a space, an opening quote or a lone hyphen it may.
+    The pattern starts with the upper-case class itself (the lookbehinds come after it) so that ``re`` can skip
+    ahead to the next upper-case letter instead of trying every position.
+    """
+    tok, up, _ = char_tables()
+    T, U = _char_class(tok), _char_class(up)
+    punct = np.isin(np.arange(_BMP), [ord(c) for c in TOKEN_PUNCT])
+    word = _char_class(tok.astype(bool) & ~punct)
+    word_or_dot = _char_class(tok.astype(bool) & ~punct, ".")
+    quote = _char_class(punct)
+    abbr = "|".join(ABBREVIATIONS)
+    abbr_tail = "|".join(f"(?<={a[0]}){a[1:]}" for a in ABBREVIATIONS)
+    token = rf"(?:(?:{abbr})\.|(?:{U}\.)+|{U}{T}*)"
+    first = rf"{U}(?<!{word_or_dot}.)(?<!{word}{quote}.)(?:(?:{abbr_tail})\.|\.(?:{U}\.)*|{T}*)"
+    conn = "|".join(sorted(CONNECTORS, key=len, reverse=True))
+    return re.compile(rf"{first}(?: (?:(?:{conn}) )*{token})*")
+
+
+# --------------------------------------------------------------------------------------------- keys and rules
+
+
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=1)
+def _key_tables() -> tuple[re.Pattern, dict[int, int]]:
+    """normalize's word characters as a pattern and its fold table as a ``str.translate`` map."""
+    fold, is_word = tables()
+    changed = np.flatnonzero(fold != np.arange(fold.shape[0], dtype=fold.dtype))
+    return re.compile(_char_class(is_word) + "+"), {int(c): int(fold[c]) for c in changed}
+
+
+def phrase_key(surface: str) -> str:
+    """``normalize(surface)``, computed with a regex and ``str.translate`` instead of one code point at a time
+    (a test checks that they agree)."""
+    t = surface.rstrip()
+    if t.endswith(("'s", "\u2019s", "'S", "\u2019S")):
+        t = t[:-2]
+    elif t.endswith(("s'", "s\u2019")):
+        t = t[:-1]
+    if t.isascii():  # letters and digits are the only ASCII word characters; folding is lower-casing
+        toks = _ASCII_WORD.findall(t.lower())
+    else:
+        word, fold = _key_tables()
+        toks = [w.translate(fold) for w in word.findall(t)]
+    if len(toks) > 1 and toks[0] in ARTICLES:
+        toks = toks[1:]
+    return " ".join(toks)
+
+
+def _is_possessive(tok: str) -> bool:
+    return tok.endswith(_POSSESSIVE)
+
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    return english_stop_words()
+
+
+def _is_stop(tok: str, stop: frozenset[str]) -> bool:
+    """Whether the token (without a trailing quote or hyphen) is a stop word, also with ``'s`` ("It's")."""
+    low = tok.lower()
+    if low in stop:
+        return True
+    if low[-1] in TOKEN_PUNCT:
+        low = _clean_last(tok).lower()
+        if low in stop:
+            return True
+    if low.endswith(("'s", "\u2019s")):  # "It's", "That's"
+        return low[:-2] in stop
+    return False
+
+
+def _clean_last(tok: str) -> str:
+    """A run's last token without a trailing quote or hyphen (a closing quote, "Anglo-"), possessive s' kept."""
+    if tok[-1] in TOKEN_PUNCT and not _is_possessive(tok):
+        tok = tok.rstrip(TOKEN_PUNCT)
+    return tok
+
+
+_SPACES = " \t\u00a0"
+_NOT_MID = frozenset(SENTENCE_END | {"\n"})
+
+
+def _mid_sentence(text: str, pos: int) -> bool:
+    """Whether the word at ``pos`` of a paragraph-joined text is preceded by neither the paragraph start nor
+    ``. ! ? : "`` (spaces skipped)."""
+    p = pos - 1
+    while p >= 0 and text[p] in _SPACES:
+        p -= 1
+    return p >= 0 and text[p] not in _NOT_MID
+
+
+def _single(run: str, stop: frozenset[str]) -> str | None:
+    """The surface form of a one-token run, or None for a stop word. Every one-word surface form ``s`` has
+    ``_single(s) == s`` (the scan's fast path relies on it)."""
+    surface = _clean_last(run)
+    return None if _is_stop(surface, stop) else surface
+
+
+def _pieces(run: str, start: int, text: str, stop: frozenset[str], max_tokens: int) -> list[tuple[str, int, bool]]:
+    """Rule 2 on a run of several tokens starting at ``start``: (surface, offset, mid-sentence) of its pieces."""
+    out = []
+    toks = run.split(" ")
+    n = len(toks)
+    if "'" in run or "\u2019" in run:  # split after each possessive token
+        bounds, lo = [], 0
+        for i, t in enumerate(toks):
+            if _is_possessive(t):
+                bounds.append((lo, i + 1))
+                lo = i + 1
+        if lo < n:
+            bounds.append((lo, n))
+    else:
+        bounds = ((0, n),)
+    for a, b in bounds:
+        while a < b and _is_stop(toks[a], stop):
+            a += 1
+        while b > a and _is_stop(toks[b - 1], stop):
+            b -= 1
+        if a == b or b - a > max_tokens:
+            continue
+        pos = start + sum(map(len, toks[:a])) + a if a else start
+        if b - a == 1:
+            out.append((_clean_last(toks[a]), pos, _mid_sentence(text, pos)))
+        elif toks[b - 1][-1] in TOKEN_PUNCT:
+            out.append((" ".join(toks[a:b - 1] + [_clean_last(toks[b - 1])]), pos, False))
+        else:
+            out.append((" ".join(toks[a:b]), pos, False))
+    return out
+
+
+def candidates(text: str, max_tokens: int = MAX_TOKENS) -> list[tuple[str, int, bool]]:
+    """Rules 1-2 on one paragraph (or paragraphs joined by ``\\n``): (surface, char offset, mid-sentence) of each
+    candidate piece; ``mid-sentence`` is only computed for one-word pieces (False for the others).
+    :meth:`PhraseCounts.add_documents` inlines this loop."""
+    out: list[tuple[str, int, bool]] = []
+    stop = _stop_words()
+    for m in run_pattern().finditer(text):
+        run = m.group()
+        if " " in run:
+            out.extend(_pieces(run, m.start(), text, stop, max_tokens))
+        else:
+            surface = _single(run, stop)
+            if surface is not None:
+                out.append((surface, m.start(), _mid_sentence(text, m.start())))
+    return out
+
+
+# ------------------------------------------------------------------------------------- lower-case word counts
+
+
+@nb.njit(cache=True, nogil=True)
+def _count_lower(cps, pos, is_tok, is_low, keys, vals, n_used, limit):
+    """Add the FNV-1a hashes of the lower-case tokens of ``cps[pos:]`` to the table; stops (returning the
+    position of the next token) when ``limit`` slots are used, so the caller can grow the table."""
+    n = cps.shape[0]
+    mask = np.uint64(keys.shape[0] - 1)
+    i = pos
+    while i < n:
+        c = cps[i]
+        if c >= 0x10000 or is_tok[c] == 0:
+            i += 1
+            continue
+        if is_low[c] == 0:  # a token that does not start lower-case: skip it whole
+            while i < n and cps[i] < 0x10000 and is_tok[cps[i]] != 0:
+                i += 1
+            continue
+        if n_used >= limit:
+            return i, n_used
+        h = FNV_OFFSET
+        while i < n:
+            c = cps[i]
+            if c >= 0x10000 or is_tok[c] == 0:
+                break
+            h = (h ^ np.uint64(c)) * FNV_PRIME
+            i += 1
+        if h == 0:
+            h = np.uint64(1)
+        slot = h & mask
+        while keys[slot] != 0 and keys[slot] != h:
+            slot = (slot + np.uint64(1)) & mask
+        if keys[slot] == 0:
+            keys[slot] = h
+            n_used += 1
+        vals[slot] += 1
+    return n, n_used
+
+
+@nb.njit(cache=True, nogil=True)
+def _add_pairs(hashes, counts, keys, vals, n_used):
+    """Add (hash, count) pairs to the table (which must have room for them)."""
+    mask = np.uint64(keys.shape[0] - 1)
+    for j in range(hashes.shape[0]):
+        h = hashes[j]
+        slot = h & mask
+        while keys[slot] != 0 and keys[slot] != h:
+            slot = (slot + np.uint64(1)) & mask
+        if keys[slot] == 0:
+            keys[slot] = h
+            n_used += 1
+        vals[slot] += counts[j]
+    return n_used
+
+
+@nb.njit(cache=True, nogil=True)
+def _lookup(hashes, keys, vals):
+    mask = np.uint64(keys.shape[0] - 1)
+    out = np.zeros(hashes.shape[0], dtype=np.int64)
+    for j in range(hashes.shape[0]):
+        h = hashes[j]
+        slot = h & mask
+        while keys[slot] != 0:
+            if keys[slot] == h:
+                out[j] = vals[slot]
+                break
+            slot = (slot + np.uint64(1)) & mask
+    return out
+
+
+def _word_hash(word: str) -> int:
+    return token_hash_py(word) or 1
+
+
+class LowerCounts:
+    """Occurrences of lower-case words (tokens starting with a lower-case letter), by 64-bit hash."""
+
+    def __init__(self, capacity: int = 1 << 16):
+        self.keys = np.zeros(capacity, dtype=np.uint64)
+        self.vals = np.zeros(capacity, dtype=np.int64)
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _grow(self, need: int) -> None:
+        size = self.keys.shape[0]
+        if need * 2 <= size:
+            return
+        while need * 2 > size:
+            size *= 2
+        used = self.keys != 0
+        h, v = self.keys[used], self.vals[used]
+        self.keys = np.zeros(size, dtype=np.uint64)
+        self.vals = np.zeros(size, dtype=np.int64)
+        self.n = _add_pairs(h, v, self.keys, self.vals, 0)
+
+    def add_text(self, text: str) -> None:
+        tok, _, low = char_tables()
+        cps = codepoints(text)
+        pos = 0
+        while pos < cps.shape[0]:
+            pos, self.n = _count_lower(cps, pos, tok, low, self.keys, self.vals, self.n, self.keys.shape[0] // 2)
+            if pos < cps.shape[0]:
+                self._grow(self.n + 1)
+
+    def add_pairs(self, hashes: np.ndarray, counts: np.ndarray) -> None:
+        self._grow(self.n + hashes.shape[0])
+        self.n = _add_pairs(hashes.astype(np.uint64), counts.astype(np.int64), self.keys, self.vals, self.n)
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes, counts) of the words seen, sorted by hash."""
+        used = self.keys != 0
+        h, v = self.keys[used], self.vals[used]
+        order = np.argsort(h)
+        return h[order], v[order]
+
+    def count(self, words: Sequence[str]) -> np.ndarray:
+        """Occurrences of each word (as a whole lower-case token)."""
+        hashes = np.fromiter((_word_hash(w) for w in words), dtype=np.uint64, count=len(words))
+        return _lookup(hashes, self.keys, self.vals)
+
+    def __getstate__(self):
+        return self.pairs()
+
+    def __setstate__(self, state):
+        h, v = state
+        self.__init__(1 << max(4, int(2 * len(h)).bit_length()))
+        self.add_pairs(h, v)
+
+
+# ----------------------------------------------------------------------------------------------------- counts
+
+
+class PhraseCounts:
+    """The mergeable state of a scan.
+
+    Keys and surface forms are kept in first-seen order: ``keys[k]`` was found in ``key_docs[k]`` documents;
+    ``surfaces[s]`` (a form of ``keys[surf_key[s]]``) occurred ``surf_count[s]`` times, ``surf_mid[s]`` of them
+    mid-sentence (counted for one-word forms only); ``lower`` holds the lower-case word counts. Pickling stores
+    the strings as one string each and the numbers as arrays.
+    """
+
+    def __init__(self, max_tokens: int = MAX_TOKENS):
+        self.max_tokens = max_tokens
+        self.n_docs = 0
+        self.n_chars = 0
+        self.keys: list[str] = []
+        self.key_docs: list[int] = []
+        self.surfaces: list[str] = []
+        self.surf_key: list[int] = []
+        self.surf_count: list[int] = []
+        self.surf_mid: list[int] = []
+        self.lower = LowerCounts()
+        self._key_index: dict[str, int] | None = {}
+        self._surf_index: dict[str, int] | None = {}
+
+    def __repr__(self) -> str:
+        return (f"PhraseCounts({self.n_docs} docs, {len(self.keys)} keys, {len(self.surfaces)} surface forms, "
+                f"{len(self.lower)} lower-case words)")
+
+    # -- building
+    def _indexes(self) -> tuple[dict[str, int], dict[str, int]]:
+        if self._key_index is None:
+            self._key_index = {k: i for i, k in enumerate(self.keys)}
+        if self._surf_index is None:
+            self._surf_index = {s: i for i, s in enumerate(self.surfaces)}
+        return self._key_index, self._surf_index
+
+    def _key_id(self, key: str, key_index: dict[str, int]) -> int:
+        k = key_index.get(key)
+        if k is None:
+            k = key_index[key] = len(self.keys)
+            self.keys.append(key)
+            self.key_docs.append(0)
+        return k
+
+    def _surface_id(self, surface: str, key: str, key_index: dict[str, int], surf_index: dict[str, int]) -> int:
+        s = surf_index[surface] = len(self.surfaces)
+        self.surfaces.append(surface)
+        self.surf_key.append(self._key_id(key, key_index))
+        self.surf_count.append(0)
+        self.surf_mid.append(0)
+        return s
+
+    def add_documents(self, documents: Iterable[Document]) -> "PhraseCounts":
+        """Count the documents' paragraphs (the title is not scanned), after those counted so far."""
+        key_index, surf_index = self._indexes()
+        surf_get = surf_index.get
+        surf_key, surf_count, surf_mid, key_docs = self.surf_key, self.surf_count, self.surf_mid, self.key_docs
+        last_doc = [-1] * len(self.keys)  # the document that last counted each key
+        dropped: set[str] = set()  # one-token runs that are stop words (or have no key)
+        stop = _stop_words()
+        finditer = run_pattern().finditer
+        spaces, not_mid = _SPACES, _NOT_MID
+        max_tokens = self.max_tokens
+        batch: list[str] = []
+        batch_chars = 0
+
+        def new_surface(surface: str) -> int:
+            key = phrase_key(surface)
+            if not key:
+                return -1
+            s = self._surface_id(surface, key, key_index, surf_index)
+            if len(last_doc) < len(self.keys):
+                last_doc.append(-1)
+            return s
+
+        for doc in documents:
+            d = self.n_docs
+            self.n_docs += 1
+            if not doc.paragraphs:
+                continue
+            text = "\n".join(doc.paragraphs)
+            self.n_chars += len(text)
+            for m in finditer(text):
+                run = m.group()
+                if " " not in run:  # the common case, inlined: one token
+                    s = surf_get(run)
+                    if s is None:
+                        if run in dropped:
+                            continue
+                        surface = _single(run, stop)
+                        s = -1 if surface is None else surf_get(surface, -2)
+                        if s == -2:
+                            s = new_surface(surface)
+                        if s < 0:
+                            dropped.add(run)
+                            continue
+                    surf_count[s] += 1
+                    p = m.start() - 1
+                    while p >= 0 and text[p] in spaces:
+                        p -= 1
+                    if p >= 0 and text[p] not in not_mid:
+                        surf_mid[s] += 1
+                    k = surf_key[s]
+                    if last_doc[k] != d:
+                        last_doc[k] = d
+                        key_docs[k] += 1
+                    continue
+                for surface, _, mid in _pieces(run, m.start(), text, stop, max_tokens):
+                    s = surf_get(surface)
+                    if s is None:
+                        s = new_surface(surface)
+                        if s < 0:
+                            continue
+                    surf_count[s] += 1
+                    if mid:
+                        surf_mid[s] += 1
+                    k = surf_key[s]
+                    if last_doc[k] != d:
+                        last_doc[k] = d
+                        key_docs[k] += 1
+            batch.append(text)
+            batch_chars += len(text)
+            if batch_chars >= _BATCH_CHARS:
+                self.lower.add_text("\n".join(batch))
+                batch, batch_chars = [], 0
+        if batch:
+            self.lower.add_text("\n".join(batch))
+        return self
+
+    def merge(self, other: "PhraseCounts") -> "PhraseCounts":
+        """Add ``other``'s counts (documents after this one's) to this one, in place; returns self."""
+        if other.max_tokens != self.max_tokens:
+            raise ValueError(f"cannot merge counts scanned with max_tokens={other.max_tokens} into "
+                             f"max_tokens={self.max_tokens}")
+        key_index, surf_index = self._indexes()
+        kmap = [self._key_id(k, key_index) for k in other.keys]
+        for k, n in zip(kmap, other.key_docs):
+            self.key_docs[k] += n
+        for surface, k, n, mid in zip(other.surfaces, other.surf_key, other.surf_count, other.surf_mid):
+            s = surf_index.get(surface)
+            if s is None:
+                s = surf_index[surface] = len(self.surfaces)
+                self.surfaces.append(surface)
+                self.surf_key.append(kmap[k])
+                self.surf_count.append(0)
+                self.surf_mid.append(0)
+            self.surf_count[s] += n
+            self.surf_mid[s] += mid
+        self.lower.add_pairs(*other.lower.pairs())
+        self.n_docs += other.n_docs
+        self.n_chars += other.n_chars
+        return self
+
+    # -- pickling: strings joined by "\n" (no surface form or key holds one), numbers as arrays
+    def __getstate__(self):
+        return {
+            "max_tokens": self.max_tokens, "n_docs": self.n_docs, "n_chars": self.n_chars,
+            "keys": "\n".join(self.keys), "n_keys": len(self.keys),
+            "key_docs": np.asarray(self.key_docs, dtype=np.int64),
+            "surfaces": "\n".join(self.surfaces), "n_surfaces": len(self.surfaces),
+            "surf_key": np.asarray(self.surf_key, dtype=np.int64),
+            "surf_count": np.asarray(self.surf_count, dtype=np.int64),
+            "surf_mid": np.asarray(self.surf_mid, dtype=np.int64),
+            "lower": self.lower,
+        }
+
+    def __setstate__(self, st):
+        self.max_tokens, self.n_docs, self.n_chars = st["max_tokens"], st["n_docs"], st["n_chars"]
+        self.keys = st["keys"].split("\n") if st["n_keys"] else []
+        self.surfaces = st["surfaces"].split("\n") if st["n_surfaces"] else []
+        self.key_docs = st["key_docs"].tolist()
+        self.surf_key = st["surf_key"].tolist()
+        self.surf_count = st["surf_count"].tolist()
+        self.surf_mid = st["surf_mid"].tolist()
+        self.lower = st["lower"]
+        self._key_index = self._surf_index = None  # rebuilt when needed (merging, scanning more)
+
+
+def scan(documents: Iterable[Document], max_tokens: int = MAX_TOKENS) -> PhraseCounts:
+    """Rules 1-2 over ``documents``: their candidate counts (pieces longer than ``max_tokens`` are dropped)."""
+    return PhraseCounts(max_tokens).add_documents(documents)
+
+
+def merge_counts(counts: Iterable[PhraseCounts]) -> PhraseCounts:
+    """The sum of shard counts, in the given (document) order; the inputs are left as they are.
+
+    ``counts`` may be a generator (e.g. ``pool.imap(scan_one_file, files)``): each shard is merged as it comes
+    and can then be freed, so only the sum and one shard are held at a time.
+    """
+    out: PhraseCounts | None = None
+    for c in counts:
+        if out is None:
+            out = PhraseCounts(c.max_tokens)
+        out.merge(c)
+        del c  # let a generator's shard go before the next one arrives
+    if out is None:
+        return PhraseCounts()
+    out._key_index = out._surf_index = None  # ~80 bytes a key and a surface form; rebuilt if merged into again
+    return out
+
+
+def _surface_choice(counts: PhraseCounts) -> tuple[np.ndarray, np.ndarray]:
+    """Per key: the index of its most frequent surface form (ties: the first seen); and each form's key."""
+    surf_key = np.asarray(counts.surf_key, dtype=np.int64)
+    surf_count = np.asarray(counts.surf_count, dtype=np.int64)
+    n_keys = len(counts.keys)
+    # sort by key, then count descending, then first seen: the first row of each key is its choice
+    order = np.lexsort((np.arange(surf_key.shape[0]), -surf_count, surf_key))
+    first = np.ones(order.shape[0], dtype=bool)
+    first[1:] = surf_key[order][1:] != surf_key[order][:-1]
+    best = np.full(n_keys, -1, dtype=np.int64)
+    best[surf_key[order][first]] = order[first]
+    return best, surf_key
+
+
+def select(counts: PhraseCounts, min_docs: int = MIN_DOCS, max_tokens: int = MAX_TOKENS,
+           stats: dict | None = None) -> list[tuple[str, str]]:
+    """Rules 3-4: (surface text, ``"PHRASE"``) entries, in first-seen order of their keys.
+
+    ``max_tokens`` can only tighten the cap the scan applied (pieces longer than the scan's ``max_tokens`` were
+    never counted): a key whose chosen surface form has more tokens is dropped. ``stats``, when given, receives
+    counts of what each rule dropped and ``dropped_case``: the one-word surface forms dropped by the case rule
+    with their (mid-sentence, lower-case) counts.
+    """
+    if max_tokens > counts.max_tokens:
+        raise ValueError(f"max_tokens={max_tokens} exceeds the scan's cap ({counts.max_tokens}): scan again")
+    stop = _stop_words()
+    best, surf_key = _surface_choice(counts)
+    docs = np.asarray(counts.key_docs, dtype=np.int64)
+    frequent = np.flatnonzero(docs >= min_docs)
+    # the one-word forms of frequent keys: mid-sentence counts and lower-case counts of their lower-cased forms
+    one_word: dict[int, list[int]] = {}
+    is_frequent = np.zeros(len(counts.keys), dtype=bool)
+    is_frequent[frequent] = True
+    for s in np.flatnonzero(is_frequent[surf_key]).tolist():
+        if " " not in counts.surfaces[s]:
+            one_word.setdefault(int(surf_key[s]), []).append(s)
+    words = sorted({counts.surfaces[s].lower() for ss in one_word.values() for s in ss})
+    lower_of = dict(zip(words, counts.lower.count(words).tolist()))
+    out: list[tuple[str, str]] = []
+    n_stop = n_long = n_case = 0
+    dropped_case = []
+    for k in frequent.tolist():
+        key = counts.keys[k]
+        if all(t in stop for t in key.split(" ")):
+            n_stop += 1
+            continue
+        surface = counts.surfaces[best[k]]
+        if surface.count(" ") + 1 > max_tokens:
+            n_long += 1
+            continue
+        if " " not in surface:
+            forms = one_word[k]
+            mid = sum(counts.surf_mid[s] for s in forms)
+            low = sum(lower_of[w] for w in {counts.surfaces[s].lower() for s in forms})
+            if mid <= low:
+                n_case += 1
+                if stats is not None:
+                    dropped_case.append((surface, mid, low))
+                continue
+        out.append((surface, LABEL))
+    if stats is not None:
+        stats.update({"keys": len(counts.keys), "surface_forms": len(counts.surfaces),
+                      "below_min_docs": len(counts.keys) - len(frequent), "all_stop_words": n_stop,
+                      "too_long": n_long, "case": n_case, "entries": len(out), "dropped_case": dropped_case})
+    return out
