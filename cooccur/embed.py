@@ -49,6 +49,8 @@ BRIDGE_MIN_PPMI = 1.0
 CALIBRATION_PAIRS = 100_000
 CALIBRATION_MIN_FREQ = 5
 PASSAGE_CHUNK = 50_000
+FIT_CELLS = 40_000_000  # entity-word cells the SVD is fitted on at most (see context_vectors)
+FOLD_BLOCK = 8_192  # entities per block of context rows
 VEC_FILE, META_FILE = "entity_vec.npy", "blend.json"
 
 
@@ -91,9 +93,12 @@ def _gazetteer_of(root: Path):
                      t.column("label").to_pylist())
 
 
-def context_counts(root: Path, entity_hash: np.ndarray, buckets: int = BUCKETS, chunk: int = PASSAGE_CHUNK):
-    """(M: entities x buckets CSR of word counts in the passages mentioning each entity, passage df per bucket,
-    number of passages, distinct doc ids)."""
+def context_matrices(root: Path, entity_hash: np.ndarray, buckets: int = BUCKETS, chunk: int = PASSAGE_CHUNK):
+    """(E: passages x entities CSC, 1 where the passage mentions the entity; W: passages x buckets CSR of word
+    counts, stop words left out; passage df per bucket; number of passages; distinct doc ids).
+
+    An entity's context counts are then ``E[:, e].T @ W``, computed block by block (:func:`context_vectors`), so
+    the entities x words matrix is never held whole for a large gazetteer."""
     import pyarrow.parquet as pq
     import scipy.sparse as sp
 
@@ -105,14 +110,15 @@ def context_counts(root: Path, entity_hash: np.ndarray, buckets: int = BUCKETS, 
     ent_of_entry = np.where(entity_hash[ent_of_entry] == g.hashes, ent_of_entry, -1)
     n = int(entity_hash.shape[0])
     mask = np.uint64(buckets - 1)
-    total = sp.csr_matrix((n, buckets), dtype=np.float32)
+    stop = np.zeros(buckets, dtype=bool)
+    stop[stop_buckets(buckets)] = True
+    e_parts, w_parts = [], []
     df = np.zeros(buckets, dtype=np.int64)
     docs: set[str] = set()
     n_pass = 0
     pf = pq.ParquetFile(str(root / "passages.parquet"))
 
     def flush(texts: list[str]) -> None:
-        nonlocal total
         if not texts:
             return
         batch = TokenizedBatch([[t] for t in texts])
@@ -123,10 +129,13 @@ def context_counts(root: Path, entity_hash: np.ndarray, buckets: int = BUCKETS, 
         e_mat = sp.csr_matrix((np.ones(int(ok.sum()), np.float32), (batch.tok_doc[first][ok], ent[ok])), shape=(m, n))
         e_mat.data[:] = 1.0  # a passage mentions an entity or not (duplicates were summed)
         bucket = (batch.hashes & mask).astype(np.int64)
-        w_mat = sp.csr_matrix((np.ones(bucket.shape[0], np.float32), (batch.tok_doc, bucket)), shape=(m, buckets))
+        word = ~stop[bucket]
+        w_mat = sp.csr_matrix((np.ones(int(word.sum()), np.float32), (batch.tok_doc[word], bucket[word])),
+                              shape=(m, buckets))
         w_mat.sum_duplicates()
         df[:] += np.bincount(w_mat.indices, minlength=buckets)
-        total = total + (e_mat.T.tocsr() @ w_mat)
+        e_parts.append(e_mat)
+        w_parts.append(w_mat)
 
     texts: list[str] = []
     for rg in range(pf.metadata.num_row_groups):
@@ -138,23 +147,45 @@ def context_counts(root: Path, entity_hash: np.ndarray, buckets: int = BUCKETS, 
             flush(texts)
             texts = []
     flush(texts)
-    return total.tocsr(), df, n_pass, len(docs)
+    if not e_parts:
+        return sp.csc_matrix((0, n), dtype=np.float32), sp.csr_matrix((0, buckets), dtype=np.float32), df, 0, 0
+    e = sp.vstack(e_parts, format="csc")
+    del e_parts
+    w = sp.vstack(w_parts, format="csr")
+    return e, w, df, n_pass, len(docs)
 
 
-def ppmi_matrix(m, alpha: float = ALPHA):
-    """Positive PMI of a non-negative sparse count matrix, context (column) distribution smoothed by ``alpha``."""
+def ppmi_matrix(m, alpha: float = ALPHA, columns: tuple[np.ndarray, float] | None = None):
+    """Positive PMI of a non-negative sparse count matrix, context (column) distribution smoothed by ``alpha``.
+
+    ``columns``: ``(log of the smoothed column totals, log of their sum)`` of another matrix, to weigh rows
+    folded into that matrix's space (cells of columns it never saw are dropped); by default those of ``m``.
+    Returns the float32 CSR matrix and the column statistics used. Computed on the CSR arrays in place of a COO
+    copy: about 25 bytes per cell at peak."""
     import scipy.sparse as sp
 
-    coo = m.tocoo()
-    rs = np.asarray(m.sum(axis=1), dtype=np.float64).ravel()
-    cs = np.power(np.asarray(m.sum(axis=0), dtype=np.float64).ravel(), alpha)
-    total, ctotal = rs.sum(), cs.sum()
-    if total <= 0:
-        return sp.csr_matrix(m.shape, dtype=np.float64)
-    pmi = (np.log(coo.data.astype(np.float64)) - np.log(rs[coo.row]) - np.log(cs[coo.col])
-           + math.log(ctotal))
-    pos = pmi > 0
-    return sp.csr_matrix((pmi[pos], (coo.row[pos], coo.col[pos])), shape=m.shape)
+    m = sp.csr_matrix(m, dtype=np.float32)
+    m.sum_duplicates()
+    if columns is None:
+        cs = np.power(np.asarray(m.sum(axis=0), dtype=np.float64).ravel(), alpha)
+        with np.errstate(divide="ignore"):
+            log_cs = np.log(cs)
+        columns = (log_cs, math.log(cs.sum()) if cs.sum() > 0 else 0.0)
+    log_cs, log_ctotal = columns
+    if m.nnz == 0:
+        return sp.csr_matrix(m.shape, dtype=np.float32), columns
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
+    log_rs = np.log(np.asarray(m.sum(axis=1), dtype=np.float64).ravel()).astype(np.float32)
+    pmi = np.log(m.data)
+    pmi -= log_rs[rows]
+    col_term = log_cs[m.indices]
+    pmi -= col_term.astype(np.float32)
+    pmi += np.float32(log_ctotal)
+    pos = (pmi > 0) & np.isfinite(col_term)
+    del col_term
+    indptr = np.zeros(m.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[pos], minlength=m.shape[0]), out=indptr[1:])
+    return sp.csr_matrix((pmi[pos], m.indices[pos], indptr), shape=m.shape), columns
 
 
 def randomized_svd(a, k: int, n_iter: int = N_ITER, oversample: int = OVERSAMPLE, seed: int = 0
@@ -179,25 +210,66 @@ def randomized_svd(a, k: int, n_iter: int = N_ITER, oversample: int = OVERSAMPLE
     return u[:, :k] * sign[:k], s[:k], vt[:k] * sign[:k, None]
 
 
-def context_vectors(counts, df: np.ndarray, n_passages: int, dim: int = DIM, alpha: float = ALPHA, seed: int = 0,
-                    buckets: int = BUCKETS) -> tuple[np.ndarray, dict[str, Any]]:
-    """Unit-length float32 rows (entities x dim; zeros where an entity has no context) and the parameters used."""
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.where(norms > 0, x / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+
+
+def context_vectors(e, w, df: np.ndarray, n_passages: int, entity_freq: np.ndarray, dim: int = DIM,
+                    alpha: float = ALPHA, seed: int = 0, buckets: int = BUCKETS, fit_cells: int = FIT_CELLS,
+                    block: int = FOLD_BLOCK) -> tuple[np.ndarray, dict[str, Any]]:
+    """Unit-length float32 rows (entities x dim; zeros where an entity has no context) and the parameters used.
+
+    The SVD is fitted on the context rows of the most frequent entities, as many as fit in ``fit_cells``
+    non-zero cells (all of them on an index the size of wiki2015 with its titles gazetteer: 32 M cells); the
+    rows of the other entities are PPMI-weighted with the fitted columns' statistics and projected onto the fitted
+    word space ("folded in"), ``block`` entities at a time. Peak memory is thus bounded by ``fit_cells`` (about
+    65 bytes a cell through PPMI and SVD) rather than by the size of the gazetteer: a 249 k-entity phrase
+    gazetteer has 122 M cells, 8 GB when fitted whole."""
+    n = e.shape[1]
     min_df = max(2, min(MAX_MIN_DF, n_passages // 10_000))
-    keep = df >= min_df
-    keep[stop_buckets(buckets)] = False
-    cols = np.flatnonzero(keep)
-    pm = ppmi_matrix(counts[:, cols], alpha)
-    live = np.flatnonzero(np.diff(pm.indptr) > 0)
-    vec = np.zeros((counts.shape[0], 0), dtype=np.float32)
+    cols = np.flatnonzero(df >= min_df)  # stop words were left out of w
+    wk = w[:, cols].tocsr()
+    order = np.argsort(-np.asarray(entity_freq), kind="stable")
+    fit_rows, fit_blocks, cells = [], [], 0
+    start = 0
+    while start < n:  # rows of the most frequent entities, until the budget is spent
+        ids = order[start:start + block]
+        m = (e[:, ids].T @ wk).tocsr()
+        if fit_blocks and cells + m.nnz > fit_cells:
+            break
+        fit_rows.append(ids)
+        fit_blocks.append(m)
+        cells += m.nnz
+        start += block
+    import scipy.sparse as sp
+
+    fit_ids = np.concatenate(fit_rows) if fit_rows else np.empty(0, np.int64)
+    keep_order = np.argsort(fit_ids, kind="stable")  # fit in id order (as a single pass over all entities would)
+    fit_ids = fit_ids[keep_order]
+    pm, columns = ppmi_matrix(sp.vstack(fit_blocks, format="csr")[keep_order] if fit_blocks
+                              else sp.csr_matrix((0, cols.size), dtype=np.float32), alpha)
+    del fit_blocks
+    vec = np.zeros((n, 0), dtype=np.float32)
     s = np.zeros(0)
+    live = np.flatnonzero(np.diff(pm.indptr) > 0)
+    ppmi_nnz = int(pm.nnz)
+    folded = 0
     if live.size:
-        u, s, _ = randomized_svd(pm[live], dim, seed=seed)
-        x = u * s
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        vec = np.zeros((counts.shape[0], x.shape[1]), dtype=np.float32)
-        vec[live] = np.where(norms > 0, x / np.where(norms > 0, norms, 1.0), 0.0)
+        u, s, vt = randomized_svd(pm[live], dim, seed=seed)
+        vec = np.zeros((n, u.shape[1]), dtype=np.float32)
+        vec[fit_ids[live]] = _unit_rows(u * s)
+        del pm, u
+        proj = vt.T.astype(np.float32)
+        while start < n:
+            ids = order[start:start + block]
+            rows, _ = ppmi_matrix(e[:, ids].T @ wk, alpha, columns)
+            vec[ids] = _unit_rows(np.asarray(rows @ proj))
+            folded += ids.size
+            start += block
     params = {"dim": int(vec.shape[1]), "alpha": alpha, "buckets": buckets, "min_df": int(min_df),
-              "words_kept": int(cols.size), "ppmi_nnz": int(pm.nnz), "seed": seed, "n_iter": N_ITER,
+              "words_kept": int(cols.size), "ppmi_nnz": ppmi_nnz, "fit_entities": int(fit_ids.size),
+              "folded_entities": int(folded), "fit_cells": int(cells), "fit_cells_budget": int(fit_cells), "seed": seed, "n_iter": N_ITER,
               "oversample": OVERSAMPLE, "singular_values": [round(float(v), 4) for v in s[:8]]}
     return vec, params
 
@@ -252,13 +324,13 @@ def compute_embeddings(index_root: Path | str, dim: int = DIM, n_documents: int 
     timing: dict[str, float] = {}
 
     t = time.perf_counter()
-    counts, df, n_pass, n_docs_seen = context_counts(root, np.asarray(entity_hash))
+    e, w, df, n_pass, n_docs_seen = context_matrices(root, np.asarray(entity_hash))
     timing["contexts"] = time.perf_counter() - t
     n_docs = n_documents if n_documents is not None else _n_documents(root, n_docs_seen)
 
     t = time.perf_counter()
-    vec, vparams = context_vectors(counts, df, n_pass, dim=dim, seed=seed)
-    del counts
+    vec, vparams = context_vectors(e, w, df, n_pass, np.asarray(entity_freq), dim=dim, seed=seed)
+    del e, w
     timing["svd"] = time.perf_counter() - t
 
     pct, n_pairs = distance_percentiles(vec, entity_freq, seed=seed)

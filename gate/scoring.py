@@ -168,9 +168,9 @@ def neighbour_similarity(ix: Index, a: int, b: int) -> float:
     Two entities that never meet can still share the company they keep ("Mullingar" and "County Westmeath" both
     meet "Ireland"). Costly on a large index (it reads both neighbour lists): off by default.
     """
-    from quco.gate.blend import field_distance
+    from quco.gate.blend import ppmi_distance
 
     if a < 0 or b < 0 or a == b:
         return 0.0
-    dist, _ = field_distance(ix, a, b)
+    dist = ppmi_distance(ix, a, b)
     return 0.0 if dist is None else max(0.0, 1.0 - dist)

@@ -236,3 +236,31 @@ def test_randomized_svd_matches_exact_svd():
     u2, s2, _ = randomized_svd(a, 6, seed=1)
     assert np.array_equal(u, u2) and np.array_equal(s, s2)
     assert randomized_svd(a, 100)[1].shape == (40,)  # k is capped by the matrix shape
+
+
+def test_neighbour_similarity_of_unseen_pairs(ix):
+    """Second-order evidence for assess: an unseen pair of one field shares neighbours, a cross-field one none."""
+    from quco.gate.scoring import neighbour_similarity
+
+    near = [neighbour_similarity(ix, ix.entity_id(a), ix.entity_id(b)) for a, b in NEAR]
+    cross = [neighbour_similarity(ix, ix.entity_id(a), ix.entity_id(b)) for a, b in CROSS]
+    assert all(0.0 < x <= 1.0 for x in near) and min(near) > max(cross)
+    assert neighbour_similarity(ix, -1, ix.entity_id(NEAR[0][0])) == 0.0
+
+
+def test_folded_in_vectors_keep_the_fields_apart(built, pre):
+    """With a fit budget far below the corpus's cells, most entities are folded into the space fitted on the
+    most frequent ones; near pairs must still be closer than cross-field pairs, and the fold-in must be used."""
+    from quco.cooccur.embed import context_matrices, context_vectors
+
+    e, w, df, n_pass, _ = context_matrices(built["pre"], np.asarray(pre.entity_hash))
+    full, p_full = context_vectors(e, w, df, n_pass, np.asarray(pre.entity_freq))
+    part, p_part = context_vectors(e, w, df, n_pass, np.asarray(pre.entity_freq), fit_cells=1, block=4)
+    assert p_full["folded_entities"] == 0 and p_part["folded_entities"] > pre.entity_hash.shape[0] // 2
+    assert np.allclose(np.linalg.norm(part, axis=1), 1.0, atol=1e-4)
+
+    def dist(vec, a, b):
+        return 1.0 - float(vec[pre.entity_id(a)] @ vec[pre.entity_id(b)])
+
+    assert max(dist(part, a, b) for a, b in NEAR) < min(dist(part, a, b) for a, b in CROSS)
+    assert max(dist(full, a, b) for a, b in NEAR) < min(dist(full, a, b) for a, b in CROSS)
