@@ -256,6 +256,9 @@ def _rows_lookups(lk: dict[str, Any], add: Add) -> None:
     add("pair lookup, batched 100, cooc_ids per pair p50/p99", _pct(lk["cooc_ids_batch100_per_pair"]),
         "p50 ≤ 50 µs", lk["cooc_ids_batch100_per_pair"]["p50_us"] <= 50)
     add("pair lookup, batched 100, cooc_many(texts) per pair p50/p99", _pct(lk["cooc_many_text_batch100_per_pair"]))
+    if "doc_cooc_ids_batch100_per_pair" in lk:
+        add("document-level pair (postings intersection), batched 100, doc_cooc_ids per pair p50/p99",
+            _pct(lk["doc_cooc_ids_batch100_per_pair"]))
     d = lk["duckdb"]
     add("DuckDB over pairs.parquet (Index.sql): single / batch 100 per pair, p50",
         f"{_f(d['parquet_single']['p50_us'])} / {_f(d['parquet_batch100_per_pair']['p50_us'])} µs"
