@@ -158,26 +158,69 @@ def intersect_counts_py(indptr, docs, a, b) -> list[int]:
 
 
 # ---- the pair relation from sorted (a < b) keys ------------------------------------------------------------------
-def pair_rows(keys: np.ndarray, counts: np.ndarray, n_entities: int, out_ids: np.ndarray, out_counts: np.ndarray,
-              chunk: int = 8_000_000) -> np.ndarray:
-    """Fill the symmetric rows of the pairs ``keys`` (``a << 32 | b``, ``a < b``, sorted) into ``out_ids`` /
-    ``out_counts`` (length ``2 * len(keys)``, e.g. memory-mapped); returns the ``indptr``.
+@nb.njit(cache=True, nogil=True)
+def scatter_pairs(keys, counts, r0, r1, pos_rev, pos_fwd, base, out_ids, out_counts):
+    """Place the pairs ``keys`` (``a << 32 | b``) that touch rows ``r0 <= row < r1``: ``a`` into row ``b`` at
+    ``pos_rev[b]``, ``b`` into row ``a`` at ``pos_fwd[a]`` (each then advanced); positions are shifted down by
+    ``base`` (the outputs hold rows ``r0..r1`` only)."""
+    for j in range(keys.shape[0]):
+        a = keys[j] >> 32
+        b = keys[j] & 0xFFFFFFFF
+        if r0 <= b < r1:
+            p = pos_rev[b]
+            out_ids[p - base] = a
+            out_counts[p - base] = counts[j]
+            pos_rev[b] = p + 1
+        if r0 <= a < r1:
+            p = pos_fwd[a]
+            out_ids[p - base] = b
+            out_counts[p - base] = counts[j]
+            pos_fwd[a] = p + 1
 
-    Row ``i`` is its smaller partners (from the pairs where ``i`` is ``b``) then its larger ones (``i`` is ``a``),
-    both ascending because the keys are sorted; the keys are read ``chunk`` at a time."""
+
+def scatter_pairs_py(keys, counts, r0, r1, pos_rev, pos_fwd, base, out_ids, out_counts) -> None:
+    for k, c in zip(keys, counts):
+        a, b = int(k) >> 32, int(k) & 0xFFFFFFFF
+        for row, other, pos in ((b, a, pos_rev), (a, b, pos_fwd)):
+            if r0 <= row < r1:
+                out_ids[pos[row] - base] = other
+                out_counts[pos[row] - base] = c
+                pos[row] += 1
+
+
+def pair_degrees(key_chunks, n_entities: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row sizes, reverse parts) of the symmetric rows of the sorted pairs given as chunks of keys."""
     fwd = np.zeros(n_entities, dtype=np.int64)
     rev = np.zeros(n_entities, dtype=np.int64)
-    for s in range(0, keys.shape[0], chunk):
-        k = np.asarray(keys[s:s + chunk])
+    for k in key_chunks:
         fwd += np.bincount(k >> 32, minlength=n_entities)
         rev += np.bincount(k & _U32, minlength=n_entities)
-    indptr = indptr_of(fwd + rev)
-    pos_rev = indptr[:-1].copy()
-    pos_fwd = indptr[:-1] + rev
-    for s in range(0, keys.shape[0], chunk):
-        k = np.asarray(keys[s:s + chunk])
-        c = np.asarray(counts[s:s + chunk])
-        a, b = k >> 32, k & _U32
-        scatter_rows(b, a.astype(out_ids.dtype), c.astype(out_counts.dtype), pos_rev, out_ids, out_counts)
-        scatter_rows(a, b.astype(out_ids.dtype), c.astype(out_counts.dtype), pos_fwd, out_ids, out_counts)
+    return fwd + rev, rev
+
+
+def row_ranges(indptr: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges of at most ``budget`` entries each (a longer single row is a range of its own)."""
+    out, r0, n = [], 0, indptr.shape[0] - 1
+    while r0 < n:
+        r1 = int(np.searchsorted(indptr, indptr[r0] + budget, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n)
+        out.append((r0, r1))
+        r0 = r1
+    return out
+
+
+def pair_rows(keys: np.ndarray, counts: np.ndarray, n_entities: int, out_ids: np.ndarray, out_counts: np.ndarray,
+              chunk: int = 8_000_000, budget: int | None = None) -> np.ndarray:
+    """In memory: the symmetric rows of the sorted pairs ``keys`` into ``out_ids`` / ``out_counts`` (length
+    ``2 * len(keys)``); returns the ``indptr``. Row ``i`` is its smaller partners (the pairs where ``i`` is ``b``)
+    then its larger ones (``i`` is ``a``), both ascending because the keys are sorted. ``chunk`` and ``budget``
+    (entries per row range) exercise the chunked, range-by-range path the build takes over files."""
+    deg, rev = pair_degrees((keys[s:s + chunk] for s in range(0, keys.shape[0], chunk)), n_entities)
+    indptr = indptr_of(deg)
+    for r0, r1 in row_ranges(indptr, budget or max(1, int(indptr[-1]))):
+        pos_rev, pos_fwd = indptr[:-1].copy(), indptr[:-1] + rev
+        base, end = int(indptr[r0]), int(indptr[r1])
+        for s in range(0, keys.shape[0], chunk):
+            scatter_pairs(keys[s:s + chunk], counts[s:s + chunk], r0, r1, pos_rev, pos_fwd, base,
+                          out_ids[base:end], out_counts[base:end])
     return indptr

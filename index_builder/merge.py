@@ -21,11 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quco.cooccur.csr import indptr_of, narrowest_uint, pair_rows, scatter_rows
+from quco.cooccur.csr import indptr_of, narrowest_uint, pair_degrees, row_ranges, scatter_pairs, scatter_rows
 from quco.cooccur.kernels import PairAccumulator
 from quco.errors import BuildError
 
 BUCKET_PAIRS = 16_000_000  # pair entries (summed over partials) per merge bucket
+ROW_BUDGET = 48_000_000  # entries of the pair rows laid out in memory at a time
+KEY_CHUNK = 8_000_000  # keys read at a time
 
 
 class NpyAppender:
@@ -87,10 +89,10 @@ def merge_entities(partials: Sequence[Path], out: Path, memory_limit: str = "2GB
 def merge_pairs(partials: Sequence[Path], entity_hash: np.ndarray, out_key: Path, out_count: Path,
                 parquet_path: Path, bucket_pairs: int = BUCKET_PAIRS) -> int:
     """Merge the partials' pair lists; returns the number of distinct pairs written."""
-    has = [np.load(p / "pairs_ha.npy", mmap_mode="r") for p in partials]
-    hbs = [np.load(p / "pairs_hb.npy", mmap_mode="r") for p in partials]
-    ns = [np.load(p / "pairs_n.npy", mmap_mode="r") for p in partials]
-    total = sum(a.shape[0] for a in has)
+    def maps(name: str) -> list[np.ndarray]:
+        return [np.load(p / name, mmap_mode="r") for p in partials]
+
+    total = sum(a.shape[0] for a in maps("pairs_ha.npy"))
     n_ent = entity_hash.shape[0]
     n_buckets = max(1, -(-total // bucket_pairs))
     bounds = np.linspace(0, n_ent, n_buckets + 1).astype(np.int64)
@@ -104,7 +106,8 @@ def merge_pairs(partials: Sequence[Path], entity_hash: np.ndarray, out_key: Path
             continue
         lo_h = entity_hash[lo_id]
         acc = PairAccumulator()
-        for ha, hb, n in zip(has, hbs, ns):
+        # mapped afresh for each bucket and dropped after it: pages read stay resident only while mapped
+        for ha, hb, n in zip(maps("pairs_ha.npy"), maps("pairs_hb.npy"), maps("pairs_n.npy")):
             s = np.searchsorted(ha, lo_h, side="left")
             e = np.searchsorted(ha, entity_hash[hi_id], side="left") if hi_id < n_ent else ha.shape[0]
             if e <= s:
@@ -124,18 +127,50 @@ def merge_pairs(partials: Sequence[Path], entity_hash: np.ndarray, out_key: Path
     return written
 
 
-def write_pair_rows(keys_path: Path, counts_path: Path, n_entities: int, arrays: Path) -> dict[str, int]:
-    """Lay the merged pairs out as symmetric rows: ``nbr_indptr``, ``nbr_id``, ``nbr_count`` in ``arrays``."""
-    keys = np.load(keys_path, mmap_mode="r")
-    counts = np.load(counts_path, mmap_mode="r")
-    n = keys.shape[0]
-    top = int(counts.max()) if n else 0
-    ids = np.lib.format.open_memmap(arrays / "nbr_id.npy", mode="w+", dtype=narrowest_uint(max(n_entities - 1, 0)),
-                                    shape=(2 * n,))
-    cnt = np.lib.format.open_memmap(arrays / "nbr_count.npy", mode="w+", dtype=narrowest_uint(top), shape=(2 * n,))
-    indptr = pair_rows(keys, counts, n_entities, np.asarray(ids), np.asarray(cnt))
-    ids.flush(), cnt.flush()
-    del ids, cnt
+def _npy_chunks(path: Path, chunk: int = KEY_CHUNK):
+    """Successive chunks of a 1-D ``.npy`` file, read with plain reads: unlike a memory map, the pages read do not
+    stay in the process's resident set (a build's RSS would otherwise grow by every file it merges)."""
+    arr = np.load(path, mmap_mode="r")
+    n, dtype, offset = arr.shape[0], arr.dtype, arr.offset
+    del arr
+    with open(path, "rb") as f:
+        for s in range(0, n, chunk):
+            f.seek(offset + s * dtype.itemsize)
+            yield np.fromfile(f, dtype=dtype, count=min(chunk, n - s))
+
+
+def _npy_file(path: Path, dtype: np.dtype, n: int) -> int:
+    """Create a ``.npy`` file of ``n`` items (contents to be written); returns the data offset."""
+    m = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n,))
+    offset = m.offset
+    del m
+    return offset
+
+
+def write_pair_rows(keys_path: Path, counts_path: Path, n_entities: int, arrays: Path,
+                    budget: int = ROW_BUDGET) -> dict[str, int]:
+    """Lay the merged pairs out as symmetric rows: ``nbr_indptr``, ``nbr_id``, ``nbr_count`` in ``arrays``.
+
+    One range of rows (at most ``budget`` entries) at a time is filled in memory from a pass over the keys and
+    written out: memory is bounded by the budget, and the outputs are written sequentially."""
+    n = int(np.load(keys_path, mmap_mode="r").shape[0])
+    top = max((int(c.max()) for c in _npy_chunks(counts_path) if c.shape[0]), default=0)
+    id_t, count_t = narrowest_uint(max(n_entities - 1, 0)), narrowest_uint(top)
+    deg, rev = pair_degrees(_npy_chunks(keys_path), n_entities)
+    indptr = indptr_of(deg)
+    off_ids = _npy_file(arrays / "nbr_id.npy", id_t, 2 * n)
+    off_cnt = _npy_file(arrays / "nbr_count.npy", count_t, 2 * n)
+    with open(arrays / "nbr_id.npy", "r+b") as f_ids, open(arrays / "nbr_count.npy", "r+b") as f_cnt:
+        for r0, r1 in row_ranges(indptr, budget):
+            base, end = int(indptr[r0]), int(indptr[r1])
+            ids, cnt = np.zeros(end - base, id_t), np.zeros(end - base, count_t)
+            pos_rev, pos_fwd = indptr[:-1].copy(), indptr[:-1] + rev
+            for k, c in zip(_npy_chunks(keys_path), _npy_chunks(counts_path)):
+                scatter_pairs(k, c, r0, r1, pos_rev, pos_fwd, base, ids, cnt)
+            f_ids.seek(off_ids + base * id_t.itemsize)
+            f_ids.write(ids.tobytes())
+            f_cnt.seek(off_cnt + base * count_t.itemsize)
+            f_cnt.write(cnt.tobytes())
     np.save(arrays / "nbr_indptr.npy", indptr)
     return {"arrays/nbr_indptr.npy": n_entities + 1, "arrays/nbr_id.npy": 2 * n, "arrays/nbr_count.npy": 2 * n}
 

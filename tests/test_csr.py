@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quco.cooccur.csr import (indptr_of, intersect_counts, intersect_counts_py, narrowest_uint, pair_rows,
-                              row_lookup, row_lookup_py, scatter_rows, scatter_rows_py)
+from quco.cooccur.csr import (indptr_of, intersect_counts, intersect_counts_py, narrowest_uint, pair_degrees,
+                              pair_rows, row_lookup, row_lookup_py, row_ranges, scatter_pairs, scatter_pairs_py,
+                              scatter_rows, scatter_rows_py)
 
 
 def _random_pairs(rng, n_ent: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -18,10 +19,10 @@ def _random_pairs(rng, n_ent: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return keys, counts
 
 
-def _rows(keys: np.ndarray, counts: np.ndarray, n_ent: int, chunk: int = 8_000_000):
+def _rows(keys: np.ndarray, counts: np.ndarray, n_ent: int, chunk: int = 8_000_000, budget: int | None = None):
     ids = np.zeros(2 * keys.shape[0], dtype=narrowest_uint(n_ent - 1))
     cnt = np.zeros(2 * keys.shape[0], dtype=narrowest_uint(int(counts.max()) if counts.shape[0] else 0))
-    indptr = pair_rows(keys, counts, n_ent, ids, cnt, chunk=chunk)
+    indptr = pair_rows(keys, counts, n_ent, ids, cnt, chunk=chunk, budget=budget)
     return indptr, ids, cnt
 
 
@@ -43,12 +44,36 @@ def test_scatter_rows_matches_reference(seed):
     assert np.array_equal(got_only, want_v)
 
 
-@pytest.mark.parametrize("seed,chunk", [(0, 8_000_000), (1, 7), (2, 1), (3, 64)])
-def test_pair_rows_are_symmetric_sorted_and_complete(seed, chunk):
+@pytest.mark.parametrize("seed", range(4))
+def test_scatter_pairs_matches_reference(seed):
+    rng = np.random.default_rng(seed)
+    n_ent = 50
+    keys, counts = _random_pairs(rng, n_ent, 300)
+    deg, rev = pair_degrees([keys], n_ent)
+    indptr = indptr_of(deg)
+    r0, r1 = sorted(rng.choice(n_ent + 1, size=2, replace=False).tolist())
+    base, end = int(indptr[r0]), int(indptr[r1])
+    got = [np.zeros(end - base, np.int64), np.zeros(end - base, np.int64)]
+    want = [np.zeros(end - base, np.int64), np.zeros(end - base, np.int64)]
+    scatter_pairs(keys, counts, r0, r1, indptr[:-1].copy(), indptr[:-1] + rev, base, *got)
+    scatter_pairs_py(keys, counts, r0, r1, indptr[:-1].copy(), indptr[:-1] + rev, base, *want)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want)) and (end == base or got[1].min() > 0)
+
+
+def test_row_ranges_cover_every_row_within_the_budget():
+    indptr = indptr_of(np.array([3, 0, 5, 1, 9, 2, 0, 0, 4]))
+    for budget in (1, 3, 5, 9, 10, 100):
+        ranges = row_ranges(indptr, budget)
+        assert ranges[0][0] == 0 and ranges[-1][1] == 9 and all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+        assert all(r1 - r0 == 1 or indptr[r1] - indptr[r0] <= budget for r0, r1 in ranges)
+
+
+@pytest.mark.parametrize("seed,chunk,budget", [(0, 8_000_000, None), (1, 7, 50), (2, 1, 1), (3, 64, 333)])
+def test_pair_rows_are_symmetric_sorted_and_complete(seed, chunk, budget):
     rng = np.random.default_rng(seed)
     n_ent = 60
     keys, counts = _random_pairs(rng, n_ent, 400)
-    indptr, ids, cnt = _rows(keys, counts, n_ent, chunk=chunk)
+    indptr, ids, cnt = _rows(keys, counts, n_ent, chunk=chunk, budget=budget)
     want = {}
     for k, c in zip(keys.tolist(), counts.tolist()):
         a, b = k >> 32, k & 0xFFFFFFFF
