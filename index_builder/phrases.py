@@ -253,6 +253,16 @@ def candidates(text: str, max_tokens: int = MAX_TOKENS) -> list[tuple[str, int, 
 # ------------------------------------------------------------------------------------- lower-case word counts
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _slot(keys, h, mask):
+    """The slot of hash ``h`` in the open-addressing table ``keys`` (linear probing): its own, or the empty one
+    where it goes."""
+    slot = h & mask
+    while keys[slot] != 0 and keys[slot] != h:
+        slot = (slot + np.uint64(1)) & mask
+    return slot
+
+
 @nb.njit(cache=True, nogil=True)
 def _count_lower(cps, pos, is_tok, is_low, keys, vals, n_used, limit):
     """Add the FNV-1a hashes of the lower-case tokens of ``cps[pos:]`` to the table; stops (returning the
@@ -280,9 +290,7 @@ def _count_lower(cps, pos, is_tok, is_low, keys, vals, n_used, limit):
             i += 1
         if h == 0:
             h = np.uint64(1)
-        slot = h & mask
-        while keys[slot] != 0 and keys[slot] != h:
-            slot = (slot + np.uint64(1)) & mask
+        slot = _slot(keys, h, mask)
         if keys[slot] == 0:
             keys[slot] = h
             n_used += 1
@@ -296,9 +304,7 @@ def _add_pairs(hashes, counts, keys, vals, n_used):
     mask = np.uint64(keys.shape[0] - 1)
     for j in range(hashes.shape[0]):
         h = hashes[j]
-        slot = h & mask
-        while keys[slot] != 0 and keys[slot] != h:
-            slot = (slot + np.uint64(1)) & mask
+        slot = _slot(keys, h, mask)
         if keys[slot] == 0:
             keys[slot] = h
             n_used += 1
@@ -311,13 +317,9 @@ def _lookup(hashes, keys, vals):
     mask = np.uint64(keys.shape[0] - 1)
     out = np.zeros(hashes.shape[0], dtype=np.int64)
     for j in range(hashes.shape[0]):
-        h = hashes[j]
-        slot = h & mask
-        while keys[slot] != 0:
-            if keys[slot] == h:
-                out[j] = vals[slot]
-                break
-            slot = (slot + np.uint64(1)) & mask
+        slot = _slot(keys, hashes[j], mask)
+        if keys[slot] != 0:
+            out[j] = vals[slot]
     return out
 
 
