@@ -291,8 +291,9 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         agg = max if one_claim else min
         risk = support_to_risk(agg(support[k] for k in checked)) if checked else cfg.no_evidence_risk
         stage = "post"
+    where = "in any document" if cfg.scope == "document" else f"within {ix.window:,} tokens"
     for p in unsupported:
-        reasons.append(f"{p.a!r} and {p.b!r} never appear together within the window "
+        reasons.append(f"{p.a!r} and {p.b!r} never appear together {where} "
                        f"({p.cooccurrence} documents; {p.freq_a} and {p.freq_b} alone)")
     for e in unknown_answer:
         reasons.append(f"answer entity {e.text!r} is never mentioned in the corpus")
