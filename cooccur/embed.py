@@ -175,7 +175,8 @@ def ppmi_matrix(m, alpha: float = ALPHA, columns: tuple[np.ndarray, float] | Non
     if m.nnz == 0:
         return sp.csr_matrix(m.shape, dtype=np.float32), columns
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
-    log_rs = np.log(np.asarray(m.sum(axis=1), dtype=np.float64).ravel()).astype(np.float32)
+    with np.errstate(divide="ignore"):  # an empty row has no cell to weigh
+        log_rs = np.log(np.asarray(m.sum(axis=1), dtype=np.float64).ravel()).astype(np.float32)
     pmi = np.log(m.data)
     pmi -= log_rs[rows]
     col_term = log_cs[m.indices]
