@@ -329,7 +329,10 @@ def _report(result):
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     result["cpu_self_s"] = me.ru_utime + me.ru_stime
     result["cpu_children_s"] = kids.ru_utime + kids.ru_stime
-    result["maxrss_self_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would include the launching process's peak
+    with open("/proc/self/status") as f:
+        hwm = next((int(x.split()[1]) for x in f if x.startswith("VmHWM:")), None)
+    result["maxrss_self_mib"] = round((hwm or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024, 1)
     result["maxrss_children_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     sys.stdout.write("\\n@@RESULT@@" + json.dumps(result) + "\\n")
 """
