@@ -30,7 +30,8 @@ def _human_build(m: dict) -> str:
 @click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
 @click.option("--workers", default=0, type=click.IntRange(min=0), help="Worker processes (0 = all cores).")
 @click.option("--extractor", default="auto", show_default=True, type=click.Choice(["auto", "gazetteer", "spacy"]),
-              help="Entity extractor; auto = gazetteer above 20 MB of input, else spaCy NER.")
+              help="Entity extractor; auto = gazetteer above 20 MB of input or with --entities/--phrases, "
+                   "else spaCy NER.")
 @click.option("--harvest-sample", default=500_000, show_default=True, type=click.IntRange(min=0),
               help="Characters of corpus text run through spaCy NER to harvest gazetteer entries.")
 @click.option("--entities", type=click.Path(exists=True, dir_okay=False),

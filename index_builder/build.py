@@ -261,10 +261,15 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     workers = cfg.workers or os.cpu_count() or 1
     total_bytes = sum(f.stat().st_size for f in files)
     extractor = cfg.extractor
-    if extractor == "auto":
-        extractor = "gazetteer" if total_bytes > AUTO_GAZETTEER_BYTES else "spacy"
+    feeds_gazetteer = [flag for flag, on in (("--phrases", cfg.phrases), ("--entities", cfg.entities)) if on]
+    if extractor == "auto":  # an entity list or the phrase harvest only mean something to the gazetteer
+        big = total_bytes > AUTO_GAZETTEER_BYTES
+        extractor = "gazetteer" if big or feeds_gazetteer else "spacy"
     if extractor not in ("spacy", "gazetteer"):
         raise ConfigError(f"unknown extractor {extractor!r}; available: gazetteer, spacy")
+    if extractor == "spacy" and feeds_gazetteer:
+        raise ConfigError(f"{' and '.join(feeds_gazetteer)} add entries to the gazetteer, which the spaCy extractor "
+                          "does not use: drop --extractor spacy (or use --extractor gazetteer)")
     fingerprint = corpus_fingerprint(files)
     params = {"count": cfg.count_params(extractor), "corpus": fingerprint["sha256"]}
     params_path = work / "params.json"

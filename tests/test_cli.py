@@ -418,3 +418,34 @@ def test_risk_batch_reports_bad_lines_instead_of_failing(small_index):
     assert out[0]["decision"] == "pass"
     assert out[1]["line"] == 2 and "stdin line 2" in out[1]["error"]
     assert out[2]["line"] == 3
+
+
+def test_build_with_phrases_finds_names_no_source_listed(tmp_path):
+    """``--phrases`` alone (no entity list, no titles, no NER) makes a gazetteer of the corpus's capitalized names;
+    ``quco count`` then sees them, at window and at document scope."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(jsonl_line(i, f"In {1800 + i} Ada Lovelace wrote to Charles Babbage in London. "
+                                            + "word " * 300 + "end. Later she met Michael Faraday.") for i in range(6)))
+    out = tmp_path / "idx"
+    r = run("build", str(corpus), "--out", str(out), "--phrases", "--harvest-sample", "0", "--no-retrieval",
+            "--no-blend", "-q", "--workers", "1", "--json")
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert m["build"]["phrases"] is True and m["stats"]["harvest"]["phrases"]["entries"] >= 4
+    c = json.loads(run("count", "Ada Lovelace", "Michael Faraday", "--index", str(out), "--json").stdout)
+    assert c["a"]["freq"] == c["b"]["freq"] == 6
+    assert c["cooccurrence"] == 6 and c["documents_together"] == 6  # 300 words apart: within the window
+    c = json.loads(run("count", "Charles Babbage", "Later", "--index", str(out), "--json").stdout)
+    assert c["b"]["freq"] == 0  # a sentence-initial word is not a name
+
+
+@pytest.mark.parametrize("flag", [["--phrases"], ["--entities", "NAMES"]])
+def test_gazetteer_sources_with_the_spacy_extractor_are_an_error(tmp_path, names, flag):
+    """An entity list or the phrase harvest would be silently unused by spaCy NER: refused, with the fix."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(jsonl_line(0))
+    flag = [str(names) if f == "NAMES" else f for f in flag]
+    r = run("build", str(corpus), "--out", str(tmp_path / "idx"), "--extractor", "spacy", *flag, "-q")
+    assert r.exit_code == 2
+    assert_one_line_error(r.stderr, flag[0], "--extractor gazetteer")
+    assert not (tmp_path / "idx").exists()
