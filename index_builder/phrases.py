@@ -43,7 +43,7 @@ import numba as nb
 import numpy as np
 
 from quco.cooccur.extract import english_stop_words
-from quco.cooccur.normalize import ARTICLES, FNV_OFFSET, FNV_PRIME, codepoints, tables, token_hash_py
+from quco.cooccur.normalize import FNV_OFFSET, FNV_PRIME, char_class, codepoints, normalize, token_hash_py
 from quco.cooccur.types import Document
 
 LABEL = "PHRASE"
@@ -84,18 +84,6 @@ def char_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tok, up, low
 
 
-def _char_class(table: np.ndarray, extra: str = "") -> str:
-    cps = np.flatnonzero(table)
-    parts = []
-    if cps.size:
-        breaks = np.flatnonzero(np.diff(cps) != 1)
-        starts = np.concatenate([[cps[0]], cps[breaks + 1]])
-        ends = np.concatenate([cps[breaks], [cps[-1]]])
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            parts.append(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}")
-    return "[" + "".join(parts) + "".join(re.escape(c) for c in extra) + "]"
-
-
 @lru_cache(maxsize=1)
 def run_pattern() -> re.Pattern:
     """The compiled candidate-run pattern (rule 1).
@@ -106,11 +94,11 @@ def run_pattern() -> re.Pattern:
     ahead to the next upper-case letter instead of trying every position.
     """
     tok, up, _ = char_tables()
-    T, U = _char_class(tok), _char_class(up)
+    T, U = char_class(tok), char_class(up)
     punct = np.isin(np.arange(_BMP), [ord(c) for c in TOKEN_PUNCT])
-    word = _char_class(tok.astype(bool) & ~punct)
-    word_or_dot = _char_class(tok.astype(bool) & ~punct, ".")
-    quote = _char_class(punct)
+    word = char_class(tok.astype(bool) & ~punct)
+    word_or_dot = char_class(tok.astype(bool) & ~punct, ".")
+    quote = char_class(punct)
     abbr = "|".join(ABBREVIATIONS)
     abbr_tail = "|".join(f"(?<={a[0]}){a[1:]}" for a in ABBREVIATIONS)
     token = rf"(?:(?:{abbr})\.|(?:{U}\.)+|{U}{T}*)"
@@ -120,35 +108,6 @@ def run_pattern() -> re.Pattern:
 
 
 # --------------------------------------------------------------------------------------------- keys and rules
-
-
-_ASCII_WORD = re.compile(r"[a-z0-9]+")
-
-
-@lru_cache(maxsize=1)
-def _key_tables() -> tuple[re.Pattern, dict[int, int]]:
-    """normalize's word characters as a pattern and its fold table as a ``str.translate`` map."""
-    fold, is_word = tables()
-    changed = np.flatnonzero(fold != np.arange(fold.shape[0], dtype=fold.dtype))
-    return re.compile(_char_class(is_word) + "+"), {int(c): int(fold[c]) for c in changed}
-
-
-def phrase_key(surface: str) -> str:
-    """``normalize(surface)``, computed with a regex and ``str.translate`` instead of one code point at a time
-    (a test checks that they agree)."""
-    t = surface.rstrip()
-    if t.endswith(("'s", "\u2019s", "'S", "\u2019S")):
-        t = t[:-2]
-    elif t.endswith(("s'", "s\u2019")):
-        t = t[:-1]
-    if t.isascii():  # letters and digits are the only ASCII word characters; folding is lower-casing
-        toks = _ASCII_WORD.findall(t.lower())
-    else:
-        word, fold = _key_tables()
-        toks = [w.translate(fold) for w in word.findall(t)]
-    if len(toks) > 1 and toks[0] in ARTICLES:
-        toks = toks[1:]
-    return " ".join(toks)
 
 
 def _is_possessive(tok: str) -> bool:
@@ -453,7 +412,7 @@ class PhraseCounts:
         batch_chars = 0
 
         def new_surface(surface: str) -> int:
-            key = phrase_key(surface)
+            key = normalize(surface)
             if not key:
                 return -1
             s = self._surface_id(surface, key, key_index, surf_index)

@@ -1,10 +1,12 @@
 """The tokenizer (numba) against its plain-Python reference, and the normalizer's rules."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quco.cooccur.normalize import key_hash, normalize, token_hash_py, tokenize, tokenize_py
+from quco.cooccur.normalize import (key_hash, key_tokens, key_tokens_py, normalize, token_hash_py, tokenize,
+                                   tokenize_py)
 
 
 @settings(max_examples=200, deadline=None)
@@ -34,3 +36,18 @@ def test_normalizer_rules():
     assert normalize("  ") == ""
     assert key_hash("WARSAW") == key_hash("warsaw")
     assert key_hash("Warsaw") != key_hash("Warsa")
+
+
+@pytest.mark.parametrize("text", [
+    "Beethoven's", "Jones'", "Smith’s", "The Beatles", "J.R.R. Tolkien", "Saint-Étienne", "Ｗａｒｓａｗ",
+    "İstanbul", "Straße", "ΣΊΣΥΦΟΣ", "Ǆemal", "A", "The", "Jean-Paul Sartre", "Ⅻ Legion", "Ǌ’s", "x\U0001F600y",
+    "x\ud800y Zoë", "ABC def", "The  Who's",
+])
+def test_key_tokens_match_reference(text):
+    assert key_tokens(text) == key_tokens_py(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30))
+def test_key_tokens_match_reference_on_random_text(text):
+    assert key_tokens(text) == key_tokens_py(text)
