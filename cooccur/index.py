@@ -173,8 +173,13 @@ class Index:
     def n_pairs(self) -> int:
         return self.nbr_id.shape[0] // 2
 
-    def cooc_ids(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Batched windowed co-occurrence by entity id (-1 = unknown entity, count 0)."""
+    def cooc_ids(self, a: np.ndarray, b: np.ndarray, scope: str = "window") -> np.ndarray:
+        """Batched co-occurrence by entity id (-1 = unknown entity, count 0) within the window, or with
+        ``scope="document"`` anywhere in one document (:meth:`doc_cooc_ids`)."""
+        if scope == "document":
+            return self.doc_cooc_ids(a, b)
+        if scope != "window":
+            raise ConfigError(f"scope must be 'window' or 'document', not {scope!r}")
         a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
         c = row_lookup(self.nbr_indptr, self.nbr_id, self.nbr_count, a, b)
         c[a == b] = 0
@@ -190,13 +195,12 @@ class Index:
     def cooc(self, a: str, b: str, scope: str = "window") -> int:
         """Documents in which ``a`` and ``b`` are mentioned within the index's window of each other
         (``scope="window"``) or anywhere in one document (``scope="document"``)."""
-        ids = np.array([self.entity_id(a)]), np.array([self.entity_id(b)])
-        return int((self.doc_cooc_ids if scope == "document" else self.cooc_ids)(*ids)[0])
+        return int(self.cooc_ids(np.array([self.entity_id(a)]), np.array([self.entity_id(b)]), scope)[0])
 
     def cooc_many(self, pairs: Iterable[tuple[str, str]], scope: str = "window") -> list[int]:
         pairs = list(pairs)
         ids = self.ids_of_hashes(np.array([key_hash(x) for p in pairs for x in p], dtype=np.uint64))
-        return (self.doc_cooc_ids if scope == "document" else self.cooc_ids)(ids[0::2], ids[1::2]).tolist()
+        return self.cooc_ids(ids[0::2], ids[1::2], scope).tolist()
 
     def neighbor_ids(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """All (neighbour id, count) of entity id ``i``, ids ascending."""

@@ -386,7 +386,7 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
     if not cand:
         return [], [], support, passed
     ids = ix.ids_of_hashes(np.array([key_hash_of_key(k) for ab in cand for k in ab], dtype=np.uint64))
-    counts = (ix.doc_cooc_ids if cfg.scope == "document" else ix.cooc_ids)(ids[0::2], ids[1::2]).tolist()
+    counts = ix.cooc_ids(ids[0::2], ids[1::2], cfg.scope).tolist()
     anchor_keys = {e.key for e in anchors}
     n = ix.n_documents
     pairs, keys = [], []

@@ -15,6 +15,7 @@ import pytest
 
 from quco.cooccur.index import Index
 from quco.cooccur.store import verify
+from quco.errors import ConfigError
 from quco.index_builder.build import build_index
 
 from conftest import DATA
@@ -150,6 +151,8 @@ def test_rows_postings_and_parquet_agree_with_a_brute_force_count(tmp_path):
             assert ix.cooc(x, y, scope="document") == ix.cooc(y, x, scope="document") == in_doc, (x, y)
             assert ix.cooc(x, y) == ix.cooc(y, x) == in_window, (x, y)
             assert sql_pairs.get(tuple(sorted((x.lower(), y.lower()))), 0) == in_window
+    with pytest.raises(ConfigError, match="scope must be"):
+        ix.cooc(names[0], names[1], scope="doc")  # a typo is an error, not window counts
     for x in names:
         ids, counts = ix.neighbor_ids(ix.entity_id(x))
         assert {ix.entity_info([i])[0]["text"]: int(c) for i, c in zip(ids, counts)} == \
