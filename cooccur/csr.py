@@ -76,18 +76,26 @@ def _find(ids, lo, hi, x):
     return -1
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _shorter_first(indptr, x, y):
+    """``(x, y)`` ordered so that ``x`` has the shorter row (both relations are symmetric), or ``(-1, -1)`` when
+    an id is negative or out of range."""
+    n = indptr.shape[0] - 1
+    if x < 0 or y < 0 or x >= n or y >= n:
+        return np.int64(-1), np.int64(-1)
+    if indptr[x + 1] - indptr[x] > indptr[y + 1] - indptr[y]:
+        return np.int64(y), np.int64(x)
+    return np.int64(x), np.int64(y)
+
+
 @nb.njit(cache=True, nogil=True)
 def row_lookup(indptr, ids, weights, a, b):
     """``weights`` of the entries ``(a[k], b[k])`` (0 where absent or an id is negative or out of range)."""
-    n = indptr.shape[0] - 1
     out = np.zeros(a.shape[0], dtype=np.int64)
     for k in range(a.shape[0]):
-        x, y = a[k], b[k]
-        if x < 0 or y < 0 or x >= n or y >= n:
+        x, y = _shorter_first(indptr, a[k], b[k])
+        if x < 0:
             continue
-        # search the shorter of the two rows (the relation is symmetric)
-        if indptr[x + 1] - indptr[x] > indptr[y + 1] - indptr[y]:
-            x, y = y, x
         p = _find(ids, indptr[x], indptr[x + 1], y)
         if p >= 0:
             out[k] = weights[p]
@@ -113,15 +121,12 @@ def intersect_counts(indptr, docs, a, b):
 
     A merge walk when the lists are of similar length; a binary search of the shorter list's items in the longer
     one when the longer is more than 16 times longer (a rare entity against "United States")."""
-    n = indptr.shape[0] - 1
     out = np.zeros(a.shape[0], dtype=np.int64)
     for k in range(a.shape[0]):
-        x, y = a[k], b[k]
-        if x < 0 or y < 0 or x >= n or y >= n:
+        x, y = _shorter_first(indptr, a[k], b[k])
+        if x < 0:
             continue
         i, ie, j, je = indptr[x], indptr[x + 1], indptr[y], indptr[y + 1]
-        if ie - i > je - j:
-            i, ie, j, je = j, je, i, ie
         c = 0
         if (je - j) > 16 * (ie - i):
             lo = j
@@ -209,18 +214,25 @@ def row_ranges(indptr: np.ndarray, budget: int) -> list[tuple[int, int]]:
     return out
 
 
-def pair_rows(keys: np.ndarray, counts: np.ndarray, n_entities: int, out_ids: np.ndarray, out_counts: np.ndarray,
-              chunk: int = 8_000_000, budget: int | None = None) -> np.ndarray:
-    """In memory: the symmetric rows of the sorted pairs ``keys`` into ``out_ids`` / ``out_counts`` (length
-    ``2 * len(keys)``); returns the ``indptr``. Row ``i`` is its smaller partners (the pairs where ``i`` is ``b``)
-    then its larger ones (``i`` is ``a``), both ascending because the keys are sorted. ``chunk`` and ``budget``
-    (entries per row range) exercise the chunked, range-by-range path the build takes over files."""
-    deg, rev = pair_degrees((keys[s:s + chunk] for s in range(0, keys.shape[0], chunk)), n_entities)
+def pair_row_ranges(key_chunks, pair_chunks, n_entities: int, budget: int, id_dtype, count_dtype):
+    """The symmetric rows of sorted pairs (``a << 32 | b``, ``a < b``): ``(indptr, ranges)``, where ``ranges``
+    yields ``(base, ids, counts)`` for consecutive row ranges of at most ``budget`` entries, ``base`` being the
+    position of the range's first entry. Row ``i`` is its smaller partners (the pairs where ``i`` is ``b``) then its
+    larger ones (``i`` is ``a``), both ascending because the keys are sorted.
+
+    ``key_chunks()`` and ``pair_chunks()`` return fresh iterators over the keys (chunks of them) and over
+    ``(keys, counts)`` chunks: one pass over the keys for the row sizes, then one pass per range, so memory is
+    bounded by the budget and a chunk, whatever the number of pairs."""
+    deg, rev = pair_degrees(key_chunks(), n_entities)
     indptr = indptr_of(deg)
-    for r0, r1 in row_ranges(indptr, budget or max(1, int(indptr[-1]))):
-        pos_rev, pos_fwd = indptr[:-1].copy(), indptr[:-1] + rev
-        base, end = int(indptr[r0]), int(indptr[r1])
-        for s in range(0, keys.shape[0], chunk):
-            scatter_pairs(keys[s:s + chunk], counts[s:s + chunk], r0, r1, pos_rev, pos_fwd, base,
-                          out_ids[base:end], out_counts[base:end])
-    return indptr
+
+    def ranges():
+        for r0, r1 in row_ranges(indptr, budget):
+            base, end = int(indptr[r0]), int(indptr[r1])
+            ids, cnt = np.zeros(end - base, id_dtype), np.zeros(end - base, count_dtype)
+            pos_rev, pos_fwd = indptr[:-1].copy(), indptr[:-1] + rev
+            for k, c in pair_chunks():
+                scatter_pairs(k, c, r0, r1, pos_rev, pos_fwd, base, ids, cnt)
+            yield base, ids, cnt
+
+    return indptr, ranges()

@@ -326,7 +326,9 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     array_rows = write_pair_rows(work / "pair_key.npy", work / "pair_count.npy", len(entity_hash), root / "arrays")
     (work / "pair_key.npy").unlink()
     (work / "pair_count.npy").unlink()
-    array_rows.update(merge_postings(partials, entity_hash, entity_freq, root / "arrays"))
+    shard_stats = [json.loads((p / "stats.json").read_text()) for p in partials]
+    array_rows.update(merge_postings(partials, [s["documents"] for s in shard_stats], entity_hash, entity_freq,
+                                     root / "arrays"))
     n_passages = _write_passages(partials, root / "passages.parquet")
     if extractor == "gazetteer":
         shutil.copy(work / "gazetteer.parquet", root / "gazetteer.parquet")
@@ -341,7 +343,6 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
         retrieval_stats = build_retrieval(root, backends=list(cfg.retrieval), progress=cfg.progress)
     timing["retrieval"] = time.perf_counter() - t
 
-    shard_stats = [json.loads((p / "stats.json").read_text()) for p in partials]
     stats: dict[str, Any] = {k: sum(s[k] for s in shard_stats) for k in
                              ("documents", "tokens", "chars", "mentions", "pair_instances")}
     stats.update(entities=int(entity_hash.shape[0]), pairs=int(n_pairs), passages=n_passages, rejects=rejects_n,

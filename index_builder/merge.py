@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quco.cooccur.csr import indptr_of, narrowest_uint, pair_degrees, row_ranges, scatter_pairs, scatter_rows
+from quco.cooccur.csr import indptr_of, narrowest_uint, pair_row_ranges, scatter_rows
 from quco.cooccur.kernels import PairAccumulator
 from quco.errors import BuildError
 
@@ -156,17 +156,13 @@ def write_pair_rows(keys_path: Path, counts_path: Path, n_entities: int, arrays:
     n = int(np.load(keys_path, mmap_mode="r").shape[0])
     top = max((int(c.max()) for c in _npy_chunks(counts_path) if c.shape[0]), default=0)
     id_t, count_t = narrowest_uint(max(n_entities - 1, 0)), narrowest_uint(top)
-    deg, rev = pair_degrees(_npy_chunks(keys_path), n_entities)
-    indptr = indptr_of(deg)
+    indptr, ranges = pair_row_ranges(lambda: _npy_chunks(keys_path),
+                                     lambda: zip(_npy_chunks(keys_path), _npy_chunks(counts_path)),
+                                     n_entities, budget, id_t, count_t)
     off_ids = _npy_file(arrays / "nbr_id.npy", id_t, 2 * n)
     off_cnt = _npy_file(arrays / "nbr_count.npy", count_t, 2 * n)
     with open(arrays / "nbr_id.npy", "r+b") as f_ids, open(arrays / "nbr_count.npy", "r+b") as f_cnt:
-        for r0, r1 in row_ranges(indptr, budget):
-            base, end = int(indptr[r0]), int(indptr[r1])
-            ids, cnt = np.zeros(end - base, id_t), np.zeros(end - base, count_t)
-            pos_rev, pos_fwd = indptr[:-1].copy(), indptr[:-1] + rev
-            for k, c in zip(_npy_chunks(keys_path), _npy_chunks(counts_path)):
-                scatter_pairs(k, c, r0, r1, pos_rev, pos_fwd, base, ids, cnt)
+        for base, ids, cnt in ranges:
             f_ids.seek(off_ids + base * id_t.itemsize)
             f_ids.write(ids.tobytes())
             f_cnt.seek(off_cnt + base * count_t.itemsize)
@@ -175,15 +171,13 @@ def write_pair_rows(keys_path: Path, counts_path: Path, n_entities: int, arrays:
     return {"arrays/nbr_indptr.npy": n_entities + 1, "arrays/nbr_id.npy": 2 * n, "arrays/nbr_count.npy": 2 * n}
 
 
-def merge_postings(partials: Sequence[Path], entity_hash: np.ndarray, entity_freq: np.ndarray,
-                   arrays: Path) -> dict[str, int]:
-    """Per-entity document lists ``doc_indptr`` / ``doc_ids`` from the partials' postings (documents numbered in
-    shard order). Each entity's list length must equal its document frequency: a mismatch is a BuildError."""
-    import json
-
+def merge_postings(partials: Sequence[Path], documents: Sequence[int], entity_hash: np.ndarray,
+                   entity_freq: np.ndarray, arrays: Path) -> dict[str, int]:
+    """Per-entity document lists ``doc_indptr`` / ``doc_ids`` from the partials' postings, documents numbered in
+    shard order (``documents``: each partial's document count). Each entity's list length must equal its
+    document frequency: a mismatch is a BuildError."""
     n_ent = entity_hash.shape[0]
-    sizes = [json.loads((p / "stats.json").read_text())["documents"] for p in partials]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(documents)]).astype(np.int64)
     hs = [np.load(p / "post_h.npy", mmap_mode="r") for p in partials]
     deg = np.zeros(n_ent, dtype=np.int64)
     for h in hs:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from quco.cooccur.csr import (indptr_of, intersect_counts, intersect_counts_py, narrowest_uint, pair_degrees,
-                              pair_rows, row_lookup, row_lookup_py, row_ranges, scatter_pairs, scatter_pairs_py,
+                              pair_row_ranges, row_lookup, row_lookup_py, row_ranges, scatter_pairs, scatter_pairs_py,
                               scatter_rows, scatter_rows_py)
 
 
@@ -22,7 +22,13 @@ def _random_pairs(rng, n_ent: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 def _rows(keys: np.ndarray, counts: np.ndarray, n_ent: int, chunk: int = 8_000_000, budget: int | None = None):
     ids = np.zeros(2 * keys.shape[0], dtype=narrowest_uint(n_ent - 1))
     cnt = np.zeros(2 * keys.shape[0], dtype=narrowest_uint(int(counts.max()) if counts.shape[0] else 0))
-    indptr = pair_rows(keys, counts, n_ent, ids, cnt, chunk=chunk, budget=budget)
+    spans = range(0, keys.shape[0], chunk)
+    indptr, ranges = pair_row_ranges(lambda: (keys[s:s + chunk] for s in spans),
+                                     lambda: ((keys[s:s + chunk], counts[s:s + chunk]) for s in spans),
+                                     n_ent, budget or max(1, ids.shape[0]), ids.dtype, cnt.dtype)
+    for base, part_ids, part_cnt in ranges:
+        ids[base:base + part_ids.shape[0]] = part_ids
+        cnt[base:base + part_cnt.shape[0]] = part_cnt
     return indptr, ids, cnt
 
 
