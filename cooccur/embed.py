@@ -227,6 +227,8 @@ def context_vectors(e, w, df: np.ndarray, n_passages: int, entity_freq: np.ndarr
     word space ("folded in"), ``block`` entities at a time. Peak memory is thus bounded by ``fit_cells`` (about
     65 bytes a cell through PPMI and SVD) rather than by the size of the gazetteer: a 249 k-entity phrase
     gazetteer has 122 M cells, 8 GB when fitted whole."""
+    import scipy.sparse as sp
+
     n = e.shape[1]
     min_df = max(2, min(MAX_MIN_DF, n_passages // 10_000))
     cols = np.flatnonzero(df >= min_df)  # stop words were left out of w
@@ -243,8 +245,6 @@ def context_vectors(e, w, df: np.ndarray, n_passages: int, entity_freq: np.ndarr
         fit_blocks.append(m)
         cells += m.nnz
         start += block
-    import scipy.sparse as sp
-
     fit_ids = np.concatenate(fit_rows) if fit_rows else np.empty(0, np.int64)
     keep_order = np.argsort(fit_ids, kind="stable")  # fit in id order (as a single pass over all entities would)
     fit_ids = fit_ids[keep_order]

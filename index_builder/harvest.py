@@ -152,7 +152,7 @@ def harvest(files: Sequence[Path], cfg: Any) -> tuple[Gazetteer, dict[str, Any]]
     n_user = len(user)
     t_phr = time.perf_counter()
     phrase_stats: dict[str, Any] = {}
-    found = _phrases(files, cfg, phrase_stats) if getattr(cfg, "phrases", False) else []
+    found = _phrases(files, cfg, phrase_stats) if cfg.phrases else []
     t_phr = time.perf_counter() - t_phr
     t = time.perf_counter()
     g, dropped_implausible, dropped_case = filter_entries(entries[n_user:], case_sample, trusted=user, after=found)
