@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the ``quco eval`` formats and the HTML report (installed as ``quco.evaluation``)."""
