@@ -195,7 +195,8 @@ def bm25_queries(qa: list[tuple[str, str]]) -> list[str]:
 def _rebuilt_retrieval(index_dir: Path, work: Path) -> tuple[Path, dict[str, Any]]:
     """A copy of the index's passages with a freshly built bm25s retrieval (for an index whose saved retrieval
     this version of quco no longer reads). The index itself is left untouched."""
-    from quco.gate.retrieval import PASSAGES_FILE, build_retrieval
+    from quco.cooccur.bm25 import PASSAGES_FILE
+    from quco.index_builder.bm25_build import build_retrieval
 
     shadow = work / "retrieval-rebuild"
     shutil.rmtree(shadow, ignore_errors=True)
@@ -211,7 +212,7 @@ def bench_bm25(index_dir: Path, queries: list[str], budget_s: float, k: int = 5,
     """Query latency of the index's saved bm25s retrieval. If it is stale (built by an older quco) and ``work``
     is given, the retrieval is rebuilt from a copy of the index's passages and that is measured instead."""
     from quco.errors import IndexCorruptError
-    from quco.gate.retrieval import load_retriever
+    from quco.cooccur.bm25 import load_retriever
 
     rebuilt = None
     t = time.perf_counter()

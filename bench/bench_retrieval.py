@@ -83,7 +83,7 @@ def write_passages(path: Path, shard: Path, limit: int | None) -> int:
 def make_queries(path: Path, n: int, seed: int = 0) -> list[str]:
     """Entity-pair queries: a title word of document A, one of document B, a content word of A's passage."""
     from quco.cooccur.normalize import tokenize_py
-    from quco.gate.retrieval import STOPWORDS
+    from quco.cooccur.bm25 import STOPWORDS
 
     def words(text: str) -> list[str]:
         return [w for w, _, _ in tokenize_py(text or "") if w not in STOPWORDS]
@@ -111,7 +111,7 @@ def _rss_mb() -> dict:
 
 
 def _build_child(index_dir: str, backend: str) -> dict:
-    from quco.gate.retrieval import build_retrieval
+    from quco.index_builder.bm25_build import build_retrieval
 
     t0, c0 = time.perf_counter(), time.process_time()
     stats = build_retrieval(index_dir, [backend])
@@ -120,7 +120,7 @@ def _build_child(index_dir: str, backend: str) -> dict:
 
 
 def _query_child(index_dir: str, backend: str, queries: list[str], k: int) -> dict:
-    from quco.gate.retrieval import load_retriever, tokenize_for_bm25
+    from quco.cooccur.bm25 import load_retriever, tokenize_for_bm25
 
     t0 = time.perf_counter()
     retriever = load_retriever(index_dir, backend)
@@ -153,7 +153,7 @@ def _fetch_child(index_dir: str, tops: list[list[int]]) -> dict:
     """Time reading the same top-k rows through ``PassageStore`` and with duckdb, both from passages.parquet."""
     import duckdb
 
-    from quco.gate.retrieval import PassageStore
+    from quco.cooccur.bm25 import PassageStore
 
     source = Path(index_dir) / "passages.parquet"
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@ Two entities that never appear together are a blend. Its record says how far apa
 connects them:
 
 - ``distance``: ``1 - cosine`` of the two entities' context vectors. With an index that carries the blend arrays
-  (``quco.cooccur.embed``, computed at build time) a context vector is the truncated SVD of the PPMI-weighted words
+  (``quco.index_builder.blend_build``, computed at build time) a context vector is the truncated SVD of the PPMI-weighted words
   of the passages that mention the entity (method ``context-svd``). An older index has no such arrays; then the
   distance is ``1 - cosine`` of the two entities' association rows over the pair table, computed at query time
   (method ``ppmi-cosine``: slower, and less accurate; see ``docs/creative.md`` for both measured on the dev set).
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from quco.cooccur.embed import (BRIDGE_MIN_COUNT, BRIDGE_MIN_PPMI, META_FILE, VEC_FILE, association,
+from quco.cooccur.blendvec import (BRIDGE_MIN_COUNT, BRIDGE_MIN_PPMI, META_FILE, VEC_FILE, association,
                                 smoothing_factor)
 from quco.cooccur.index import Index
 from quco.errors import IndexCorruptError
@@ -40,7 +40,7 @@ N_BRIDGES = 5
 
 @dataclass
 class BlendArrays:
-    """The precomputed blend arrays of one index (see ``quco.cooccur.embed``)."""
+    """The precomputed blend arrays of one index (see ``quco.cooccur.blendvec``)."""
 
     vec: np.ndarray
     percentiles: np.ndarray
@@ -77,7 +77,7 @@ def blend_arrays(ix: Index) -> BlendArrays | None:
 def association_row(ix: Index, i: int, min_count: int = 1, min_assoc: float = BRIDGE_MIN_PPMI
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(neighbour ids sorted, associations) of entity id ``i``: pairs seen in >= ``min_count`` documents whose
-    association (``quco.cooccur.embed.association``) is at least ``min_assoc``."""
+    association (``quco.cooccur.blendvec.association``) is at least ``min_assoc``."""
     ids, counts = ix.neighbor_ids(i)
     keep = counts >= min_count
     ids, counts = ids[keep], counts[keep]

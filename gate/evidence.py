@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from quco.cooccur.bm25 import load_retriever
 from quco.cooccur.index import Index
 from quco.cooccur.normalize import normalize
 
@@ -16,8 +17,6 @@ from quco.cooccur.normalize import normalize
 @lru_cache(maxsize=8)
 def cached_retriever(path: str, backend: str):
     """The retriever of the index at ``path``, loaded once per process (assess and evidence share it)."""
-    from quco.gate.retrieval import load_retriever
-
     return load_retriever(path, backend)
 
 

@@ -25,12 +25,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import quco
+from quco.cooccur.bm25 import GROUP_ROWS
 from quco.cooccur.extract import DEFAULT_LABELS, Extractor, GazetteerExtractor, SpacyExtractor
 from quco.cooccur.gazetteer import Gazetteer
 from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, sha256_file
 from quco.cooccur.types import Document
 from quco.errors import BuildError, ConfigError
 from quco.index_builder import readers
+from quco.index_builder.blend_build import compute_embeddings
+from quco.index_builder.bm25_build import build_retrieval
 from quco.index_builder.merge import merge_entities, merge_pairs, merge_postings, write_pair_rows
 from quco.index_builder.shard import atomic_write_bytes, process_shard
 from quco.index_builder.swap import check_target, lock_target, swap_into_place
@@ -59,7 +62,7 @@ class BuildConfig:
     resume: bool = False
     on_bad_record: str = "error"
     retrieval: Sequence[str] = ("bm25s",)
-    blend: bool = True  # precompute the field-distance vectors of creative-mode blends (cooccur/embed.py)
+    blend: bool = True  # precompute the field-distance vectors of creative-mode blends (index_builder/blend_build.py)
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -204,10 +207,8 @@ def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject
 def _write_passages(partials: Sequence[Path], target: Path) -> int:
     schema = pa.schema([("passage_id", pa.int64()), ("doc_id", pa.string()), ("title", pa.string()),
                         ("text", pa.string())])
-    from quco.gate.retrieval import GROUP_ROWS
-
     n = 0
-    # small row groups, so that retrieval reads only the groups holding its top-k passages (gate/retrieval.py)
+    # small row groups, so that retrieval reads only the groups holding its top-k passages (cooccur/bm25.py)
     small = ["passage_id", "doc_id", "title"]
     with pq.ParquetWriter(str(target), schema, compression="zstd", write_statistics=small,
                           use_dictionary=small) as w:
@@ -338,8 +339,6 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     t = time.perf_counter()
     retrieval_stats = {}
     if cfg.retrieval:
-        from quco.gate.retrieval import build_retrieval
-
         retrieval_stats = build_retrieval(root, backends=list(cfg.retrieval), progress=cfg.progress)
     timing["retrieval"] = time.perf_counter() - t
 
@@ -353,8 +352,6 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     if extractor == "gazetteer":
         stats["harvest"] = json.loads((work / "harvest.json").read_text())
     if cfg.blend and stats["entities"] > 1:
-        from quco.cooccur.embed import compute_embeddings
-
         t = time.perf_counter()
         stats["blend"] = compute_embeddings(root, n_documents=stats["documents"])
         timing["blend"] = time.perf_counter() - t

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quco.cooccur.embed import (BRIDGE_MIN_COUNT, BRIDGE_MIN_PPMI, association, compute_embeddings, randomized_svd,
-                                smoothing_factor)
+from quco.cooccur.blendvec import BRIDGE_MIN_COUNT, BRIDGE_MIN_PPMI, association, smoothing_factor
+from quco.index_builder.blend_build import compute_embeddings, randomized_svd
 from quco.cooccur.index import Index
 from quco.errors import IndexCorruptError
 from quco.gate import blend
@@ -251,7 +251,7 @@ def test_neighbour_similarity_of_unseen_pairs(ix):
 def test_folded_in_vectors_keep_the_fields_apart(built, pre):
     """With a fit budget far below the corpus's cells, most entities are folded into the space fitted on the
     most frequent ones; near pairs must still be closer than cross-field pairs, and the fold-in must be used."""
-    from quco.cooccur.embed import context_matrices, context_vectors
+    from quco.index_builder.blend_build import context_matrices, context_vectors
 
     e, w, df, n_pass, _ = context_matrices(built["pre"], np.asarray(pre.entity_hash))
     full, p_full = context_vectors(e, w, df, n_pass, np.asarray(pre.entity_freq))

@@ -12,16 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import quco.gate.retrieval as retrieval
+import quco.cooccur.bm25 as bm25
+import quco.index_builder.bm25_build as bm25_build
 from quco.cooccur.normalize import token_hash_py, tokenize_py
 from quco.errors import BadInputError, ConfigError, IndexCorruptError, IndexNotFoundError, UnknownComponentError
-from quco.gate.retrieval import (
-    Passage,
-    Retriever,
-    build_retrieval,
-    load_retriever,
-    tokenize_for_bm25,
-)
+from quco.cooccur.bm25 import Passage, Retriever, load_retriever, tokenize_for_bm25
+from quco.index_builder.bm25_build import build_retrieval
 
 BACKENDS = ("bm25s", "rank_bm25")
 
@@ -111,19 +107,19 @@ def test_batched_tokenization_equals_one_text_at_a_time_and_the_reference(texts)
     """Texts joined into one tokenizer call split back exactly; terms are the reference tokenizer's minus stopwords."""
     got = [g.tolist() for g in tokenize_for_bm25(texts)]
     assert got == [tokenize_for_bm25([t])[0].tolist() for t in texts]
-    assert got == [_hashes([w for w, _, _ in tokenize_py(t) if w not in retrieval.STOPWORDS]) for t in texts]
+    assert got == [_hashes([w for w, _, _ in tokenize_py(t) if w not in bm25.STOPWORDS]) for t in texts]
 
 
 def test_the_build_tokenizes_each_passage_as_tokenize_for_bm25_does(tmp_path, monkeypatch):
-    monkeypatch.setattr(retrieval, "READ_BATCH_ROWS", 4)  # passages joined per batch must split back exactly
+    monkeypatch.setattr(bm25_build, "READ_BATCH_ROWS", 4)  # passages joined per batch must split back exactly
     rows = _passages(n_filler=6)
     rows[1]["title"], rows[2]["text"], rows[3]["text"] = None, "", "Ends in a word\n\nthen 😀 Ａｌｐｈａ"
     path = _write_index(tmp_path / "idx", rows)
-    corpus, _ = retrieval._read_passages(path, progress=False)
+    corpus, _ = bm25_build._read_passages(path, progress=False)
     assert corpus.n == len(rows) and corpus.ids.dtype == np.int32
-    assert (corpus.vocab[1:] > corpus.vocab[:-1]).all() and not retrieval._is_stopword(corpus.vocab).any()
+    assert (corpus.vocab[1:] > corpus.vocab[:-1]).all() and not bm25._is_stopword(corpus.vocab).any()
     for i, row in enumerate(rows):
-        want = tokenize_for_bm25([retrieval.passage_text(row["title"], row["text"])])[0]
+        want = tokenize_for_bm25([bm25.passage_text(row["title"], row["text"])])[0]
         assert corpus.vocab[corpus.ids[corpus.offsets[i]:corpus.offsets[i + 1]]].tolist() == want.tolist(), i
 
 
@@ -142,17 +138,17 @@ def test_bm25s_backend_stores_exactly_what_bm25s_indexes(index):
     import bm25s
 
     path = index[0]
-    corpus, _ = retrieval._read_passages(path, progress=False)
-    saved = {a: np.load(path / "retrieval" / "bm25s" / f"{a}.npy") for a in retrieval.Bm25sRetriever.ARRAYS}
+    corpus, _ = bm25_build._read_passages(path, progress=False)
+    saved = {a: np.load(path / "retrieval" / "bm25s" / f"{a}.npy") for a in bm25.Bm25sRetriever.ARRAYS}
     np.testing.assert_array_equal(np.load(path / "retrieval" / "bm25s" / "vocab.npy"), corpus.vocab)
     docs = [corpus.ids[a:b].tolist() for a, b in zip(corpus.offsets[:-1], corpus.offsets[1:])]
-    model = bm25s.BM25(k1=retrieval.K1, b=retrieval.B, method="atire", idf_method="robertson", backend="numpy")
+    model = bm25s.BM25(k1=bm25.K1, b=bm25.B, method="atire", idf_method="robertson", backend="numpy")
     model.index((docs, {i: i for i in range(len(corpus.vocab))}), create_empty_token=False, show_progress=False)
     np.testing.assert_array_equal(saved["indptr"], model.scores["indptr"])
     np.testing.assert_array_equal(saved["docs"], model.scores["indices"])
     term = np.repeat(np.arange(len(corpus.vocab)), np.diff(saved["indptr"]))
-    scores = retrieval._posting_scores(saved["tf"], saved["idf"][term],
-                                       retrieval._doc_norms(saved["doc_len"])[saved["docs"]])
+    scores = bm25._posting_scores(saved["tf"], saved["idf"][term],
+                                       bm25._doc_norms(saved["doc_len"])[saved["docs"]])
     assert scores.dtype == model.scores["data"].dtype == np.float32
     np.testing.assert_array_equal(scores, model.scores["data"])
     assert saved["tf"].dtype == np.uint8 and (saved["idf"] == 0).any()  # the common word's idf is floored
@@ -268,8 +264,8 @@ def test_saved_index_round_trips_after_a_move(index, retrievers, tmp_path, backe
 
 
 def test_passages_are_regrouped_in_place_and_read_across_group_boundaries(tmp_path, monkeypatch):
-    monkeypatch.setattr(retrieval, "GROUP_ROWS", 16)
-    monkeypatch.setattr(retrieval, "READ_BATCH_ROWS", 40)
+    monkeypatch.setattr(bm25_build, "GROUP_ROWS", 16)
+    monkeypatch.setattr(bm25_build, "READ_BATCH_ROWS", 40)
     rows = _passages(n_filler=60)
     path = _write_index(tmp_path / "idx", rows, row_group_size=50)
     before = pq.read_table(path / "passages.parquet")
@@ -280,7 +276,7 @@ def test_passages_are_regrouped_in_place_and_read_across_group_boundaries(tmp_pa
     sizes = [after.metadata.row_group(g).num_rows for g in range(after.num_row_groups)]
     assert max(sizes) == 16 and sum(sizes) == len(rows)
     assert after.metadata.row_group(0).column(3).statistics is None  # no min/max of whole texts
-    store = retrieval.PassageStore(path / "passages.parquet")
+    store = bm25.PassageStore(path / "passages.parquet")
     assert store.n == len(rows) and store.group_rows == 16
     order = list(range(len(rows)))[::-1] + [0, 17, 16, 15, 1]  # within, across and back over group boundaries
     got = store.passages([(i, 1.0) for i in order])
@@ -295,7 +291,7 @@ def test_passages_are_regrouped_in_place_and_read_across_group_boundaries(tmp_pa
 
 def test_a_finished_index_keeps_its_passages_file(tmp_path, monkeypatch):
     """Once the index has a manifest (whose checksums cover passages.parquet) the file is never rewritten."""
-    monkeypatch.setattr(retrieval, "GROUP_ROWS", 16)
+    monkeypatch.setattr(bm25_build, "GROUP_ROWS", 16)
     rows = _passages(n_filler=40)
     path = _write_index(tmp_path / "idx", rows, row_group_size=50)
     (path / "manifest.json").write_text("{}")
@@ -400,7 +396,7 @@ def _postings_case(draw):
         indptr.append(len(docs))
     tf = rng.integers(1, 4 if rng.random() < 0.5 else np.iinfo(tf_dtype).max, size=len(docs)).astype(tf_dtype)
     idf = (rng.integers(0, 4, size=n_terms) * 0.75).astype(np.float32)
-    norm = retrieval._doc_norms(rng.integers(0, 3, size=n_docs) * 10)
+    norm = bm25._doc_norms(rng.integers(0, 3, size=n_docs) * 10)
     query = rng.integers(0, n_terms, size=draw(st.integers(1, 5))).astype(np.int64)
     k = draw(st.integers(1, n_docs + 2))
     return np.array(indptr, np.int64), np.array(docs, np.int32), tf, idf, norm, query, k
@@ -409,8 +405,8 @@ def _postings_case(draw):
 @settings(max_examples=200, deadline=None)
 @given(_postings_case())
 def test_top_k_kernel_matches_reference(case):
-    want_ids, want_scores = retrieval._top_k_reference(*case)
-    for kernel in (retrieval._top_k, retrieval._top_k_kernel):  # compiled (numba) and as plain Python
+    want_ids, want_scores = bm25._top_k_reference(*case)
+    for kernel in (bm25._top_k, bm25._top_k_kernel):  # compiled (numba) and as plain Python
         ids, scores = kernel(*case)
         np.testing.assert_array_equal(ids, want_ids)
         np.testing.assert_array_equal(scores, want_scores)
@@ -422,8 +418,8 @@ def test_postings_kernel_matches_reference(passages, extra_terms):
     ids = np.array([t for p in passages for t in p], np.int32)
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in passages])]).astype(np.int64)
     n_terms = 10 + extra_terms  # terms that never occur get empty columns
-    want = retrieval._postings_reference(ids, offsets, n_terms)
-    for kernel in (retrieval._postings, retrieval._postings_kernel):
+    want = bm25_build._postings_reference(ids, offsets, n_terms)
+    for kernel in (bm25_build._postings, bm25_build._postings_kernel):
         for got, exp in zip(kernel(ids, offsets, n_terms), want):
             np.testing.assert_array_equal(got, exp)
     indptr, docs, tf = want
@@ -438,10 +434,10 @@ def test_postings_kernel_matches_reference(passages, extra_terms):
 def test_dedupe_kernel_matches_reference(values, repeat):
     """Distinct values in first-seen order and each value's index, whatever the bits (all in one slot included)."""
     values = np.array(values * repeat, np.uint64)
-    want_unique, want_inverse = retrieval._dedupe_reference(values)
+    want_unique, want_inverse = bm25_build._dedupe_reference(values)
     np.testing.assert_array_equal(want_unique[want_inverse], values)
     assert len(set(want_unique.tolist())) == len(want_unique)
-    for kernel in (retrieval._dedupe, retrieval._dedupe_kernel):
+    for kernel in (bm25_build._dedupe, bm25_build._dedupe_kernel):
         unique, inverse = kernel(values)
         np.testing.assert_array_equal(unique, want_unique)
         np.testing.assert_array_equal(inverse, want_inverse)

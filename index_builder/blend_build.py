@@ -1,4 +1,5 @@
-"""Build-time precompute for the blend judgement (``quco.gate.blend``): entity context vectors.
+"""Build-time precompute for the blend judgement (``quco.gate.blend``): entity context vectors (read back through
+``quco.cooccur.blendvec``).
 
 **Context vectors.** An entity is described by the words of the passages that mention it: distributional
 semantics over the corpus itself, no model. Every passage of ``passages.parquet`` is tokenized with our tokenizer
@@ -10,11 +11,7 @@ randomized truncated SVD, and each entity's row ``U·S`` is scaled to unit lengt
 entities is then ``1 - dot`` of their rows. Words carry the field far better than entity neighbours do (an entity
 with ten mentions has a few hundred context words but a few dozen neighbours): see ``docs/creative.md``.
 
-**Associations.** Bridges explain a blend with entities associated with both sides: the entities an entity
-co-occurs with in at least ``BRIDGE_MIN_COUNT`` documents, weighted by :func:`association` (PMI with the context
-distribution smoothed by ``ALPHA``), kept where the association is at least ``BRIDGE_MIN_PPMI``. They are computed
-at query time from the entity's neighbour row (one slice of the index's pair rows). Schema 1 stored them as CSR
-arrays (31 MB on wiki2015, 3.9 M entries); the row slice made them redundant.
+**Associations** are computed at query time (``quco.cooccur.blendvec.association``).
 
 **Calibration.** Percentiles of the distance between random pairs of placed entities, so that a distance can be
 read as "farther apart than p% of random entity pairs".
@@ -34,44 +31,21 @@ from typing import Any
 
 import numpy as np
 
+from quco.cooccur.blendvec import (ALPHA, BRIDGE_MIN_COUNT, BRIDGE_MIN_PPMI, DIM, EMBED_VERSION, META_FILE, VEC_FILE,
+                                   smoothing_factor)
+from quco.cooccur.gazetteer import Gazetteer
 from quco.cooccur.normalize import token_hash_py
 from quco.errors import IndexCorruptError
 
-EMBED_VERSION = 1
-DIM = 32
-ALPHA = 0.75
 BUCKETS = 1 << 20
 MAX_MIN_DF = 20  # words in fewer passages than min(MAX_MIN_DF, passages / 10,000), at least 2, are dropped
 N_ITER = 4
 OVERSAMPLE = 10
-BRIDGE_MIN_COUNT = 2
-BRIDGE_MIN_PPMI = 1.0
 CALIBRATION_PAIRS = 100_000
 CALIBRATION_MIN_FREQ = 5
 PASSAGE_CHUNK = 16_000  # passages tokenized and matched at a time (the flush working set is ~7 KB a passage)
 FIT_CELLS = 40_000_000  # entity-word cells the SVD is fitted on at most (see context_vectors)
 FOLD_BLOCK = 8_192  # entities per block of context rows
-VEC_FILE, META_FILE = "entity_vec.npy", "blend.json"
-
-
-# ---- associations (shared with the query-time fallback in quco.gate.blend) -----------------------------------------
-def smoothing_factor(entity_freq: np.ndarray, alpha: float = ALPHA) -> float:
-    """``Z`` of the smoothed context frequency ``f**alpha * Z``, which keeps the total frequency unchanged."""
-    f = np.asarray(entity_freq, dtype=np.float64)
-    f = f[f > 0]
-    return float(f.sum() / np.power(f, alpha).sum()) if f.size else 1.0
-
-
-def association(counts: np.ndarray, freq_a: np.ndarray | float, freq_x: np.ndarray, n_documents: int, z: float,
-                alpha: float = ALPHA) -> np.ndarray:
-    """PMI of ``a`` with context entities ``x``: ``log(count * N / (f_a * f_x**alpha * z))``.
-
-    The smoothed context frequency lowers the PMI of rare contexts, so that an entity seen once next to both sides
-    of a blend does not outrank a well attested one.
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-    fx = np.power(np.asarray(freq_x, dtype=np.float64), alpha) * z
-    return np.log(counts * max(n_documents, 1) / (np.asarray(freq_a, dtype=np.float64) * fx))
 
 
 # ---- context vectors ---------------------------------------------------------------------------------------------
@@ -85,8 +59,6 @@ def stop_buckets(buckets: int = BUCKETS) -> np.ndarray:
 def _gazetteer_of(root: Path):
     """The entity table as a gazetteer (entry i = entity id i: the table is sorted by hash, like the arrays)."""
     import pyarrow.parquet as pq
-
-    from quco.cooccur.gazetteer import Gazetteer
 
     t = pq.read_table(str(root / "entities.parquet"), columns=["hash", "key", "text", "label"])
     return Gazetteer(t.column("hash").to_numpy(), t.column("key").to_pylist(), t.column("text").to_pylist(),
