@@ -26,18 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from quco.gate.modes_eval import metrics
+from quco.evaluation.modes import metrics
 from quco.gate.router import RuleRouter
-from quco.gate.router_model import (
-    Embedder,
-    LogisticHead,
-    ModelRouter,
-    choose_threshold,
-    cue_fingerprint,
-    cross_validated_predictions,
-    head_features,
-    stratified_folds,
-)
+from quco.evaluation.train_router import choose_threshold, cross_validated_predictions, fit_head, stratified_folds
+from quco.gate.router_model import Embedder, ModelRouter, cue_fingerprint, head_features
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "modes" / "modes_dev.jsonl"
@@ -123,8 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     folds = stratified_folds(y, 5, seed=0)
     oof = np.zeros(len(y))
     for f in range(5):
-        oof[folds == f] = LogisticHead.fit(X[folds != f], y[folds != f], l2=L2).predict_proba(X[folds == f])
-    head = LogisticHead.fit(X, y, l2=L2)
+        oof[folds == f] = fit_head(X[folds != f], y[folds != f], l2=L2).predict_proba(X[folds == f])
+    head = fit_head(X, y, l2=L2)
     head.threshold = choose_threshold(oof, y, MIN_PRECISION)
     seed0 = shipped[0]
     head.meta = {

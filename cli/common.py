@@ -76,6 +76,7 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 
 
 def open_index(path: str | None):
-    from quco.cooccur.index import open_index as _open
+    """The index at ``path``, else ``$QUCO_INDEX``, else the bundled sample (the one default resolver)."""
+    from quco.data.default import open_index as _open
 
     return _open(path)

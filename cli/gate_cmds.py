@@ -133,12 +133,13 @@ def eval_command(data, index_path, fmt, limit, html_path, as_json) -> None:
       quco eval ../shared/data/entityquestions/eq_swap_dev.jsonl --index wiki.idx
       quco eval ../shared/data/halueval/halueval_qa_dev.jsonl --index wiki.idx --json --html halueval.html
     """
-    from quco.gate import eval_report, evaluate
+    from quco.evaluation import evaluate
+    from quco.evaluation import html_report as eval_report
 
     if fmt == "auto":
         fmt = evaluate.detect_format(next(evaluate.read_rows(data, 1))[1])
     if fmt == "modes":
-        from quco.gate.modes_eval import evaluate_modes
+        from quco.evaluation.modes import evaluate_modes
 
         rows = [r for _, r in evaluate.read_rows(data, limit)]
         summary = evaluate_modes(rows)

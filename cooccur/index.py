@@ -292,14 +292,3 @@ class Index:
 
     def __repr__(self) -> str:
         return f"Index({str(self.path)!r}, entities={self.entity_hash.shape[0]}, pairs={self.n_pairs})"
-
-
-def open_index(path: str | Path | None = None) -> Index:
-    """Open ``path``, else ``$QUCO_INDEX``, else the bundled default index (built on first use)."""
-    if path is None:
-        path = os.environ.get("QUCO_INDEX")
-    if path is None:
-        from quco.data.default import default_index_path
-
-        path = default_index_path()
-    return Index(path)

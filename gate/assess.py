@@ -29,11 +29,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from quco.cooccur.index import Index, open_index
+from quco.cooccur.index import Index
 from quco.cooccur.normalize import combine, key_hash_of_key, normalize, tokenize, tokenize_py
 from quco.errors import ConfigError
 from quco.gate.report import EntityHit, PairCheck, RiskReport
@@ -121,11 +121,19 @@ def _cached_index(path: str) -> Index:
     return Index(path)
 
 
-def resolve_index(index: Index | str | Path | None) -> Index:
+def resolve_index(index: Index | str | Path | Callable[[], Index] | None) -> Index:
+    """An :class:`Index`, its directory, or a callable returning one (called now: ``wrap`` resolves lazily).
+
+    The gate resolves no default: ``quco.assess`` / ``quco.wrap`` (the faces) pass the default index when none is
+    given.
+    """
     if isinstance(index, Index):
         return index
     if index is None:
-        return open_index(None)
+        raise ConfigError("no index given: pass index= (an Index or its directory), or call quco.assess / "
+                          "quco.wrap, which fall back to $QUCO_INDEX and the bundled sample index")
+    if callable(index):
+        return resolve_index(index())
     return _cached_index(str(Path(index).resolve()))
 
 

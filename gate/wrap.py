@@ -254,7 +254,8 @@ class GatedLLM:
             logging.getLogger("quco").log(level, "%s", message, extra={"quco_report": report})
 
     def __repr__(self) -> str:
-        return (f"GatedLLM({self.adapter!r}, index={str(getattr(self.index, 'path', self.index))!r}, "
+        where = "default" if callable(self.index) else str(getattr(self.index, "path", self.index))
+        return (f"GatedLLM({self.adapter!r}, index={where!r}, "
                 f"mode={self.mode!r}, on_risk={self.on_risk!r}, fail_open={self.fail_open})")
 
 

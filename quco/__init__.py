@@ -10,12 +10,12 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Index": ("quco.cooccur.index", "Index"),
-    "open_index": ("quco.cooccur.index", "open_index"),
+    "open_index": ("quco.api", "open_index"),
     "normalize": ("quco.cooccur.normalize", "normalize"),
     "build_index": ("quco.index_builder.build", "build_index"),
-    "assess": ("quco.gate.assess", "assess"),
+    "assess": ("quco.api", "assess"),
     "RiskReport": ("quco.gate.report", "RiskReport"),
-    "wrap": ("quco.gate.wrap", "wrap"),
+    "wrap": ("quco.api", "wrap"),
 }
 
 __all__ = ["__version__", *_LAZY]

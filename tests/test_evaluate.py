@@ -11,7 +11,7 @@ import pytest
 
 from quco.errors import BadInputError, ConfigError
 from quco.gate.assess import GateConfig
-from quco.gate.evaluate import (ABLATION_COLUMNS, compare_configs, detect_format, evaluate_detection, load_cases,
+from quco.evaluation.evaluate import (ABLATION_COLUMNS, compare_configs, detect_format, evaluate_detection, load_cases,
                                 read_rows)
 
 from test_assess import ix  # noqa: F401  (the module-scoped index fixture)

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quco.errors import ConfigError
-from quco.gate.eval_report import highlight, render_blends_html, render_html, render_modes_html
-from quco.gate.metrics import (
+from quco.evaluation.html_report import highlight, render_blends_html, render_html, render_modes_html
+from quco.evaluation.metrics import (
     STRATA,
     auroc,
     gate_view,

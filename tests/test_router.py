@@ -10,17 +10,12 @@ import pytest
 
 from quco.errors import ConfigError, UnknownComponentError
 from quco.gate import router as router_mod
-from quco.gate.modes_eval import evaluate_modes, metrics
-from quco.gate.router import Route, RuleRouter, route, routers
-from quco.gate.router_model import (
-    LogisticHead,
-    _newton_step,
-    choose_threshold,
-    cross_validated_predictions,
-    cue_fingerprint,
-    default_head_path,
-    stratified_folds,
-)
+from quco.evaluation.modes import evaluate_modes, metrics
+from quco.evaluation.train_router import (_newton_step, choose_threshold, cross_validated_predictions, fit_head,
+                                          stratified_folds)
+from quco.gate.router import Route, RuleRouter, route
+from quco.gate.router_model import LogisticHead, cue_fingerprint, default_head_path
+from quco.registry import routers
 
 CREATIVE = [
     "Write a poem about the sea",
@@ -122,11 +117,11 @@ def test_logistic_head_separates_separable_data():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
     y = (X[:, 0] + 0.5 * X[:, 1] > 0.8).astype(int)
-    head = LogisticHead.fit(X, y, l2=0.01)
+    head = fit_head(X, y, l2=0.01)
     assert ((head.predict_proba(X) >= 0.5) == y).mean() > 0.95
     assert head.coef[0] > abs(head.coef[2]) and head.coef[1] > abs(head.coef[2])
     with pytest.raises(ConfigError):
-        LogisticHead.fit(X, np.zeros(200), l2=1.0)
+        fit_head(X, np.zeros(200), l2=1.0)
 
 
 @pytest.mark.parametrize("rows, cols", [(40, 10), (10, 40)])
@@ -165,7 +160,7 @@ def test_cross_validated_probability_comes_from_a_head_that_never_saw_the_row():
     proba, pred = cross_validated_predictions(X, y, k=5, seed=0, l2=0.1)
     folds = stratified_folds(y, 5, 0)
     for f in range(5):
-        head = LogisticHead.fit(X[folds != f], y[folds != f], l2=0.1)
+        head = fit_head(X[folds != f], y[folds != f], l2=0.1)
         assert np.allclose(proba[folds == f], head.predict_proba(X[folds == f]))
     assert (pred == y).mean() > 0.85
 
@@ -174,7 +169,7 @@ def test_cross_validation_finds_no_signal_in_random_labels():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(80, 100))
     y = (rng.random(80) < 0.3).astype(int)
-    train_acc = ((LogisticHead.fit(X, y, l2=1e-3).predict_proba(X) >= 0.5) == y).mean()
+    train_acc = ((fit_head(X, y, l2=1e-3).predict_proba(X) >= 0.5) == y).mean()
     _, pred = cross_validated_predictions(X, y, k=5, seed=0, l2=1e-3)
     cv = metrics(["creative" if v else "factual" for v in y], ["creative" if v else "factual" for v in pred])
     assert train_acc > 0.95  # a training figure would look perfect ...
@@ -260,7 +255,7 @@ def test_evaluate_modes_rejects_bad_rows():
 
 
 def test_evaluate_modes_skips_model_without_extra(monkeypatch):
-    import quco.gate.modes_eval as modes_eval
+    import quco.evaluation.modes as modes_eval
 
     monkeypatch.setattr(modes_eval, "model_extra_available", lambda: False)
     out = evaluate_modes([{"prompt": "Write a poem", "label": "creative"}])

@@ -338,10 +338,14 @@ def test_gated_answer_pickles(index):
     assert back.report.decision == result.report.decision and "calls=2" in repr(back)
 
 
-def test_public_import():
+def test_public_wrap_resolves_the_default_index(index, monkeypatch):
     import quco
 
-    assert quco.wrap is wrap
+    assert quco.wrap.__wrapped__ is wrap  # the face adds only the default index
+    monkeypatch.setenv("QUCO_INDEX", str(index))
+    assert quco.wrap(Recorder())(QUESTION).report.checked
+    with pytest.raises(ConfigError, match="no index given"):  # the gate itself resolves no default
+        wrap(Recorder())(QUESTION)
 
 
 # ---- a real transformers pipeline ----------------------------------------------------------------------------

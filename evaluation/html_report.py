@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from quco.errors import ConfigError
-from quco.gate.metrics import SHORT_ANSWER_WORDS, STRATA, STRATUM_UNIONS, auroc, roc_curve
+from quco.evaluation.metrics import SHORT_ANSWER_WORDS, STRATA, STRATUM_UNIONS, auroc, roc_curve
 
 REPORT_STRATA = ("all", *STRATA, *STRATUM_UNIONS)
 """Row order of the per-stratum tables and plots; ``all`` is every case."""
@@ -287,7 +287,7 @@ def _metric_tables(summary: Mapping) -> str:
 
 def render_html(summary: dict, cases: list[dict], *, title: str, worst: int = 25) -> str:
     """The ``quco eval --html`` page for a detection run: ``summary`` from
-    :func:`quco.gate.metrics.summarize` and the scored ``cases`` it was computed from.
+    :func:`quco.evaluation.metrics.summarize` and the scored ``cases`` it was computed from.
 
     Cases may carry ``question``, ``entities`` (``text``, ``start``, ``end``, ``source`` of ``question`` or
     ``answer``, ``freq``) and ``pairs`` (``a``, ``b``, ``cooccurrence``, ``unseen``) for the examples.

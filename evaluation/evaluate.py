@@ -1,4 +1,4 @@
-"""``quco eval``: read a labelled dev file, score every case with ``assess``, summarize with ``gate.metrics``.
+"""``quco eval``: read a labelled dev file, score every case with ``assess``, summarize with ``quco.evaluation.metrics``.
 
 Formats (``fmt="auto"`` picks from the first row's keys):
 
@@ -26,7 +26,7 @@ from typing import Any
 from quco.cooccur.index import Index
 from quco.errors import BadInputError, ConfigError
 from quco.gate.assess import GateConfig, assess
-from quco.gate.metrics import auroc, summarize, word_count
+from quco.evaluation.metrics import auroc, summarize, word_count
 
 FORMATS = ("auto", "swap", "pairs", "halueval", "blends", "modes")
 

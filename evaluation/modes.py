@@ -17,7 +17,9 @@ from typing import Sequence
 import numpy as np
 
 from quco.errors import ConfigError
-from quco.gate.router import MODES, get_router, model_extra_available
+from quco.evaluation.train_router import cross_validated_predictions
+from quco.gate.router import MODES, get_router, model_extra_available, model_router
+from quco.gate.router_model import head_features
 
 MAX_MISROUTED = 50
 
@@ -81,8 +83,6 @@ def _evaluate_direct(name: str, prompts: list[str], labels: list[str]) -> dict:
 
 
 def _evaluate_model_cv(prompts: list[str], labels: list[str], folds: int, seed: int) -> dict:
-    from quco.gate.router import model_router
-    from quco.gate.router_model import cross_validated_predictions, head_features
 
     router = model_router()
     y = np.array([label == "creative" for label in labels], dtype=int)
