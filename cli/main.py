@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from quco import __version__
-from quco.cli import build_cmd, query_cmds
+from quco.cli import build_cmd, query_cmds, serve_cmd
 from quco.cli.common import QucoGroup
 
 
@@ -22,7 +22,7 @@ def cli() -> None:
     """
 
 
-for _mod in (build_cmd, query_cmds):
+for _mod in (build_cmd, query_cmds, serve_cmd):
     for _cmd in _mod.COMMANDS:
         cli.add_command(_cmd)
 
