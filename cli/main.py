@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from quco import __version__
-from quco.cli import build_cmd, query_cmds, serve_cmd
+from quco.cli import build_cmd, gate_cmds, query_cmds, serve_cmd
 from quco.cli.common import QucoGroup
 
 
@@ -22,17 +22,8 @@ def cli() -> None:
     """
 
 
-for _mod in (build_cmd, query_cmds, serve_cmd):
+for _mod in (build_cmd, query_cmds, gate_cmds, serve_cmd):  # every import is required: none is optional
     for _cmd in _mod.COMMANDS:
-        cli.add_command(_cmd)
-
-try:  # the gate's commands
-    from quco.cli import gate_cmds
-except ImportError as _e:  # pragma: no cover - only while the gate is being developed
-    if "gate_cmds" not in str(_e):
-        raise
-else:
-    for _cmd in gate_cmds.COMMANDS:
         cli.add_command(_cmd)
 
 

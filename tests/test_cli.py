@@ -449,3 +449,14 @@ def test_gazetteer_sources_with_the_spacy_extractor_are_an_error(tmp_path, names
     assert r.exit_code == 2
     assert_one_line_error(r.stderr, flag[0], "--extractor gazetteer")
     assert not (tmp_path / "idx").exists()
+
+
+# ------------------------------------------------------------------------------------------------ issue #14
+
+
+def test_a_broken_gate_module_is_an_import_error_not_missing_commands():
+    """``risk`` and ``eval`` are not optional: a failing import of their module must fail loudly (#14, item 14)."""
+    assert {"risk", "eval"} <= set(cli.commands)
+    code = "import sys\nsys.modules['quco.cli.gate_cmds'] = None\nimport quco.cli.main"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "ImportError" in r.stderr + r.stdout.replace("ModuleNotFound", "Import")
