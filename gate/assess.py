@@ -37,7 +37,7 @@ from quco.cooccur.index import Index
 from quco.cooccur.normalize import combine, key_hash_of_key, normalize, tokenize, tokenize_py
 from quco.errors import ConfigError
 from quco.gate.report import EntityHit, PairCheck, RiskReport
-from quco.gate.scoring import (ASSOCIATIONS, entity_coverage, is_titled, neighbour_similarity, pair_risk,
+from quco.gate.scoring import (ASSOCIATIONS, COVERAGE, entity_coverage, is_titled, neighbour_similarity, pair_risk,
                                support_to_risk, title_hashes, weakest)
 
 MODES = ("factual", "creative", "auto")
@@ -75,6 +75,17 @@ class GateConfig:
     extractor missed; a gazetteer index already matches exactly these).
     ``neighbour_weight``: support of an unseen pair of attested entities = ``-1 + w * cosine`` of their PPMI
     neighbour rows (second-order evidence; slow on big indexes, so 0 by default).
+    ``claims``: in factual mode, check only the pairs that carry the answer's claim (:mod:`quco.gate.claims`:
+    the question's topics x the values the answer asserts) instead of every question entity x every answer
+    entity. ``claim_form``, ``claim_generic``, ``claim_span``, ``claim_hedges``, ``claim_lists``: its steps
+    (question form, generic-term filter, answer span without the restated question, hedge removal, every list
+    item); ``generic_share``: an entity in more than this share of the documents is generic.
+    ``coverage_of``: the question's coverage is that of its ``weakest`` deciding entity, or of its ``best``
+    (with claims: the topic the claim can be checked against).
+    ``aggregate``: how the values' supports make the answer's: ``auto`` (a short answer its best part, a longer
+    one its weakest claim), ``min``, ``max`` or ``mean``.
+    ``unknown_value_support``: with claims, the support of an answer value the corpus never mentions when the
+    question has an attested topic (``None``: not checkable, as before).
     """
 
     known_per_million: float = 0.05
@@ -95,6 +106,16 @@ class GateConfig:
     evidence_k: int = 3
     retriever: str = "bm25s"
     retrieve_evidence: bool = True
+    claims: bool = True
+    claim_form: bool = True
+    claim_generic: bool = True
+    claim_span: bool = True
+    claim_hedges: bool = True
+    claim_lists: bool = True
+    generic_share: float = 0.03
+    coverage_of: str = "weakest"
+    aggregate: str = "auto"
+    unknown_value_support: float | None = None
 
     def __post_init__(self) -> None:
         if self.association not in ASSOCIATIONS:
@@ -106,6 +127,10 @@ class GateConfig:
             raise ConfigError(f"scope must be 'document' or 'window', not {self.scope!r}")
         if not -1.0 <= self.pass_support <= 1.0:
             raise ConfigError("pass_support must be in [-1, 1] (an association value)")
+        if self.coverage_of not in ("weakest", "best"):
+            raise ConfigError(f"coverage_of must be 'weakest' or 'best', not {self.coverage_of!r}")
+        if self.aggregate not in ("auto", "min", "max", "mean"):
+            raise ConfigError(f"aggregate must be one of auto, min, max, mean, not {self.aggregate!r}")
 
     def known_docs(self, index: Index) -> int:
         return max(self.known_min_docs, math.ceil(self.known_per_million * index.n_tokens / 1e6))
@@ -246,13 +271,20 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
 
     t = time.perf_counter()
     q_ents = _entities(ix, question, "question", cfg)
+    use_claims = cfg.claims and mode != "creative"
+    if use_claims:
+        from quco.gate.claim_entities import claim_entities
+
+        a_hits = _entities(ix, answer, "answer", cfg) if answer else []
+        q_ents, a_claim, _ = claim_entities(ix, question, answer, q_ents, a_hits, _claim_steps(cfg),
+                                            cfg.answer_as_entity_words)
     subject_hit = None
     if subject and subject.strip():
         q_ents, subject_hit = _with_subject(ix, q_ents, question, subject.strip(), cfg)
     a_ents: list[EntityHit] = []
     sent_spans = sentences(answer) if answer else []
     if answer:
-        a_ents = _entities(ix, answer, "answer", cfg)
+        a_ents = a_claim if use_claims else _entities(ix, answer, "answer", cfg)
         starts = [s for s, _ in sent_spans]
         for e in a_ents:  # binary search: a long answer has many sentences and many mentions
             i = bisect.bisect_right(starts, e.start) - 1
@@ -267,6 +299,10 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     coverage = _question_coverage(ix, cfg, decisive, known)
     anchors = [e for e in q_ents if e.freq > 0]
     pairs, pair_keys, support, passed = _check_pairs(ix, cfg, anchors, q_ents, claims)
+    if use_claims and cfg.unknown_value_support is not None and anchors:
+        for e in claims:
+            if e.freq == 0 and support[e.key] is None:
+                support[e.key] = cfg.unknown_value_support
     timing["lookup_ms"] = (time.perf_counter() - t) * 1e3
 
     reasons: list[str] = []
@@ -296,8 +332,9 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         risk = max((1.0 if e.freq == 0 else max(0.0, 1.0 - e.freq / known) for e in decisive), default=0.0)
         stage = "pre" if q_ents else "none"
     else:
-        agg = max if one_claim else min
-        risk = support_to_risk(agg(support[k] for k in checked)) if checked else cfg.no_evidence_risk
+        agg = {"auto": max if one_claim else min, "min": min, "max": max,
+               "mean": lambda xs: sum(xs) / len(xs)}[cfg.aggregate]
+        risk = support_to_risk(agg([support[k] for k in checked])) if checked else cfg.no_evidence_risk
         stage = "post"
     where = "in any document" if cfg.scope == "document" else f"within {ix.window:,} tokens"
     for p in unsupported:
@@ -361,7 +398,17 @@ def _question_coverage(ix: Index, cfg: GateConfig, decisive: list[EntityHit], kn
         titled = is_titled(titles, np.array([key_hash_of_key(e.key) for e in decisive], dtype=np.uint64)).tolist()
     else:
         titled = [None] * len(decisive)  # no titles in this corpus: frequency alone
-    return weakest([entity_coverage(e.freq, known, ti) for e, ti in zip(decisive, titled)])
+    levels = [entity_coverage(e.freq, known, ti) for e, ti in zip(decisive, titled)]
+    if cfg.coverage_of == "best" and levels:
+        return max(levels, key=COVERAGE.index)
+    return weakest(levels)
+
+
+def _claim_steps(cfg: GateConfig):
+    from quco.gate.claims import ClaimSteps
+
+    return ClaimSteps(question_form=cfg.claim_form, generic_filter=cfg.claim_generic, answer_span=cfg.claim_span,
+                      hedges=cfg.claim_hedges, lists=cfg.claim_lists, generic_share=cfg.generic_share)
 
 
 def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: list[EntityHit],

@@ -185,7 +185,8 @@ def test_answer_repeating_the_question_adds_no_claim(ix):
 
 def test_ngram_lookup_finds_entities_the_ner_misses(six_spacy):
     q = "what is bletchley park"  # lower case: the small spaCy model does not tag it
-    assert [e.key for e in assess(q, index=six_spacy, retrieve=False, ngram_lookup=False).entities] == []
+    without = assess(q, index=six_spacy, retrieve=False, ngram_lookup=False).entities
+    assert [e.key for e in without if e.freq > 0] == []  # the parser may still see a (fragment of a) name
     found = assess(q, index=six_spacy, retrieve=False)
     assert [(e.text, e.label, e.freq) for e in found.entities] == [("bletchley park", "NGRAM", 2)]
     assert found.coverage == "known"

