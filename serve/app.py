@@ -144,6 +144,9 @@ class Guard:
                 return {"type": "http.request", "body": whole, "more_body": False}
             return await receive()
 
+        # every body is read as JSON whatever its content-type (``curl -d`` sends a form type)
+        raw = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+        scope = {**scope, "headers": raw + [(b"content-type", b"application/json")]}
         await self.app(scope, replay, send)
 
     def _authorized(self, headers: dict[str, bytes]) -> bool:
@@ -204,6 +207,8 @@ def _install_errors(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors()[:5]:
+            if err.get("type") == "json_invalid":
+                return error_response(400, "the body is not valid JSON", code="invalid_body")
             where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
             parts.append(f"{where}: {err.get('msg')}")
         return error_response(400, "bad request: " + "; ".join(parts), code="invalid_body")
