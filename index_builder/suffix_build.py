@@ -1,0 +1,470 @@
+"""Build the phrase arrays: the corpus as token ids, its suffix array, and exact document counts of frequent phrases.
+
+Documents are tokenized with the one tokenizer (``quco.cooccur.normalize``); each token's 64-bit hash becomes a
+token id = 1 + its rank in the sorted hashes of the corpus vocabulary (``phrase_vocab``), and id 0 (``SEP``)
+ends every segment (title, paragraph), so that no phrase is found across a paragraph or document boundary, as
+the gazetteer never matches across one. ``phrase_doc_start[d]`` is where document ``d`` (numbered in reading
+order, as the postings number them) starts in ``phrase_tokens``. The suffix array (``phrase_sa``) lists the
+positions of every real token (separators left out) ordered by the token sequence that starts there, a separator
+comparing below every token.
+
+Two constructions, same order of non-tied suffixes (tests check both against a sort of the suffixes):
+
+- ``numba`` (default): prefix doubling with group refinement (Larsson-Sadakane style): a counting sort on the
+  first token, then each round sorts only the groups still tied, by the rank of the suffix ``h`` tokens further,
+  ``h`` doubling. Each separator gets its own (negative) rank, so ties end at a segment's end, and repeated text
+  costs rounds only as long as its repeats.
+- ``divsufsort``: libdivsufsort (pydivsufsort) over the token ids written big-endian in 3 (or 4) bytes, keeping
+  the suffixes at token boundaries; byte order of fixed-width big-endian codes is token order.
+
+Document counts of phrases with at least ``heavy_min`` occurrences are computed here once (``phrase_heavy_*``:
+the suffix-array interval of each such phrase, its document count, and for those with at least ``set_min``
+occurrences a bitmap of its documents), so that no query scans more than ``heavy_min`` suffixes to count
+documents, nor ``set_min`` to intersect them (``quco.cooccur.phrase_index``). Nothing is capped: rarer phrases
+are counted exactly by scanning their interval at query time.
+
+Measured on wiki2015 (see bench/README.md, "Phrase counts"): figures in ``bench/bench_phrase_index.py``'s output.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+from quco.cooccur.normalize import codepoints, tables, _tokenize_kernel
+from quco.cooccur.phrase_index import BLOCK_SHIFT, PHRASE_ARRAYS, SEP
+from quco.cooccur.types import Document
+
+BATCH_CHARS = 4_000_000
+HEAVY_MIN = 2048  # phrases with at least this many occurrences get a precomputed document count
+SET_MIN = 32768  # ... and with at least this many, a precomputed document bitmap
+HEAVY_DEPTH = 16  # precomputed counts for phrases of up to this many tokens (longer ones are scanned)
+
+
+# ---- tokens ------------------------------------------------------------------------------------------------------
+def _batches(docs: Iterable[Document], batch_chars: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    size = 0
+    for doc in docs:
+        batch.append(doc)
+        size += doc.n_chars
+        if size >= batch_chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+class _TokenIds:
+    """Token hash -> provisional id (first-seen order) in a numba open-addressing table that grows."""
+
+    def __init__(self, capacity: int = 1 << 20):
+        self.keys = np.zeros(capacity, dtype=np.uint64)
+        self.vals = np.full(capacity, -1, dtype=np.int64)
+        self.hashes = np.empty(capacity // 2, dtype=np.uint64)  # provisional id -> hash
+        self.n = 0
+
+    def assign(self, hashes: np.ndarray) -> np.ndarray:
+        """Provisional ids (int64) of ``hashes``, new hashes added."""
+        while True:
+            ids, n = _assign_ids(hashes, self.keys, self.vals, self.hashes, self.n)
+            if n >= 0:
+                self.n = n
+                return ids
+            cap = self.keys.shape[0] * 2
+            keys, vals = np.zeros(cap, dtype=np.uint64), np.full(cap, -1, dtype=np.int64)
+            _rehash(self.keys, self.vals, keys, vals)
+            hashes_by_id = np.empty(cap // 2, dtype=np.uint64)
+            hashes_by_id[:self.n] = self.hashes[:self.n]
+            self.keys, self.vals, self.hashes = keys, vals, hashes_by_id
+
+
+@nb.njit(cache=True, nogil=True)
+def _assign_ids(hashes, keys, vals, by_id, n):
+    """Look up or insert each hash; returns (ids, new count), or (ids, -1) when the table needs to grow first
+    (nothing of this call is kept then: the caller grows the table and calls again)."""
+    mask = keys.shape[0] - 1
+    limit = keys.shape[0] // 2
+    ids = np.empty(hashes.shape[0], dtype=np.int64)
+    n0 = n
+    for i in range(hashes.shape[0]):
+        h = hashes[i]
+        j = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
+        while vals[j] >= 0 and keys[j] != h:
+            j = (j + 1) & mask
+        if vals[j] < 0:
+            if n >= limit:
+                for q in range(keys.shape[0]):  # undo this call's inserts
+                    if vals[q] >= n0:
+                        vals[q] = -1
+                        keys[q] = 0
+                return ids, -1
+            keys[j] = h
+            vals[j] = n
+            by_id[n] = h
+            n += 1
+        ids[i] = vals[j]
+    return ids, n
+
+
+@nb.njit(cache=True, nogil=True)
+def _rehash(keys, vals, new_keys, new_vals):
+    mask = new_keys.shape[0] - 1
+    for q in range(keys.shape[0]):
+        if vals[q] >= 0:
+            h = keys[q]
+            j = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
+            while new_vals[j] >= 0:
+                j = (j + 1) & mask
+            new_keys[j] = h
+            new_vals[j] = vals[q]
+
+
+def _batch_tokens(batch: list[Document], table: _TokenIds) -> tuple[np.ndarray, np.ndarray]:
+    """(provisional ids + 1 with SEP = 0 after each non-empty segment, token-array length of each document)."""
+    segs: list[str] = []
+    seg_doc: list[int] = []
+    for d, doc in enumerate(batch):
+        for s in doc.segments():
+            segs.append(s)
+            seg_doc.append(d)
+    lengths = np.fromiter((len(s) + 2 for s in segs), dtype=np.int64, count=len(segs))
+    seg_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    fold, is_word = tables()
+    hashes, starts, _ = _tokenize_kernel(codepoints("\n\n".join(segs)), fold, is_word)
+    ids = table.assign(hashes)
+    tok_seg = np.searchsorted(seg_start, starts, side="right") - 1
+    local = _interleave(ids.astype(np.uint32) + np.uint32(1), tok_seg)
+    nonempty = np.unique(tok_seg)
+    seg_doc_a = np.asarray(seg_doc, np.int64)
+    per_doc = np.bincount(seg_doc_a[tok_seg], minlength=len(batch)) + \
+        np.bincount(seg_doc_a[nonempty], minlength=len(batch))
+    return local, per_doc.astype(np.int64)
+
+
+@nb.njit(cache=True, nogil=True)
+def _interleave(ids, tok_seg):
+    """``ids`` with a 0 after the last token of each segment (``tok_seg`` non-decreasing)."""
+    n = ids.shape[0]
+    k = 0
+    for i in range(n):
+        if i + 1 == n or tok_seg[i + 1] != tok_seg[i]:
+            k += 1
+    out = np.empty(n + k, dtype=np.uint32)
+    j = 0
+    for i in range(n):
+        out[j] = ids[i]
+        j += 1
+        if i + 1 == n or tok_seg[i + 1] != tok_seg[i]:
+            out[j] = 0
+            j += 1
+    return out
+
+
+def corpus_tokens(docs: Iterable[Document], batch_chars: int = BATCH_CHARS
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(``tokens`` uint32 with SEP = 0 after every segment, ``vocab`` sorted uint64 hashes (token id = 1 + rank),
+    ``doc_start`` int64 of length documents + 1)."""
+    table = _TokenIds()
+    parts: list[np.ndarray] = []
+    doc_lengths: list[np.ndarray] = []
+    for batch in _batches(docs, batch_chars):
+        local, per_doc = _batch_tokens(batch, table)
+        parts.append(local)
+        doc_lengths.append(per_doc)
+    by_id = table.hashes[:table.n]
+    del table
+    order = np.argsort(by_id)
+    vocab = by_id[order]
+    remap = np.empty(by_id.shape[0] + 1, dtype=np.uint32)  # provisional id + 1 -> final id
+    remap[0] = SEP
+    remap[order + 1] = np.arange(1, by_id.shape[0] + 1, dtype=np.uint32)
+    n = sum(x.shape[0] for x in parts)
+    tokens = np.empty(n, dtype=np.uint32)
+    at = 0
+    for i in range(len(parts)):
+        loc, parts[i] = parts[i], None
+        tokens[at:at + loc.shape[0]] = remap[loc]
+        at += loc.shape[0]
+    lengths = np.concatenate(doc_lengths) if doc_lengths else np.empty(0, np.int64)
+    doc_start = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=doc_start[1:])
+    return tokens, vocab, doc_start
+
+
+# ---- suffix array: prefix doubling -------------------------------------------------------------------------------
+@nb.njit(cache=True, nogil=True)
+def _first_token_sort(tokens, n_vocab, sa, rank):
+    """Counting sort of the non-separator positions by their token; ``rank`` = start of the token's group
+    (separators: ``p - n``, negative and distinct). Returns (group starts, group ends) of groups of 2 or more."""
+    n = tokens.shape[0]
+    cnt = np.zeros(n_vocab + 1, dtype=np.int64)
+    for p in range(n):
+        cnt[tokens[p]] += 1
+    start = np.zeros(n_vocab + 1, dtype=np.int64)
+    acc = 0
+    for t in range(1, n_vocab + 1):
+        start[t] = acc
+        acc += cnt[t]
+    fill = start.copy()
+    for p in range(n):
+        t = tokens[p]
+        if t == 0:
+            rank[p] = p - n
+        else:
+            sa[fill[t]] = p
+            fill[t] += 1
+            rank[p] = start[t]
+    k = 0
+    for t in range(1, n_vocab + 1):
+        if cnt[t] > 1:
+            k += 1
+    gs = np.empty(k, dtype=np.int64)
+    ge = np.empty(k, dtype=np.int64)
+    k = 0
+    for t in range(1, n_vocab + 1):
+        if cnt[t] > 1:
+            gs[k] = start[t]
+            ge[k] = start[t] + cnt[t]
+            k += 1
+    return gs, ge
+
+
+@nb.njit(cache=True, nogil=True)
+def _refine(sa, rank, h, gs, ge):
+    """One doubling round: sort each tied group ``sa[gs[g]:ge[g]]`` by ``rank[p + h]``, split it where the key
+    changes, give each new group its start as rank; returns the groups still tied."""
+    total = 0
+    for g in range(gs.shape[0]):
+        total += ge[g] - gs[g]
+    ns = np.empty(total // 2 + 1, dtype=np.int64)
+    ne = np.empty(total // 2 + 1, dtype=np.int64)
+    k = 0
+    for g in range(gs.shape[0]):
+        s, e = gs[g], ge[g]
+        m = e - s
+        keys = np.empty(m, dtype=np.int64)
+        for i in range(m):
+            keys[i] = rank[sa[s + i] + h]
+        if m <= 16:  # insertion sort, no allocation
+            for i in range(1, m):
+                kv, pv = keys[i], sa[s + i]
+                j = i - 1
+                while j >= 0 and keys[j] > kv:
+                    keys[j + 1] = keys[j]
+                    sa[s + j + 1] = sa[s + j]
+                    j -= 1
+                keys[j + 1] = kv
+                sa[s + j + 1] = pv
+        else:
+            order = np.argsort(keys)
+            seg = sa[s:e].copy()
+            for i in range(m):
+                sa[s + i] = seg[order[i]]
+            keys = keys[order]
+        i = 0
+        while i < m:
+            j = i + 1
+            while j < m and keys[j] == keys[i]:
+                j += 1
+            for t in range(i, j):
+                rank[sa[s + t]] = s + i
+            if j - i > 1:
+                ns[k] = s + i
+                ne[k] = s + j
+                k += 1
+            i = j
+    return ns[:k], ne[:k]
+
+
+def suffix_array_numba(tokens: np.ndarray, n_vocab: int) -> np.ndarray:
+    """Positions of the non-separator tokens, ordered by suffix (prefix doubling; see the module docstring)."""
+    if tokens.shape[0] and tokens[-1] != SEP:
+        raise ValueError("the token array must end with a separator")
+    dt = np.int32 if tokens.shape[0] < 2**31 else np.int64
+    m = int(np.count_nonzero(tokens))
+    sa = np.empty(m, dtype=dt)
+    rank = np.empty(tokens.shape[0], dtype=dt)
+    gs, ge = _first_token_sort(tokens, n_vocab, sa, rank)
+    h = 1
+    while gs.shape[0]:
+        gs, ge = _refine(sa, rank, h, gs, ge)
+        h *= 2
+    return sa
+
+
+def suffix_array_divsufsort(tokens: np.ndarray, n_vocab: int) -> np.ndarray:
+    """The same order through libdivsufsort over big-endian 3- or 4-byte token codes (ties between suffixes
+    that differ only after a separator may be ordered differently, which no query can see)."""
+    from pydivsufsort import divsufsort
+
+    w = 3 if n_vocab < 2**24 else 4
+    be = tokens.astype(">u4").view(np.uint8).reshape(-1, 4)[:, 4 - w:]
+    raw = np.ascontiguousarray(be).reshape(-1)
+    del be
+    full = divsufsort(raw)
+    del raw
+    pos = full[full % w == 0] // w
+    del full
+    pos = pos[tokens[pos] != SEP]
+    return pos.astype(np.int32 if tokens.shape[0] < 2**31 else np.int64)
+
+
+def suffix_array_py(tokens: np.ndarray) -> np.ndarray:
+    """Reference: sort the suffixes as tuples, each separator a distinct value below every token."""
+    n = len(tokens)
+    key = [(0, p) if int(tokens[p]) == SEP else (int(tokens[p]), 0) for p in range(n)]
+
+    def suffix(p: int) -> list:
+        out = []
+        for q in range(p, n):
+            out.append(key[q])
+            if key[q][0] == 0:
+                break
+        return out
+
+    return np.array(sorted((p for p in range(n) if int(tokens[p]) != SEP), key=suffix), dtype=np.int64)
+
+
+SUFFIX_METHODS = {"numba": suffix_array_numba, "divsufsort": suffix_array_divsufsort}
+
+
+# ---- precomputed document counts of frequent phrases -------------------------------------------------------------
+@nb.njit(cache=True, nogil=True)
+def _heavy_intervals(tokens, sa, starts, min_size, max_depth):
+    """Suffix-array intervals ``[lo, hi)`` of every phrase of up to ``max_depth`` tokens with at least
+    ``min_size`` occurrences (``starts``: interval starts of the token ids, length vocab + 2)."""
+    cap = 1024
+    out_lo = np.empty(cap, dtype=np.int64)
+    out_hi = np.empty(cap, dtype=np.int64)
+    st_lo = np.empty(cap, dtype=np.int64)
+    st_hi = np.empty(cap, dtype=np.int64)
+    st_d = np.empty(cap, dtype=np.int64)
+    sp = 0
+    for t in range(1, starts.shape[0] - 1):
+        if starts[t + 1] - starts[t] >= min_size:
+            if sp == st_lo.shape[0]:
+                st_lo, st_hi, st_d = _grow(st_lo), _grow(st_hi), _grow(st_d)
+            st_lo[sp], st_hi[sp], st_d[sp] = starts[t], starts[t + 1], 1
+            sp += 1
+    k = 0
+    while sp > 0:
+        sp -= 1
+        lo, hi, d = st_lo[sp], st_hi[sp], st_d[sp]
+        if k == out_lo.shape[0]:
+            out_lo, out_hi = _grow(out_lo), _grow(out_hi)
+        out_lo[k], out_hi[k] = lo, hi
+        k += 1
+        if d >= max_depth:
+            continue
+        i = lo
+        while i < hi:
+            v = tokens[sa[i] + d]
+            j = i + 1
+            while j < hi and tokens[sa[j] + d] == v:
+                j += 1
+            if v != 0 and j - i >= min_size:
+                if sp == st_lo.shape[0]:
+                    st_lo, st_hi, st_d = _grow(st_lo), _grow(st_hi), _grow(st_d)
+                st_lo[sp], st_hi[sp], st_d[sp] = i, j, d + 1
+                sp += 1
+            i = j
+    return out_lo[:k], out_hi[:k]
+
+
+@nb.njit(cache=True, nogil=True)
+def _grow(a):
+    b = np.empty(a.shape[0] * 2, dtype=a.dtype)
+    b[:a.shape[0]] = a
+    return b
+
+
+@nb.njit(cache=True, nogil=True)
+def _interval_docs(sa, lo, hi, doc_start, block, shift, with_bits, n_docs, bits, df):
+    """Document count of each interval, and its document bitmap where ``with_bits[g] >= 0`` (the row)."""
+    words = (n_docs + 63) // 64
+    mark = np.zeros(words, dtype=np.uint64)
+    for g in range(lo.shape[0]):
+        mark[:] = 0
+        c = 0
+        for i in range(lo[g], hi[g]):
+            p = sa[i]
+            d = block[p >> shift]
+            while doc_start[d + 1] <= p:
+                d += 1
+            w, b = d >> 6, np.uint64(1) << np.uint64(d & 63)
+            if mark[w] & b == 0:
+                mark[w] |= b
+                c += 1
+        df[g] = c
+        r = with_bits[g]
+        if r >= 0:
+            bits[r, :] = mark
+
+
+def doc_blocks(doc_start: np.ndarray, n_tokens: int, shift: int) -> np.ndarray:
+    """``block[j]``: the document holding token position ``j << shift`` (a start for a short forward scan)."""
+    pos = np.arange(0, max(n_tokens, 1) + (1 << shift), 1 << shift, dtype=np.int64)
+    d = np.searchsorted(doc_start, pos, side="right") - 1
+    return np.clip(d, 0, max(doc_start.shape[0] - 2, 0)).astype(np.int32)
+
+
+
+# ---- the whole build ---------------------------------------------------------------------------------------------
+def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method: str = "numba",
+                        heavy_min: int = HEAVY_MIN, set_min: int = SET_MIN, heavy_depth: int = HEAVY_DEPTH,
+                        batch_chars: int = BATCH_CHARS) -> dict[str, Any]:
+    """Write the ``phrase_*`` arrays of ``docs`` into ``out_dir`` (each written to a temporary name, then renamed);
+    returns stats: tokens, vocabulary, documents, heavy intervals, and seconds per stage."""
+    if method not in SUFFIX_METHODS:
+        raise ValueError(f"unknown suffix-array method {method!r}; available: {', '.join(SUFFIX_METHODS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+    t = time.perf_counter()
+    tokens, vocab, doc_start = corpus_tokens(docs, batch_chars)
+    if tokens.shape[0] == 0:
+        tokens = np.zeros(1, dtype=np.uint32)  # one separator: every search finds nothing
+    timing["tokenize"] = time.perf_counter() - t
+    t = time.perf_counter()
+    sa = SUFFIX_METHODS[method](tokens, int(vocab.shape[0]))
+    timing["suffix_array"] = time.perf_counter() - t
+    t = time.perf_counter()
+    counts = np.bincount(tokens, minlength=vocab.shape[0] + 1)
+    starts = np.zeros(vocab.shape[0] + 2, dtype=np.int64)
+    np.cumsum(counts[1:], out=starts[2:])
+    hlo, hhi = _heavy_intervals(tokens, sa, starts, max(int(heavy_min), 1), int(heavy_depth))
+    pairs = np.unique((hlo.astype(np.int64) << 32) | hhi) if hlo.shape[0] and sa.shape[0] < 2**31 else None
+    if pairs is not None:
+        hlo, hhi = pairs >> 32, pairs & 0xFFFFFFFF
+    else:
+        order = np.lexsort((hhi, hlo))
+        hlo, hhi = hlo[order], hhi[order]
+    n_docs = doc_start.shape[0] - 1
+    block = doc_blocks(doc_start, tokens.shape[0], BLOCK_SHIFT)
+    big = (hhi - hlo) >= set_min
+    with_bits = np.where(big, np.cumsum(big) - 1, -1).astype(np.int64)
+    bits = np.zeros((int(big.sum()), (n_docs + 63) // 64), dtype=np.uint64)
+    df = np.zeros(hlo.shape[0], dtype=np.int64)
+    _interval_docs(sa, hlo, hhi, doc_start, block, BLOCK_SHIFT, with_bits, n_docs, bits, df)
+    timing["heavy"] = time.perf_counter() - t
+    t = time.perf_counter()
+    arrays = {"phrase_vocab": vocab, "phrase_tokens": tokens, "phrase_sa": sa, "phrase_doc_start": doc_start,
+              "phrase_doc_block": block, "phrase_heavy_lo": hlo.astype(np.int64),
+              "phrase_heavy_hi": hhi.astype(np.int64), "phrase_heavy_df": df, "phrase_heavy_set": with_bits,
+              "phrase_heavy_bits": bits}
+    assert set(arrays) == set(PHRASE_ARRAYS)
+    for name, arr in arrays.items():
+        tmp = out / f"{name}.tmp{os.getpid()}.npy"
+        np.save(tmp, arr)
+        os.replace(tmp, out / f"{name}.npy")
+    timing["write"] = time.perf_counter() - t
+    return {"tokens": int(np.count_nonzero(tokens)), "positions": int(tokens.shape[0]), "vocab": int(vocab.shape[0]),
+            "documents": int(n_docs), "heavy_intervals": int(hlo.shape[0]), "heavy_sets": int(bits.shape[0]),
+            "method": method, "block_shift": BLOCK_SHIFT, "heavy_min": int(heavy_min), "set_min": int(set_min),
+            "heavy_depth": int(heavy_depth), "bytes": sum(int(a.nbytes) for a in arrays.values()), "timing": timing}
