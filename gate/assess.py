@@ -11,7 +11,9 @@ one answer sentence are also paired with each other. A pair's support is its ass
 a pair never seen together); an answer entity's support is its best anchor's; the answer's support is its
 weakest entity's. ``risk = (1 - support) / 2`` is in [0, 1] and never rises with more co-occurrence. An answer
 with nothing the corpus can check (no entity, only entities the corpus never mentions, or an unknown question)
-gets ``no_evidence_risk``: the corpus can say nothing either way.
+gets ``no_evidence_risk``: the corpus can say nothing either way. A question that names no entity is
+uncheckable in the same way: coverage ``unknown``, risk ``no_evidence_risk``, and in factual mode ``retrieve``
+whether or not an answer is given (the CLI exits 1); in creative mode it passes.
 
 Decision in factual mode: ``pass`` only when the question is covered, the answer has at least one checked entity,
 none of its entities is unknown to the corpus, and every one is supported by at least ``pass_support`` (and seen
@@ -312,6 +314,8 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
                        f"in the corpus (known from {known})")
     if coverage == "sparse" and not rare_q:
         reasons.append("no document of the corpus is titled with the question's subject: it is only mentioned")
+    if not decisive:  # nothing to look up: uncheckable, which is coverage unknown (risk no_evidence_risk)
+        reasons.append("the question names no entity: the corpus cannot check it")
     checked = [k for k in support if support[k] is not None]
     # A short answer is one claim and its entities parts of one name: its best-supported part speaks for it. In
     # a longer answer each entity is a claim of its own: the weakest decides.
@@ -329,7 +333,8 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
                        and p.kind in cfg.pair_kinds and failing_keys & set(ks)]
         unknown_answer = [e for e in failing if e.freq == 0]
     if answer is None:
-        risk = max((1.0 if e.freq == 0 else max(0.0, 1.0 - e.freq / known) for e in decisive), default=0.0)
+        risk = max((1.0 if e.freq == 0 else max(0.0, 1.0 - e.freq / known) for e in decisive),
+                   default=cfg.no_evidence_risk)
         stage = "pre" if q_ents else "none"
     else:
         agg = {"auto": max if one_claim else min, "min": min, "max": max,
@@ -346,7 +351,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     decision, blend = "pass", None
     if mode == "factual":
         if answer is None:
-            if coverage != "known" and q_ents:
+            if coverage != "known":  # an entity-less question too: uncheckable is unknown coverage
                 decision, stage = "retrieve", "pre"
         elif coverage == "unknown":
             decision, stage = "retrieve", "pre"

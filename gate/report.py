@@ -37,14 +37,16 @@ class PairCheck:
 
 @dataclass
 class RiskReport:
-    """Result of :func:`quco.assess`. ``risk`` is in [0, 1]; ``decision`` is pass | retrieve | sanctioned_blend."""
+    """Result of :func:`quco.assess`. ``risk`` is in [0, 1], or ``None`` when the check did not run
+    (``checked=False``: a fail-open report of :func:`quco.wrap`); ``decision`` is pass | retrieve |
+    sanctioned_blend. :attr:`flagged` is the one definition of a flagged report (CLI exit code 1, ``on_risk``)."""
 
     question: str
     answer: str | None
     mode: str
     decision: str
     stage: str  # "pre" (question only) | "post" (answer checked) | "none" (nothing to check)
-    risk: float
+    risk: float | None
     coverage: str  # "known" | "sparse" | "unknown"
     entities: list[EntityHit] = field(default_factory=list)
     pairs: list[PairCheck] = field(default_factory=list)
@@ -59,8 +61,18 @@ class RiskReport:
 
     @property
     def flagged(self) -> bool:
-        """True when the gate asks for retrieval (exit code 1 in the CLI)."""
-        return self.decision == "retrieve"
+        """The one definition of "flagged", used by the CLI's exit code 1, ``wrap``'s ``on_risk`` and the server.
+
+        True when the gate asks for retrieval (decision ``retrieve``), or when a sanctioned blend joins an entity
+        the corpus never mentions (``blend["flagged"]``, kind ``unknown_entity``: likely invented, so flagged
+        even in creative mode). A report whose check did not run is not flagged: its ``checked`` is false.
+        """
+        return self.decision == "retrieve" or bool(self.blend and self.blend.get("flagged"))
+
+    @property
+    def risk_text(self) -> str:
+        """``risk`` with two decimals, or ``unchecked`` when the check did not run."""
+        return "unchecked" if self.risk is None else f"{self.risk:.2f}"
 
     @property
     def unsupported(self) -> list[PairCheck]:
@@ -109,7 +121,7 @@ class RiskReport:
         verdict = {"pass": "PASS", "retrieve": "RETRIEVE", "sanctioned_blend": "SANCTIONED BLEND"}[self.decision]
         if color:
             verdict = f"\x1b[1;{ {'pass': 32, 'retrieve': 31, 'sanctioned_blend': 33}[self.decision] }m{verdict}\x1b[0m"
-        lines = [f"{verdict}  risk {self.risk:.2f}  stage {self.stage}  mode {self.mode}  coverage {self.coverage}",
+        lines = [f"{verdict}  risk {self.risk_text}  stage {self.stage}  mode {self.mode}  coverage {self.coverage}",
                  f"  question: {mark(self.question, 'question')}"]
         if self.answer is not None:
             lines.append(f"  answer:   {mark(self.answer, 'answer')}")
@@ -151,7 +163,7 @@ mark{{padding:.15em .4em;border-radius:.35em;background:#ddeeff}} mark.risky{{ba
 .lbl{{font-size:.65em;font-weight:bold;margin-left:.4em;text-transform:uppercase}}
 table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.2em .6em}} tr.risky td{{color:#b00}}
 </style></head><body>
-<h1>{html.escape(self.decision)} <small>risk {self.risk:.2f}, stage {self.stage}, mode {self.mode},
+<h1>{html.escape(self.decision)} <small>risk {self.risk_text}, stage {self.stage}, mode {self.mode},
 coverage {self.coverage}</small></h1>
 <p><b>Question</b>: {mark(self.question, 'question')}</p>{answer}
 <table><tr><th>a</th><th>b</th><th>co-occurrence</th><th></th><th>risk</th></tr>{rows}</table>

@@ -13,7 +13,8 @@ One request, at most two model calls:
    prompt before the first call; ``block`` raises :class:`~quco.errors.RiskBlocked` without calling the model.
 2. *Call* the model with the prompt.
 3. *Post-check*: ``assess(prompt, answer)``, always against the user's own prompt, never the augmented one.
-4. *React* to a flagged answer (decision ``retrieve``):
+4. *React* to a flagged answer (:attr:`RiskReport.flagged`: decision ``retrieve``, or a blend with an entity the
+   corpus never mentions):
 
    - ``retrieve``: regenerate once with the evidence in the prompt and check the new answer; the result is the
      second answer, with the first one in ``.first_attempt``. A second answer that is still flagged is returned
@@ -22,7 +23,10 @@ One request, at most two model calls:
    - ``block``: raise :class:`~quco.errors.RiskBlocked` carrying the report.
    - ``monitor``: never change the answer; hand the report to ``logger`` (WARNING when flagged, INFO otherwise).
 
-Sanctioned blends (creative mode) are not flagged: they pass through with their report in every ``on_risk``.
+Sanctioned blends (creative mode) of attested entities are not flagged: they pass through with their report in
+every ``on_risk``. A blend that joins an entity the corpus never mentions (``blend["kind"] == "unknown_entity"``,
+likely invented) is flagged like a ``retrieve``: ``block`` raises, ``monitor`` warns, ``retrieve`` regenerates
+when there is new evidence.
 
 The prompt with evidence (``DEFAULT_EVIDENCE_TEMPLATE``) is the evidence block, one passage a line as
 ``[n] title: text``, then the user's prompt::
@@ -41,8 +45,8 @@ Fail closed, or open. When the check cannot run (no index at the path, a corrupt
 other than a :class:`~quco.errors.ConfigError` about the caller's own arguments), the default raises
 :class:`~quco.errors.GateError` chained to the cause, and the model's answer is not returned. With
 ``fail_open=True`` the model is called once with the user's prompt and its answer comes back with a report that
-says the check did not run (``checked=False``, ``error``, decision ``pass``, risk 0, a reason), and a warning is
-logged. The check is never skipped silently.
+says the check did not run (``checked=False``, ``error``, decision ``pass``, ``risk=None``: no figure for a check
+that never ran, a reason), and a warning is logged. The check is never skipped silently.
 """
 from __future__ import annotations
 
@@ -232,7 +236,7 @@ class GatedLLM:
             raise self._gate_error(error) from error
         message = _describe(error)
         report = RiskReport(question=question, answer=answer, mode=self.mode, decision="pass", stage="none",
-                            risk=0.0, coverage="unknown", reasons=[f"check did not run: {message}"],
+                            risk=None, coverage="unknown", reasons=[f"check did not run: {message}"],
                             checked=False, error=message)
         self._emit(logging.WARNING, f"quco: risk check did not run, answer passed unchecked ({message})", report,
                    always_log=True)
@@ -264,7 +268,7 @@ def _describe(error: Exception) -> str:
 
 
 def _summary(report: RiskReport) -> str:
-    head = f"quco: {report.decision} (risk {report.risk:.2f}, stage {report.stage}, mode {report.mode})"
+    head = f"quco: {report.decision} (risk {report.risk_text}, stage {report.stage}, mode {report.mode})"
     return head + (": " + "; ".join(report.reasons) if report.reasons else "")
 
 

@@ -241,7 +241,7 @@ def test_fail_open_answers_unchecked_and_says_so(which, tmp_path, corrupt_index,
         result = wrap(llm, index=path, fail_open=True)(QUESTION)
     assert str(result) == WRONG and result.calls == 1 and llm.prompts == [QUESTION]
     r = result.report
-    assert r.checked is False and r.decision == "pass" and r.risk == 0.0 and r.answer == WRONG
+    assert r.checked is False and r.decision == "pass" and r.risk is None and r.answer == WRONG
     cause = "IndexNotFoundError" if which == "missing" else "IndexCorruptError"
     assert cause in r.error and r.reasons[0].startswith("check did not run: ") and cause in r.reasons[0]
     assert any(rec.levelno == logging.WARNING and "did not run" in rec.getMessage() for rec in caplog.records)
