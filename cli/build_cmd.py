@@ -29,9 +29,9 @@ def _human_build(m: dict) -> str:
               help="Two mentions co-occur when at most this many tokens apart.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
 @click.option("--workers", default=0, type=click.IntRange(min=0), help="Worker processes (0 = all cores).")
-@click.option("--extractor", default="auto", show_default=True, type=click.Choice(["auto", "gazetteer", "spacy"]),
-              help="Entity extractor; auto = gazetteer above 20 MB of input or with --entities/--phrases, "
-                   "else spaCy NER.")
+@click.option("--extractor", default="auto", show_default=True,
+              help="Entity extractor: gazetteer, spacy, or a plugin's (`quco plugins` lists them); auto = gazetteer "
+                   "above 20 MB of input or with --entities/--phrases, else spaCy NER.")
 @click.option("--harvest-sample", default=500_000, show_default=True, type=click.IntRange(min=0),
               help="Characters of corpus text run through spaCy NER to harvest gazetteer entries.")
 @click.option("--entities", type=click.Path(exists=True, dir_okay=False),

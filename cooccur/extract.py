@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -168,10 +168,26 @@ class FixedVocab(Vocab):
         return {"hash": g.hashes.tolist(), "key": g.keys, "text": g.texts, "label": g.labels}
 
 
+Resource = Callable[[str], Path]  # the path of an extractor's file (e.g. "gazetteer.parquet") by name
+
+
 class Extractor:
-    """Base class. Subclasses set ``name`` and implement ``extract_batch`` and ``extract``."""
+    """Base class. Subclasses set ``name`` and implement ``extract_batch`` and ``extract``.
+
+    An extractor is registered in ``quco.registry.extractors`` (a plugin: through the entry-point group
+    ``quco_extractors``) and made from its ``config()`` by :func:`make_extractor`, at build time in every worker and
+    at query time from the index's manifest. ``uses_gazetteer``: the build harvests a gazetteer for it first
+    (``gazetteer.parquet``, which ``from_config`` finds through ``resource("gazetteer.parquet")``).
+    """
 
     name = "base"
+    uses_gazetteer = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], resource: Resource | None = None) -> "Extractor":
+        """The extractor described by ``config`` (what ``config()`` returned); ``resource(name)``: the path of one
+        of its files (in the build's work directory, or in the index directory)."""
+        return cls(**{k: v for k, v in config.items() if k != "name"})
 
     def new_vocab(self) -> Vocab:
         return Vocab()
@@ -190,6 +206,13 @@ class Extractor:
 @registry.extractors.register("gazetteer")
 class GazetteerExtractor(Extractor):
     name = "gazetteer"
+    uses_gazetteer = True
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], resource: Resource | None = None) -> "GazetteerExtractor":
+        if resource is None:
+            raise ConfigError("the gazetteer extractor needs its gazetteer.parquet")
+        return cls(Gazetteer.load(resource("gazetteer.parquet")))
 
     def __init__(self, gazetteer: Gazetteer):
         self.gazetteer = gazetteer
@@ -352,3 +375,21 @@ class SpacyExtractor(Extractor):
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "model": self.model, "labels": sorted(self.labels)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], resource: Resource | None = None) -> "SpacyExtractor":
+        return cls(labels=config.get("labels") or DEFAULT_LABELS, model=config.get("model") or SPACY_MODEL)
+
+
+def extractor_class(name: str) -> type[Extractor]:
+    """The extractor class registered as ``name`` (built-in, or a plugin's entry point); unknown names fail listing
+    the available ones."""
+    cls = registry.get(registry.extractors, name)
+    if not (isinstance(cls, type) and issubclass(cls, Extractor)):
+        raise ConfigError(f"extractor {name!r} is {cls!r}, not a subclass of quco.cooccur.extract.Extractor")
+    return cls
+
+
+def make_extractor(name: str, config: dict[str, Any], resource: Resource | None = None) -> Extractor:
+    """The extractor registered as ``name``, configured from ``config`` (a manifest's ``extractor_config``)."""
+    return extractor_class(name).from_config(config, resource)

@@ -256,13 +256,12 @@ class Index:
     @cached_property
     def extractor(self):
         """The extractor this index was built with, configured identically (for query-time extraction)."""
-        from quco.cooccur.extract import GazetteerExtractor, SpacyExtractor
-        from quco.cooccur.gazetteer import Gazetteer
+        from quco.cooccur.extract import make_extractor
 
-        cfg = self.build.get("extractor_config", {})
-        if self.build.get("extractor") == "gazetteer":
-            return GazetteerExtractor(Gazetteer.load(self._file("gazetteer.parquet")))
-        return SpacyExtractor(labels=cfg.get("labels") or self.build.get("labels"))
+        cfg = dict(self.build.get("extractor_config", {}))
+        if not cfg.get("labels") and self.build.get("labels"):
+            cfg["labels"] = self.build["labels"]
+        return make_extractor(self.build.get("extractor", "spacy"), cfg, self._file)
 
     def close(self) -> None:
         if self._con is not None:

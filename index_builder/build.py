@@ -26,8 +26,7 @@ import pyarrow.parquet as pq
 
 import quco
 from quco.cooccur.bm25 import GROUP_ROWS
-from quco.cooccur.extract import DEFAULT_LABELS, Extractor, GazetteerExtractor, SpacyExtractor
-from quco.cooccur.gazetteer import Gazetteer
+from quco.cooccur.extract import DEFAULT_LABELS, Extractor, extractor_class, make_extractor
 from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, sha256_file
 from quco.cooccur.types import Document
 from quco.errors import BuildError, ConfigError
@@ -119,9 +118,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _make_extractor(spec: dict[str, Any]) -> Extractor:
-    if spec["name"] == "gazetteer":
-        return GazetteerExtractor(Gazetteer.load(spec["path"]))
-    return SpacyExtractor(labels=spec["labels"])
+    """The build's extractor, from the registry; its files (the harvested gazetteer) are in the work directory."""
+    return make_extractor(spec["name"], {k: v for k, v in spec.items() if k != "work"},
+                          lambda name: Path(spec["work"]) / name)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -235,7 +234,7 @@ def _manifest(root: Path, cfg: BuildConfig, extractor: str, spec: dict, fingerpr
         "schema_version": SCHEMA_VERSION,
         "quco_version": quco.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "build": {**cfg.count_params(extractor), "extractor_config": {k: v for k, v in spec.items() if k != "path"},
+        "build": {**cfg.count_params(extractor), "extractor_config": {k: v for k, v in spec.items() if k != "work"},
                   "retrieval": list(cfg.retrieval), "inputs": [str(i) for i in cfg.inputs]},
         "corpus": fingerprint,
         "stats": stats,
@@ -266,11 +265,10 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     if extractor == "auto":  # an entity list or the phrase harvest only mean something to the gazetteer
         big = total_bytes > AUTO_GAZETTEER_BYTES
         extractor = "gazetteer" if big or feeds_gazetteer else "spacy"
-    if extractor not in ("spacy", "gazetteer"):
-        raise ConfigError(f"unknown extractor {extractor!r}; available: gazetteer, spacy")
-    if extractor == "spacy" and feeds_gazetteer:
-        raise ConfigError(f"{' and '.join(feeds_gazetteer)} add entries to the gazetteer, which the spaCy extractor "
-                          "does not use: drop --extractor spacy (or use --extractor gazetteer)")
+    uses_gazetteer = extractor_class(extractor).uses_gazetteer  # unknown names fail here, listing the available
+    if not uses_gazetteer and feeds_gazetteer:
+        raise ConfigError(f"{' and '.join(feeds_gazetteer)} add entries to the gazetteer, which the {extractor} "
+                          f"extractor does not use: drop --extractor {extractor} (or use --extractor gazetteer)")
     fingerprint = corpus_fingerprint(files)
     params = {"count": cfg.count_params(extractor), "corpus": fingerprint["sha256"]}
     params_path = work / "params.json"
@@ -292,8 +290,8 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     if not cfg.resume and rejects_path.exists():
         rejects_path.unlink()
     timing: dict[str, float] = {}
-    spec: dict[str, Any] = {"name": extractor, "labels": list(cfg.labels)}
-    if extractor == "gazetteer":
+    spec: dict[str, Any] = {"name": extractor, "labels": list(cfg.labels), "work": str(work)}
+    if uses_gazetteer:
         from quco.index_builder.harvest import harvest
 
         t = time.perf_counter()
@@ -303,7 +301,6 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
             g.save(work / "gazetteer.parquet.tmp")
             os.replace(work / "gazetteer.parquet.tmp", gz_path)
             atomic_write_bytes(work / "harvest.json", json.dumps(hstats).encode())
-        spec["path"] = str(gz_path)
         timing["harvest"] = time.perf_counter() - t
     t = time.perf_counter()
     if cfg.resume and rejects_path.exists():
@@ -331,7 +328,7 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     array_rows.update(merge_postings(partials, [s["documents"] for s in shard_stats], entity_hash, entity_freq,
                                      root / "arrays"))
     n_passages = _write_passages(partials, root / "passages.parquet")
-    if extractor == "gazetteer":
+    if uses_gazetteer:
         shutil.copy(work / "gazetteer.parquet", root / "gazetteer.parquet")
     if rejects_path.exists():
         shutil.copy(rejects_path, root / "rejects.jsonl")
@@ -349,7 +346,7 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
                  stage_seconds={k: round(sum(s["timing"].get(k, 0.0) for s in shard_stats), 3)
                                 for k in ("tokenize", "extract", "pairs", "passages", "write")},
                  retrieval=retrieval_stats)
-    if extractor == "gazetteer":
+    if uses_gazetteer:
         stats["harvest"] = json.loads((work / "harvest.json").read_text())
     if cfg.blend and stats["entities"] > 1:
         t = time.perf_counter()
