@@ -8,14 +8,8 @@ order, as the postings number them) starts in ``phrase_tokens``. The suffix arra
 positions of every real token (separators left out) ordered by the token sequence that starts there, a separator
 comparing below every token.
 
-Two constructions, same order of non-tied suffixes (tests check both against a sort of the suffixes):
-
-- ``numba`` (default): prefix doubling with group refinement (Larsson-Sadakane style): a counting sort on the
-  first token, then each round sorts only the groups still tied, by the rank of the suffix ``h`` tokens further,
-  ``h`` doubling. Each separator gets its own (negative) rank, so ties end at a segment's end, and repeated text
-  costs rounds only as long as its repeats.
-- ``divsufsort``: libdivsufsort (pydivsufsort) over the token ids written big-endian in 3 (or 4) bytes, keeping
-  the suffixes at token boundaries; byte order of fixed-width big-endian codes is token order.
+The suffix array comes from ``quco.index_builder.suffix_sort`` (``numba`` prefix doubling by default, or
+``divsufsort``).
 
 Document counts of phrases with at least ``heavy_min`` occurrences are computed here once (``phrase_heavy_*``:
 the suffix-array interval of each such phrase, its document count, and for those with at least ``set_min``
@@ -39,6 +33,7 @@ import numpy as np
 from quco.cooccur.normalize import codepoints, tables, _tokenize_kernel
 from quco.cooccur.phrase_index import BLOCK_SHIFT, PHRASE_ARRAYS, SEP
 from quco.cooccur.types import Document
+from quco.index_builder.suffix_sort import SUFFIX_METHODS, TokenIds
 
 BATCH_CHARS = 4_000_000
 HEAVY_MIN = 2048  # phrases with at least this many occurrences get a precomputed document count
@@ -60,72 +55,7 @@ def _batches(docs: Iterable[Document], batch_chars: int) -> Iterator[list[Docume
         yield batch
 
 
-class _TokenIds:
-    """Token hash -> provisional id (first-seen order) in a numba open-addressing table that grows."""
-
-    def __init__(self, capacity: int = 1 << 20):
-        self.keys = np.zeros(capacity, dtype=np.uint64)
-        self.vals = np.full(capacity, -1, dtype=np.int64)
-        self.hashes = np.empty(capacity // 2, dtype=np.uint64)  # provisional id -> hash
-        self.n = 0
-
-    def assign(self, hashes: np.ndarray) -> np.ndarray:
-        """Provisional ids (int64) of ``hashes``, new hashes added."""
-        while True:
-            ids, n = _assign_ids(hashes, self.keys, self.vals, self.hashes, self.n)
-            if n >= 0:
-                self.n = n
-                return ids
-            cap = self.keys.shape[0] * 2
-            keys, vals = np.zeros(cap, dtype=np.uint64), np.full(cap, -1, dtype=np.int64)
-            _rehash(self.keys, self.vals, keys, vals)
-            hashes_by_id = np.empty(cap // 2, dtype=np.uint64)
-            hashes_by_id[:self.n] = self.hashes[:self.n]
-            self.keys, self.vals, self.hashes = keys, vals, hashes_by_id
-
-
-@nb.njit(cache=True, nogil=True)
-def _assign_ids(hashes, keys, vals, by_id, n):
-    """Look up or insert each hash; returns (ids, new count), or (ids, -1) when the table needs to grow first
-    (nothing of this call is kept then: the caller grows the table and calls again)."""
-    mask = keys.shape[0] - 1
-    limit = keys.shape[0] // 2
-    ids = np.empty(hashes.shape[0], dtype=np.int64)
-    n0 = n
-    for i in range(hashes.shape[0]):
-        h = hashes[i]
-        j = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
-        while vals[j] >= 0 and keys[j] != h:
-            j = (j + 1) & mask
-        if vals[j] < 0:
-            if n >= limit:
-                for q in range(keys.shape[0]):  # undo this call's inserts
-                    if vals[q] >= n0:
-                        vals[q] = -1
-                        keys[q] = 0
-                return ids, -1
-            keys[j] = h
-            vals[j] = n
-            by_id[n] = h
-            n += 1
-        ids[i] = vals[j]
-    return ids, n
-
-
-@nb.njit(cache=True, nogil=True)
-def _rehash(keys, vals, new_keys, new_vals):
-    mask = new_keys.shape[0] - 1
-    for q in range(keys.shape[0]):
-        if vals[q] >= 0:
-            h = keys[q]
-            j = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
-            while new_vals[j] >= 0:
-                j = (j + 1) & mask
-            new_keys[j] = h
-            new_vals[j] = vals[q]
-
-
-def _batch_tokens(batch: list[Document], table: _TokenIds) -> tuple[np.ndarray, np.ndarray]:
+def _batch_tokens(batch: list[Document], table: TokenIds) -> tuple[np.ndarray, np.ndarray]:
     """(provisional ids + 1 with SEP = 0 after each non-empty segment, token-array length of each document)."""
     segs: list[str] = []
     seg_doc: list[int] = []
@@ -170,7 +100,7 @@ def corpus_tokens(docs: Iterable[Document], batch_chars: int = BATCH_CHARS
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(``tokens`` uint32 with SEP = 0 after every segment, ``vocab`` sorted uint64 hashes (token id = 1 + rank),
     ``doc_start`` int64 of length documents + 1)."""
-    table = _TokenIds()
+    table = TokenIds()
     parts: list[np.ndarray] = []
     doc_lengths: list[np.ndarray] = []
     for batch in _batches(docs, batch_chars):
@@ -195,143 +125,6 @@ def corpus_tokens(docs: Iterable[Document], batch_chars: int = BATCH_CHARS
     doc_start = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
     np.cumsum(lengths, out=doc_start[1:])
     return tokens, vocab, doc_start
-
-
-# ---- suffix array: prefix doubling -------------------------------------------------------------------------------
-@nb.njit(cache=True, nogil=True)
-def _first_token_sort(tokens, n_vocab, sa, rank):
-    """Counting sort of the non-separator positions by their token; ``rank`` = start of the token's group
-    (separators: ``p - n``, negative and distinct). Returns (group starts, group ends) of groups of 2 or more."""
-    n = tokens.shape[0]
-    cnt = np.zeros(n_vocab + 1, dtype=np.int64)
-    for p in range(n):
-        cnt[tokens[p]] += 1
-    start = np.zeros(n_vocab + 1, dtype=np.int64)
-    acc = 0
-    for t in range(1, n_vocab + 1):
-        start[t] = acc
-        acc += cnt[t]
-    fill = start.copy()
-    for p in range(n):
-        t = tokens[p]
-        if t == 0:
-            rank[p] = p - n
-        else:
-            sa[fill[t]] = p
-            fill[t] += 1
-            rank[p] = start[t]
-    k = 0
-    for t in range(1, n_vocab + 1):
-        if cnt[t] > 1:
-            k += 1
-    gs = np.empty(k, dtype=np.int64)
-    ge = np.empty(k, dtype=np.int64)
-    k = 0
-    for t in range(1, n_vocab + 1):
-        if cnt[t] > 1:
-            gs[k] = start[t]
-            ge[k] = start[t] + cnt[t]
-            k += 1
-    return gs, ge
-
-
-@nb.njit(cache=True, nogil=True)
-def _refine(sa, rank, h, gs, ge):
-    """One doubling round: sort each tied group ``sa[gs[g]:ge[g]]`` by ``rank[p + h]``, split it where the key
-    changes, give each new group its start as rank; returns the groups still tied."""
-    total = 0
-    for g in range(gs.shape[0]):
-        total += ge[g] - gs[g]
-    ns = np.empty(total // 2 + 1, dtype=np.int64)
-    ne = np.empty(total // 2 + 1, dtype=np.int64)
-    k = 0
-    for g in range(gs.shape[0]):
-        s, e = gs[g], ge[g]
-        m = e - s
-        keys = np.empty(m, dtype=np.int64)
-        for i in range(m):
-            keys[i] = rank[sa[s + i] + h]
-        if m <= 16:  # insertion sort, no allocation
-            for i in range(1, m):
-                kv, pv = keys[i], sa[s + i]
-                j = i - 1
-                while j >= 0 and keys[j] > kv:
-                    keys[j + 1] = keys[j]
-                    sa[s + j + 1] = sa[s + j]
-                    j -= 1
-                keys[j + 1] = kv
-                sa[s + j + 1] = pv
-        else:
-            order = np.argsort(keys)
-            seg = sa[s:e].copy()
-            for i in range(m):
-                sa[s + i] = seg[order[i]]
-            keys = keys[order]
-        i = 0
-        while i < m:
-            j = i + 1
-            while j < m and keys[j] == keys[i]:
-                j += 1
-            for t in range(i, j):
-                rank[sa[s + t]] = s + i
-            if j - i > 1:
-                ns[k] = s + i
-                ne[k] = s + j
-                k += 1
-            i = j
-    return ns[:k], ne[:k]
-
-
-def suffix_array_numba(tokens: np.ndarray, n_vocab: int) -> np.ndarray:
-    """Positions of the non-separator tokens, ordered by suffix (prefix doubling; see the module docstring)."""
-    if tokens.shape[0] and tokens[-1] != SEP:
-        raise ValueError("the token array must end with a separator")
-    dt = np.int32 if tokens.shape[0] < 2**31 else np.int64
-    m = int(np.count_nonzero(tokens))
-    sa = np.empty(m, dtype=dt)
-    rank = np.empty(tokens.shape[0], dtype=dt)
-    gs, ge = _first_token_sort(tokens, n_vocab, sa, rank)
-    h = 1
-    while gs.shape[0]:
-        gs, ge = _refine(sa, rank, h, gs, ge)
-        h *= 2
-    return sa
-
-
-def suffix_array_divsufsort(tokens: np.ndarray, n_vocab: int) -> np.ndarray:
-    """The same order through libdivsufsort over big-endian 3- or 4-byte token codes (ties between suffixes
-    that differ only after a separator may be ordered differently, which no query can see)."""
-    from pydivsufsort import divsufsort
-
-    w = 3 if n_vocab < 2**24 else 4
-    be = tokens.astype(">u4").view(np.uint8).reshape(-1, 4)[:, 4 - w:]
-    raw = np.ascontiguousarray(be).reshape(-1)
-    del be
-    full = divsufsort(raw)
-    del raw
-    pos = full[full % w == 0] // w
-    del full
-    pos = pos[tokens[pos] != SEP]
-    return pos.astype(np.int32 if tokens.shape[0] < 2**31 else np.int64)
-
-
-def suffix_array_py(tokens: np.ndarray) -> np.ndarray:
-    """Reference: sort the suffixes as tuples, each separator a distinct value below every token."""
-    n = len(tokens)
-    key = [(0, p) if int(tokens[p]) == SEP else (int(tokens[p]), 0) for p in range(n)]
-
-    def suffix(p: int) -> list:
-        out = []
-        for q in range(p, n):
-            out.append(key[q])
-            if key[q][0] == 0:
-                break
-        return out
-
-    return np.array(sorted((p for p in range(n) if int(tokens[p]) != SEP), key=suffix), dtype=np.int64)
-
-
-SUFFIX_METHODS = {"numba": suffix_array_numba, "divsufsort": suffix_array_divsufsort}
 
 
 # ---- precomputed document counts of frequent phrases -------------------------------------------------------------
@@ -468,3 +261,88 @@ def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method
             "documents": int(n_docs), "heavy_intervals": int(hlo.shape[0]), "heavy_sets": int(bits.shape[0]),
             "method": method, "block_shift": BLOCK_SHIFT, "heavy_min": int(heavy_min), "set_min": int(set_min),
             "heavy_depth": int(heavy_depth), "bytes": sum(int(a.nbytes) for a in arrays.values()), "timing": timing}
+
+
+# ---- inside a build ------------------------------------------------------------------------------------------------
+def phrase_arrays_of_files(files: list[str], out_dir: str, read_args: dict[str, Any]) -> dict[str, Any]:
+    """:func:`build_phrase_arrays` over corpus files, read like the build reads them (same documents, same order,
+    so document numbers equal the postings')."""
+    from quco.index_builder import readers
+
+    def docs() -> Iterator[Document]:
+        for f in files:
+            yield from readers.read_documents(f, read_args.get("format", "auto"),
+                                              text_field=read_args.get("text_field", "text"),
+                                              on_bad_record=read_args.get("on_bad_record", "error"))
+
+    t = time.perf_counter()
+    stats = build_phrase_arrays(docs(), out_dir)
+    stats["seconds"] = time.perf_counter() - t
+    return stats
+
+
+def _child(files: list[str], out_dir: str, read_args: dict[str, Any], parent: int) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: die with the build
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+    import json
+
+    stats = phrase_arrays_of_files(files, out_dir, read_args)
+    tmp = Path(out_dir) / "stats.json.tmp"
+    tmp.write_text(json.dumps(stats))
+    os.replace(tmp, Path(out_dir) / "stats.json")
+
+
+class PhraseJob:
+    """The phrase arrays of a build, made in a child process while the build merges, indexes passages and
+    computes blends in its own (``background``), or in-process when :meth:`finish` is called."""
+
+    def __init__(self, files: list[str], work_dir: Path, read_args: dict[str, Any], background: bool):
+        self.files, self.work, self.read_args = [str(f) for f in files], Path(work_dir), dict(read_args)
+        self.proc, self.background = None, background
+        if self.work.exists():
+            import shutil
+
+            shutil.rmtree(self.work)
+        self.work.mkdir(parents=True)
+        if background:
+            import multiprocessing as mp
+
+            self.proc = mp.get_context("fork").Process(
+                target=_child, args=(self.files, str(self.work), self.read_args, os.getpid()), daemon=True)
+            self.proc.start()
+
+    def finish(self, arrays_dir: Path) -> dict[str, Any]:
+        """Wait for (or make) the arrays, move them into ``arrays_dir``; returns their stats."""
+        import json
+
+        if self.proc is not None:
+            self.proc.join()
+            code, self.proc = self.proc.exitcode, None
+            if code != 0 or not (self.work / "stats.json").exists():
+                raise RuntimeError(f"the phrase-count process failed (exit code {code}): killed, or out of memory?")
+            stats = json.loads((self.work / "stats.json").read_text())
+        else:
+            stats = phrase_arrays_of_files(self.files, str(self.work), self.read_args)
+        stats["background"] = self.background
+        for name in PHRASE_ARRAYS:
+            os.replace(self.work / f"{name}.npy", Path(arrays_dir) / f"{name}.npy")
+        return stats
+
+    def close(self) -> None:
+        """Stop the child if it is still running (the build failed elsewhere)."""
+        if self.proc is not None and self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.proc = None
+
+    @staticmethod
+    def rows(arrays_dir: Path) -> dict[str, int]:
+        """Manifest row counts of the phrase arrays in ``arrays_dir``."""
+        return {f"arrays/{n}.npy": int(np.load(Path(arrays_dir) / f"{n}.npy", mmap_mode="r").shape[0])
+                for n in PHRASE_ARRAYS}

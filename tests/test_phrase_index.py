@@ -13,8 +13,8 @@ from quco.cooccur import sa_kernels as K
 from quco.cooccur.normalize import key_tokens_py, tokenize_py
 from quco.cooccur.phrase_index import BLOCK_SHIFT, PhraseCounts
 from quco.cooccur.types import Document
-from quco.index_builder.suffix_build import (_TokenIds, build_phrase_arrays, corpus_tokens, doc_blocks,
-                                             suffix_array_numba, suffix_array_py)
+from quco.index_builder.suffix_build import build_phrase_arrays, corpus_tokens, doc_blocks
+from quco.index_builder.suffix_sort import TokenIds, suffix_array_numba, suffix_array_py
 
 WIKI = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki2015" / "wiki2015_AA.txt.zst"
 
@@ -42,7 +42,7 @@ def test_suffix_array_numba_matches_reference(seed):
 @pytest.mark.parametrize("seed", range(10))
 def test_suffix_array_divsufsort_gives_the_same_intervals(seed):
     pytest.importorskip("pydivsufsort")
-    from quco.index_builder.suffix_build import suffix_array_divsufsort
+    from quco.index_builder.suffix_sort import suffix_array_divsufsort
 
     rng = np.random.default_rng(seed)
     t = _random_tokens(rng, 300, 3)
@@ -57,7 +57,7 @@ def test_suffix_array_divsufsort_gives_the_same_intervals(seed):
 
 def test_token_ids_table_matches_a_dict_across_growth():
     rng = np.random.default_rng(1)
-    table = _TokenIds(capacity=8)
+    table = TokenIds(capacity=8)
     ref: dict[int, int] = {}
     for _ in range(20):
         h = rng.integers(0, 50, size=int(rng.integers(0, 40))).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
