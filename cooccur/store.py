@@ -72,7 +72,9 @@ def read_manifest(root: str | Path, *, shown: str | Path | None = None) -> dict[
         raise IndexCorruptError(
             f"{where}: index schema_version {version}, this quco reads {SCHEMA_VERSION}; rebuild it with `quco build`"
         )
-    if "checksum" in manifest and manifest["checksum"] != manifest_checksum(manifest):
+    if "checksum" not in manifest:  # required: deleting the field must not bypass the check
+        raise IndexCorruptError(f"{where / MANIFEST}: the manifest has no checksum (edited or corrupt); rebuild the index")
+    if manifest["checksum"] != manifest_checksum(manifest):
         raise IndexCorruptError(
             f"{where / MANIFEST}: the manifest does not match its checksum (edited or corrupt); rebuild the index"
         )

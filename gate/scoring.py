@@ -33,7 +33,7 @@ import numpy as np
 
 from quco.cooccur.index import Index
 from quco.cooccur.normalize import ARTICLES, FNV_OFFSET, FNV_PRIME, token_hash_py, tokenize
-from quco.errors import ConfigError
+from quco.errors import ConfigError, IndexCorruptError
 
 ASSOCIATIONS = ("npmi", "npmi_smoothed", "pmi", "count", "binary", "conditional")
 COVERAGE = ("unknown", "sparse", "known")  # in increasing order
@@ -109,14 +109,23 @@ def title_hashes(ix: Index) -> np.ndarray:
 
 
 def _distinct_titles(ix: Index) -> list[str]:
+    """The distinct document titles of the passages table; empty when the index has no passages table or the
+    table has no ``title`` column (a corpus without titles). A table that exists but cannot be read is a damaged
+    index (IndexCorruptError), never a quieter gate: without titles no subject would count as known."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    try:
-        column = pq.read_table(ix.root / "passages.parquet", columns=["title"]).column("title")
-    except (OSError, KeyError, pa.ArrowException):  # no passages table, or no titles in it: nothing to use
+    path = ix.root / "passages.parquet"
+    if "passages.parquet" not in ix.manifest.get("artifacts", {}) and not path.exists():
         return []
+    try:
+        if "title" not in pq.read_schema(path).names:
+            return []
+        column = pq.read_table(path, columns=["title"]).column("title")
+    except (OSError, pa.ArrowException) as e:
+        raise IndexCorruptError(f"{ix.path}/passages.parquet: cannot be read ({e}); "
+                                f"run `quco verify --index {ix.path}`") from None
     return [t for t in pc.unique(column).to_pylist() if t is not None]
 
 

@@ -105,3 +105,39 @@ def test_report_flagged_is_a_pure_function_of_decision_and_blend():
     assert not RiskReport(decision="pass", **base).flagged
     assert not RiskReport(decision="sanctioned_blend", blend={"kind": "near", "flagged": False}, **base).flagged
     assert RiskReport(decision="sanctioned_blend", blend={"kind": "unknown_entity", "flagged": True}, **base).flagged
+
+
+# ---- item 10: a damaged passages table is an error, not a quieter gate -----------------------------------------
+def _copy_index(index, dest):
+    import shutil
+
+    shutil.copytree(index, dest)
+    return dest
+
+
+def test_unreadable_passages_table_is_an_index_error(index, tmp_path):
+    from quco.errors import IndexCorruptError
+
+    bad = _copy_index(index, tmp_path / "bad.idx")
+    p = bad / "passages.parquet"
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    with pytest.raises(IndexCorruptError, match="passages.parquet"):
+        assess("Where was Marie Curie born?", "Warsaw", index=bad, retrieve=False)
+    r = risk_cli(bad, "-q", "Where was Marie Curie born?", "-a", "Warsaw")
+    assert r.exit_code == 2 and "passages.parquet" in r.stderr and "Traceback" not in r.output
+
+
+def test_passages_without_titles_mean_frequency_alone(index, tmp_path):
+    """A corpus without titles is not damage: coverage then rests on frequency (``titled=None``)."""
+    import pyarrow.parquet as pq
+
+    plain = _copy_index(index, tmp_path / "plain.idx")
+    p = plain / "passages.parquet"
+    pq.write_table(pq.read_table(p).drop(["title"]), p)
+    from quco.gate.scoring import title_hashes
+
+    r = assess("Where was Marie Curie born?", "Marie Curie was born in Warsaw.", index=plain, retrieve=False)
+    assert r.checked and r.coverage in ("known", "sparse")
+    from quco.gate.assess import resolve_index
+
+    assert title_hashes(resolve_index(plain)).shape[0] == 0
