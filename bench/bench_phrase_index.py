@@ -36,6 +36,10 @@ from quco.index_builder.suffix_build import build_phrase_arrays
 def docs():
     for f in ARGS["files"]:
         yield from readers.read_documents(f)
+import tempfile
+from quco.cooccur.types import Document
+with tempfile.TemporaryDirectory() as warm:  # compile (or load numba's cache) before timing
+    build_phrase_arrays([Document("w", "a b", ["a b c", "b c"])] * 3, warm, method=ARGS["method"])
 t = time.perf_counter()
 stats = build_phrase_arrays(docs(), ARGS["out"], method=ARGS["method"])
 stats["wall_s"] = time.perf_counter() - t

@@ -35,6 +35,7 @@ import numpy as np
 
 from quco.cooccur import sa_kernels as K
 from quco.cooccur.normalize import key_tokens, token_hash_py
+from quco.errors import IndexCorruptError
 
 SEP = 0
 BLOCK_SHIFT = 10  # phrase_doc_block[j] = the document holding token position j << BLOCK_SHIFT
@@ -61,6 +62,27 @@ class PhraseHits:
 _NONE = PhraseHits(0, 0, known=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the index knows of a string: ``kind`` is ``"entity"`` (in the entity list: ``freq`` from the
+    gazetteer's postings), ``"phrase"`` (not an entity, but its normalized tokens occur: ``freq`` from the
+    phrase arrays), ``"absent"`` (it never occurs: ``freq`` 0), or ``"unknown"`` (not an entity, and the index
+    has no phrase arrays to tell whether it occurs: ``freq`` 0 means nothing then). ``occurrences`` counts
+    positions (phrase arrays; ``None`` without them)."""
+
+    text: str
+    key: str
+    kind: str
+    freq: int
+    occurrences: int | None = None
+    entity_id: int = -1
+
+    @property
+    def occurs(self) -> bool | None:
+        """Whether the corpus has it at all (``None``: cannot tell)."""
+        return None if self.kind == "unknown" else self.kind != "absent"
+
+
 class PhraseCounts:
     """Read-only phrase counts over the ``phrase_*`` arrays (memory-mapped by :meth:`open`)."""
 
@@ -79,6 +101,12 @@ class PhraseCounts:
         self.heavy_set = arrays["phrase_heavy_set"]
         self.heavy_bits = arrays["phrase_heavy_bits"]
         self.n_documents = int(self.doc_start.shape[0]) - 1
+        n_heavy = self.heavy_lo.shape[0]
+        if self.sa.shape[0] > self.tokens.shape[0] or self.n_documents < 0 or \
+                any(a.shape[0] != n_heavy for a in (self.heavy_hi, self.heavy_df, self.heavy_set)) or \
+                (self.heavy_bits.ndim != 2 or self.heavy_bits.shape[1] != (self.n_documents + 63) // 64) or \
+                (self.tokens.shape[0] and self.doc_block.shape[0] <= (self.tokens.shape[0] - 1) >> BLOCK_SHIFT):
+            raise ValueError("phrase arrays of inconsistent shapes")
         self.heavy_min = int((self.heavy_hi - self.heavy_lo).min()) if self.heavy_lo.shape[0] else 1 << 62
         self._local = threading.local()
 
@@ -87,6 +115,29 @@ class PhraseCounts:
         """Memory-map ``<directory>/phrase_*.npy``."""
         d = Path(directory)
         return cls({n: np.load(d / f"{n}.npy", mmap_mode="r") for n in PHRASE_ARRAYS})
+
+    @classmethod
+    def open_index_arrays(cls, root: Path, artifacts: Mapping[str, dict], shown: str | Path) -> "PhraseCounts | None":
+        """The phrase arrays of an index directory when its manifest lists them (else None), each checked against
+        its manifest row count; raises IndexCorruptError for a listed array that is missing or of another length."""
+        if "arrays/phrase_vocab.npy" not in artifacts:
+            return None
+        arrays = {}
+        for name in PHRASE_ARRAYS:
+            rel = f"arrays/{name}.npy"
+            try:
+                arr = np.load(Path(root) / rel, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise IndexCorruptError(f"{shown}/{rel}: cannot be read ({e}); run `quco verify`") from None
+            want = artifacts.get(rel, {}).get("rows")
+            if want is not None and arr.shape[0] != want:
+                raise IndexCorruptError(f"{shown}/{rel}: {arr.shape[0]} rows, manifest says {want}; "
+                                        f"run `quco verify --index {shown}`")
+            arrays[name] = arr
+        try:
+            return cls(arrays)
+        except ValueError as e:
+            raise IndexCorruptError(f"{shown}: {e}") from None
 
     # ---- the stamp array -------------------------------------------------------------------------------------
     def _stamps(self, k: int) -> tuple[np.ndarray, int]:

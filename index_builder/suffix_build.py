@@ -30,7 +30,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from quco.cooccur.normalize import codepoints, tables, _tokenize_kernel
+from quco.cooccur.normalize import tokenize
 from quco.cooccur.phrase_index import BLOCK_SHIFT, PHRASE_ARRAYS, SEP
 from quco.cooccur.types import Document
 from quco.index_builder.suffix_sort import SUFFIX_METHODS, TokenIds
@@ -65,8 +65,7 @@ def _batch_tokens(batch: list[Document], table: TokenIds) -> tuple[np.ndarray, n
             seg_doc.append(d)
     lengths = np.fromiter((len(s) + 2 for s in segs), dtype=np.int64, count=len(segs))
     seg_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    fold, is_word = tables()
-    hashes, starts, _ = _tokenize_kernel(codepoints("\n\n".join(segs)), fold, is_word)
+    hashes, starts, _ = tokenize("\n\n".join(segs))
     ids = table.assign(hashes)
     tok_seg = np.searchsorted(seg_start, starts, side="right") - 1
     local = _interleave(ids.astype(np.uint32) + np.uint32(1), tok_seg)
