@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from quco.errors import QucoError
+from quco.errors import E_INTERNAL, E_MEMORY, E_SYSTEM, QucoError
 
 EXIT_RISK, EXIT_ERROR = 1, 2
 
@@ -35,7 +35,7 @@ class QucoGroup(click.Group):
         try:
             return super().invoke(ctx)
         except QucoError as e:
-            click.echo(f"Error: {e}", err=True)
+            click.echo(f"Error [{e.code}]: {e}", err=True)
             ctx.exit(EXIT_ERROR)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -43,16 +43,17 @@ class QucoGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except MemoryError:
-            click.echo("Error: out of memory", err=True)
+            click.echo(f"Error [{E_MEMORY}]: out of memory", err=True)
             ctx.exit(EXIT_ERROR)
         except OSError as e:  # disk full, permission denied, ...: the system's reason and the file, in one line
             where = f" ({e.filename})" if e.filename else ""
-            click.echo(f"Error: {e.strerror or e}{where}", err=True)
+            click.echo(f"Error [{E_SYSTEM}]: {e.strerror or e}{where}", err=True)
             ctx.exit(EXIT_ERROR)
         except Exception as e:  # an unexpected failure still gets one line; QUCO_DEBUG=1 shows the traceback
             if os.environ.get("QUCO_DEBUG"):
                 raise
-            click.echo(f"Error: internal error: {type(e).__name__}: {e} (set QUCO_DEBUG=1 for a traceback)", err=True)
+            click.echo(f"Error [{E_INTERNAL}]: internal error: {type(e).__name__}: {e} (set QUCO_DEBUG=1 for a "
+                       "traceback)", err=True)
             ctx.exit(EXIT_ERROR)
 
 

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# Codes of failures that are not a QucoError, as the CLI reports them (docs/errors.md lists every code).
+E_SYSTEM = "E060"  # an OSError: disk full, permission denied, ...
+E_MEMORY = "E061"  # out of memory
+E_INTERNAL = "E099"  # a bug: please report it with QUCO_DEBUG=1's traceback
+
 
 def _restore(cls: type, args: tuple, state: dict[str, Any]) -> "QucoError":
     """Rebuild a pickled ``QucoError`` without calling its (possibly custom) ``__init__``."""

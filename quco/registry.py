@@ -72,21 +72,27 @@ def get(registry: catalogue.Registry, name: str) -> Any:
     raise UnknownComponentError(f"unknown {_kind(registry)[:-1]} {name!r}; available: {available}")
 
 
+def registered(registry: catalogue.Registry) -> dict[str, Any]:
+    """The parts registered in this process, by name (``Registry.get_all`` would also load every entry point)."""
+    n = len(registry.namespace)
+    return {keys[-1]: v for keys, v in catalogue._get_all(registry.namespace).items() if len(keys) == n + 1}
+
+
 def names(registry: catalogue.Registry) -> list[str]:
     """Every name the registry can resolve: registered parts and entry points, sorted."""
     eps = {ep.name for ep in entry_points(registry.entry_point_namespace)}
-    return sorted(set(registry.get_all()) | eps)
+    return sorted(set(registered(registry)) | eps)
 
 
 def describe(registry: catalogue.Registry) -> list[dict[str, str]]:
     """One row per resolvable name: ``{"name", "source", "module"}``; source is ``builtin`` for parts registered
     by quco itself, ``plugin`` for others, and a shadowed entry point is listed as ``ignored``."""
     rows = []
-    registered = registry.get_all()
+    parts = registered(registry)
     for name in names(registry):
         ep = _entry_point(registry, name)
-        if name in registered:
-            module = getattr(registered[name], "__module__", "") or ""
+        if name in parts:
+            module = getattr(parts[name], "__module__", "") or ""
             rows.append({"name": name, "source": "builtin" if module.startswith("quco.") else "plugin",
                          "module": module})
             if ep is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import os
 import random
 import subprocess
@@ -56,7 +57,7 @@ def assert_one_line_error(stderr: str, *fragments: str) -> str:
     """stderr is exactly one ``Error: ...`` line containing every fragment, and no traceback."""
     assert "Traceback" not in stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
+    assert len(lines) == 1 and re.match(r"Error( \[E\d{3}\])?: ", lines[0]), stderr
     for f in fragments:
         assert f in lines[0], (f, lines[0])
     return lines[0]
