@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Literal
@@ -74,6 +75,10 @@ class ServeState:
 
     def __init__(self, config: ServeConfig, index: Index):
         self.config, self.index = config, index
+        # One check at a time per process: the index's readers are not all thread-safe (concurrent reads of one
+        # pyarrow ParquetFile, in the passage fetch, crash the process), and under the GIL a second thread buys
+        # little; ``--workers N`` runs N processes. The threads only wait here, the event loop never does.
+        self.lock = threading.Lock()
         self.aclient: httpx.AsyncClient | None = None
         self.client: httpx.Client | None = None
 
@@ -93,7 +98,8 @@ class ServeState:
             self.client.close()
 
     def assess(self, question: str, answer: str | None, mode: str | None) -> RiskReport:
-        return assess(question, answer, index=self.index, mode=mode or self.config.mode)
+        with self.lock:
+            return assess(question, answer, index=self.index, mode=mode or self.config.mode)
 
 
 class Guard:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -82,9 +83,14 @@ class QucoGuardrail(CustomGuardrail):
                          **kwargs)
         self.index = resolve_index(quco_index or os.environ.get("QUCO_INDEX"))  # opened once, fails at startup
         self.quco_mode, self.quco_on_risk = quco_mode, quco_on_risk
+        self._lock = threading.Lock()
+
+    def _assess_locked(self, question: str, answer: str | None) -> RiskReport:
+        with self._lock:  # the index's readers are not all thread-safe: one check at a time
+            return assess(question, answer, index=self.index, mode=self.quco_mode)
 
     async def _assess(self, question: str, answer: str | None) -> RiskReport:
-        return await asyncio.to_thread(assess, question, answer, index=self.index, mode=self.quco_mode)
+        return await asyncio.to_thread(self._assess_locked, question, answer)
 
     def _block(self, report: RiskReport) -> GuardrailRaisedException:
         reasons = "; ".join(report.reasons) or report.decision

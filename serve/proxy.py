@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from quco.errors import ConfigError, GateError, RiskBlocked
 from quco.gate.adapters import Adapter
 from quco.gate.report import RiskReport
-from quco.gate.wrap import GatedAnswer, GatedLLM, wrap
+from quco.gate.wrap import GatedAnswer, GatedLLM
 from quco.serve.app import ServeState, error_response, json_bytes, report_headers
 from quco.serve.config import MODES, ON_RISK
 
@@ -198,8 +199,22 @@ def blocked_response(report: RiskReport) -> JSONResponse:
     return JSONResponse(json.loads(json_bytes(body)), status_code=400, headers=report_headers(report))
 
 
+class _ServerGate(GatedLLM):
+    """``wrap()``'s gate with its checks under the server's lock (see ``ServeState.lock``); the upstream calls
+    between them run unlocked."""
+
+    def __init__(self, adapter: Adapter, state: ServeState, chat: ChatRequest):
+        super().__init__(adapter, index=state.index, mode=chat.mode, on_risk=chat.on_risk, fail_open=False,
+                         config=None, router=None, logger=None, evidence_template=None)
+        self.lock: threading.Lock = state.lock
+
+    def _assess(self, ix: Any, question: str, answer: str | None) -> RiskReport:
+        with self.lock:
+            return super()._assess(ix, question, answer)
+
+
 def gated(chat: ChatRequest, state: ServeState, adapter: Adapter) -> GatedLLM:
-    return wrap(adapter, index=state.index, mode=chat.mode, on_risk=chat.on_risk)
+    return _ServerGate(adapter, state, chat)
 
 
 def install_proxy(app: FastAPI, state: ServeState) -> None:
