@@ -370,7 +370,7 @@ def test_binary_file_in_skip_mode_keeps_earlier_documents(tmp_path):
     assert rejected[0]["reason"].endswith("; the rest of the file is skipped (documents kept before it: 12000)")
 
 
-CHUNK = 1 << 20  # readers._CHUNK: the read size, so that a bad line can be put across a chunk boundary
+CHUNK = 1 << 20  # textio._CHUNK: the read size, so that a bad line can be put across a chunk boundary
 BAD_LINES = {"nul": (b"ab\x00cd\n", "binary data (NUL byte)"),
              "utf8": (b'{"text": "caf\xe9"}\n', "invalid UTF-8 at byte 14 of the line")}
 
