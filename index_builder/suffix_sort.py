@@ -129,11 +129,8 @@ def _refine(sa, rank, h, gs, ge, n, packed):
     """One doubling round: sort each tied group ``sa[gs[g]:ge[g]]`` by ``rank[p + h]``, split it where the key
     changes, give each new group its start as rank; returns the groups still tied. ``packed``: sort keys and
     positions packed in one int64 (needs ``n`` = token count < 2**31)."""
-    total = 0
-    for g in range(gs.shape[0]):
-        total += ge[g] - gs[g]
-    ns = np.empty(total // 2 + 1, dtype=np.int64)
-    ne = np.empty(total // 2 + 1, dtype=np.int64)
+    ns = np.empty(max(gs.shape[0], 16), dtype=np.int64)  # grown by doubling: the bound (half the tied
+    ne = np.empty(max(gs.shape[0], 16), dtype=np.int64)  # suffixes) would cost 8 bytes a token up front
     k = 0
     for g in range(gs.shape[0]):
         s, e = gs[g], ge[g]
@@ -173,11 +170,20 @@ def _refine(sa, rank, h, gs, ge, n, packed):
             for t in range(i, j):
                 rank[sa[s + t]] = s + i
             if j - i > 1:
+                if k == ns.shape[0]:
+                    ns, ne = _grow(ns), _grow(ne)
                 ns[k] = s + i
                 ne[k] = s + j
                 k += 1
             i = j
     return ns[:k], ne[:k]
+
+
+@nb.njit(cache=True, nogil=True)
+def _grow(a):
+    b = np.empty(a.shape[0] * 2, dtype=a.dtype)
+    b[:a.shape[0]] = a
+    return b
 
 
 def suffix_array_numba(tokens: np.ndarray, n_vocab: int) -> np.ndarray:
