@@ -8,6 +8,7 @@ and the answer's values as :class:`~quco.gate.report.EntityHit` objects, the uni
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -52,6 +53,16 @@ class IndexLexicon:
         return out
 
 
+_LEXICONS: "weakref.WeakKeyDictionary[Index, IndexLexicon]" = weakref.WeakKeyDictionary()
+
+
+def _lexicon(ix: Index) -> IndexLexicon:
+    lex = _LEXICONS.get(ix)
+    if lex is None:
+        lex = _LEXICONS[ix] = IndexLexicon(ix)
+    return lex
+
+
 @lru_cache(maxsize=1)
 def parser() -> Any:
     """spaCy's small English pipeline with tagger, parser and NER (no lemmatizer), loaded once per process."""
@@ -80,6 +91,20 @@ def _index_spans(ix: Index, text: str, hits: list[EntityHit]) -> list[tuple[int,
         return [(m.start, m.end, m.label) for m in ext.extract(text, unknown=False)]
     skip = ("UNKNOWN", "ANSWER", "SURNAME", "SUBJECT")
     return [(h.start, h.end, h.label) for h in hits if h.label not in skip]
+
+
+def _parse_answer_uncached(text: str) -> Any:
+    return parser()(text)
+
+
+_parse_answer = lru_cache(maxsize=64)(_parse_answer_uncached)
+
+
+def set_answer_cache(size: int | None) -> None:
+    """Resize the per-process cache of parsed answers (``None``: unbounded; the ablation re-reads every answer
+    once per configuration)."""
+    global _parse_answer
+    _parse_answer = lru_cache(maxsize=size)(_parse_answer_uncached)
 
 
 def answer_prefix(answer: str, max_sentences: int) -> str:
@@ -114,14 +139,13 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
     answer); they join the spaCy candidates. A short answer (at most ``short_words`` words) that the index knows
     as a whole is the value itself.
     """
-    lex = IndexLexicon(ix)
-    nlp = parser()
+    lex = _lexicon(ix)
     qdoc = _parse_question(question)
     q_spans = _index_spans(ix, question, q_hits)
     adoc, a_spans, whole = None, [], None
     if answer is not None:
         prefix = answer_prefix(answer, steps.max_sentences)
-        adoc = nlp(prefix)
+        adoc = _parse_answer(prefix)
         a_spans = _index_spans(ix, prefix, a_hits)
         stripped = answer.strip().rstrip(".!?")
         if stripped and len(tokenize_py(stripped)) <= short_words:

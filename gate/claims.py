@@ -82,6 +82,9 @@ _HEDGE = re.compile(
     r"knowledge cutoff|as of (?:my|the time)|I would need|please (?:provide|clarify|specify)|could you (?:please )?"
     r"(?:provide|clarify|specify)|(?:it|this) depends on|more context|I (?:think|believe) you (?:mean|are referring))",
     re.I)
+_HONORIFICS = frozenset("""sir dame lord lady king queen prince princess saint st dr mr mrs ms miss president
+representative senator general captain admiral marshal field pope emperor empress sultan sheikh reverend rev
+professor prof judge justice chancellor governor mayor colonel major lieutenant sergeant""".split())
 _FOOTNOTE = re.compile(r"(?<=[a-z)\]\"'\u201d])\d{1,2}(?=[\s.,;:!?)]|$)")
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 
@@ -199,8 +202,9 @@ def clean_question(text: str) -> str:
 
 def _trim(doc: Any, i: int, j: int) -> tuple[int, int]:
     """Token range [i, j) without leading determiners/punctuation and a trailing possessive or punctuation."""
-    while i < j and (doc[i].is_punct or doc[i].lower_ in ("the", "a", "an") or doc[i].is_space):
-        i += 1
+    while i < j and (doc[i].is_punct or doc[i].lower_ in ("the", "a", "an") or doc[i].is_space
+                     or (doc[i].lower_.rstrip(".") in _HONORIFICS and j - i > 1 and doc[i + 1].pos_ == "PROPN")):
+        i += 1  # "the", and a title before a name: "Sir Paul McCartney" is Paul McCartney
     while j > i and (doc[j - 1].is_punct or doc[j - 1].tag_ == "POS" or doc[j - 1].is_space):
         j -= 1
     return i, j
@@ -269,6 +273,27 @@ def _propn_runs(doc: Any) -> list[Span]:
     return out
 
 
+def _noun_runs(doc: Any) -> list[Span]:
+    """Common-noun candidates: every suffix of each run of adjectives and nouns ("human body", "body"). Used only
+    when nothing named is there ("What kind of organism is a truffle?")."""
+    out, i, n = [], 0, len(doc)
+    while i < n:
+        if doc[i].pos_ not in ("NOUN", "ADJ") or doc[i].is_stop:
+            i += 1
+            continue
+        j = i
+        while j < n and doc[j].pos_ in ("NOUN", "ADJ") and not doc[j].is_stop:
+            j += 1
+        if doc[j - 1].pos_ == "NOUN":
+            for k in range(max(i, j - 3), j):
+                if doc[k].pos_ == "NOUN" or k < j - 1:
+                    sp = _span(doc, k, j, "", "noun")
+                    if sp is not None:
+                        out.append(sp)
+        i = j
+    return out
+
+
 def candidates(doc: Any, index_spans: Sequence[tuple[int, int, str]] = ()) -> list[Span]:
     """Every candidate span of ``doc`` (overlapping ones included): NER, proper-noun runs, quoted titles, titles
     after a work noun, and ``index_spans`` ((start, end, label) char spans the index matched)."""
@@ -288,6 +313,7 @@ def candidates(doc: Any, index_spans: Sequence[tuple[int, int, str]] = ()) -> li
             if sp is not None:
                 out.append(sp)
     out += _title_after_noun(doc)
+    out += _noun_runs(doc)
     for s, t, label in index_spans:
         sp = _char_span(doc, s, t, label if label in NAME_LABELS else "", "index")
         if sp is not None:
@@ -315,6 +341,8 @@ def resolve(cands: list[Span]) -> list[Span]:
 
     pool = []
     for s in cands:
+        if s.origin == "noun" and not _known(s):
+            continue  # an unknown common noun says nothing
         if s.origin not in _EXPLICIT and not _known(s) and any(
                 _known(t) and s.start <= t.start and t.end <= s.end and 2 * words(t) > words(s) for t in cands):
             continue
@@ -343,8 +371,11 @@ def annotate(spans: list[Span], lexicon: Lexicon) -> list[Span]:
 
 
 # ---- generic terms --------------------------------------------------------------------------------------------------
-def generic_reason(span: Span, doc: Any, n_documents: int, steps: ClaimSteps, cased_text: bool) -> str:
-    """Why ``span`` is too generic to carry a claim ("" when it is not)."""
+def generic_reason(span: Span, doc: Any, n_documents: int, steps: ClaimSteps, cased_text: bool,
+                   by_share: bool = True) -> str:
+    """Why ``span`` is too generic to carry a claim ("" when it is not). ``by_share``: also when the corpus
+    mentions it in more than ``steps.generic_share`` of its documents (for topics; a frequent answer value such
+    as "China" is still a claim)."""
     words = [w for w in span.key.split() if len(w) > 1 or w.isdigit()]
     if not words:
         return "no word"
@@ -357,19 +388,23 @@ def generic_reason(span: Span, doc: Any, n_documents: int, steps: ClaimSteps, ca
         return "adjective or demonym"
     if all(t.is_stop for t in toks):
         return "stop words"
+    if span.origin == "noun":
+        return "common noun"
+    if len(toks) == 1 and toks[0].lower_.rstrip(".") in _HONORIFICS:
+        return "title word"
     if cased_text and not span.cased:
         return "common noun"
-    if n_documents and span.freq > steps.generic_share * n_documents:
+    if by_share and n_documents and span.freq > steps.generic_share * n_documents:
         return f"in {span.freq / n_documents:.0%} of the documents"
     return ""
 
 
 def _drop_generic(spans: list[Span], doc: Any, lexicon: Lexicon, steps: ClaimSteps, cased: bool,
-                  dropped: list[Span]) -> list[Span]:
+                  dropped: list[Span], by_share: bool = True) -> list[Span]:
     if not steps.generic_filter:
         return spans
     for s in spans:
-        s.reason = generic_reason(s, doc, lexicon.n_documents, steps, cased)
+        s.reason = generic_reason(s, doc, lexicon.n_documents, steps, cased, by_share)
     keep = [s for s in spans if not s.reason]
     if not keep:  # nothing specific: the generic ones are all there is (but never a span without a word)
         keep = [s for s in spans if s.reason not in ("no word", "stop words")]
@@ -434,7 +469,7 @@ def answer_values(adoc: Any, question: str, topic_spans: list[Span], form: str, 
         read = [s for s in spans if any(a <= s.start < b for (a, b), h in zip(sents, hedged)
                                         if not (steps.hedges and h))]
         chosen = [s for s in read if s.key not in q_keys and (not steps.question_form or fits(s, form))]
-        claims.values = _drop_generic(chosen, adoc, lexicon, steps, True, dropped)
+        claims.values = _drop_generic(chosen, adoc, lexicon, steps, True, dropped, by_share=False)
         claims.is_list = len(claims.values) > 1
         return claims
     best: tuple[int, list[Span]] | None = None
@@ -458,7 +493,7 @@ def answer_values(adoc: Any, question: str, topic_spans: list[Span], form: str, 
         return claims
     k, vals = best
     claims.sentence = sents[k]
-    vals = _drop_generic(vals, adoc, lexicon, steps, True, dropped)
+    vals = _drop_generic(vals, adoc, lexicon, steps, True, dropped, by_share=False)
     claims.is_list = len(vals) > 1
     if claims.is_list and not steps.lists:
         dropped += vals[1:]

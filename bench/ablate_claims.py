@@ -1,0 +1,182 @@
+"""Ablation of the claim steps (issue #13, part 2) on the real-LLM-answer dev files.
+
+For each dev file of ``../shared/data/realqa`` and each configuration, ``assess`` (factual mode, no retrieval,
+hint-free: only question and answer are read, never ``id``, ``source`` or ``gold``) scores every row, and the
+table shows: the share of rows the corpus can check (question coverage ``known`` or ``sparse``), AUROC of the
+risk on those rows with a bootstrap 95 % interval, QuCo-RAG's binary rule on the same rows (any checked pair
+never seen together) and our margin over it with its paired bootstrap interval, and the factual gate's pass rate
+and error among passed answers over all rows.
+
+Rows are cumulative steps, then single changes on top of the full configuration::
+
+    python bench/ablate_claims.py --index /tmp/wikix.idx                 # TriviaQA, NQ, songs
+    python bench/ablate_claims.py --index /tmp/wikix.idx --all --json bench/out/ablate_claims.json
+
+Latency is that of the first configuration with claims (answers parsed for the first time); later rows reuse
+the parses (marked "cached"). Thresholds and defaults chosen from this table are tuned on these dev rows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+REALQA = ROOT.parent / "shared" / "data" / "realqa"
+TARGETED = ("evouna_triviaqa_dev", "evouna_nq_dev", "songs_performer_dev")
+REPORTED = ("hotpotqa_ircot_llama31_8b_dev", "popqa_llama2chat_s2rag_dev")
+
+
+def configs() -> dict[str, dict]:
+    """Named GateConfig overrides: cumulative steps first, then variants of the full configuration."""
+    off = dict(claims=True, claim_form=False, claim_generic=False, claim_span=False, claim_hedges=False,
+               claim_lists=True)
+    steps = {
+        "all entities (before #13)": dict(claims=False),
+        "claims: candidates (NER, proper nouns, titles, index), whole names": off,
+        "+ answer span (claim sentence, no restated question)": {**off, "claim_span": True},
+        "+ question form (who/when/where/how many/which)": {**off, "claim_span": True, "claim_form": True},
+        "+ hedges dropped": {**off, "claim_span": True, "claim_form": True, "claim_hedges": True},
+        "+ generic terms dropped (= default)": {},
+    }
+    variants = {
+        "  default, lists: first item only": dict(claim_lists=False),
+        "  default, coverage of the best topic": dict(coverage_of="best"),
+        "  default, aggregate min": dict(aggregate="min"),
+        "  default, aggregate max": dict(aggregate="max"),
+        "  default, aggregate mean": dict(aggregate="mean"),
+        "  default, unknown value = unseen (-1)": dict(unknown_value_support=-1.0),
+        "  default, generic share 1 %": dict(generic_share=0.01),
+        "  default, generic share 10 %": dict(generic_share=0.10),
+    }
+    return {**steps, **variants}
+
+
+def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    n1 = int(labels.sum())
+    n0 = labels.shape[0] - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(scores)
+    return float((r[labels == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def bootstrap(scores: np.ndarray, base: np.ndarray, labels: np.ndarray, n_boot: int, seed: int = 0) -> dict:
+    """AUROC of ``scores`` and of ``base`` with percentile 95 % intervals, and of their paired difference."""
+    rng = np.random.default_rng(seed)
+    n = labels.shape[0]
+    ours, theirs, diff = [], [], []
+    for _ in range(n_boot):
+        i = rng.integers(0, n, n)
+        a, b = _auc(scores[i], labels[i]), _auc(base[i], labels[i])
+        ours.append(a)
+        theirs.append(b)
+        diff.append(a - b)
+
+    def ci(xs: list[float]) -> tuple[float, float]:
+        x = np.asarray(xs)
+        x = x[~np.isnan(x)]
+        return (float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5))) if x.size else (np.nan, np.nan)
+
+    a, b = _auc(scores, labels), _auc(base, labels)
+    return {"auroc": a, "auroc_ci": ci(ours), "binary": b, "binary_ci": ci(theirs), "margin": a - b,
+            "margin_ci": ci(diff)}
+
+
+def run(index: str, files: list[Path], names: list[str] | None, limit: int | None, n_boot: int) -> dict:
+    from quco.cooccur.index import Index
+    from quco.evaluation.evaluate import load_cases, score_cases
+    from quco.evaluation.metrics import gate_view
+    from quco.gate import claim_entities
+    from quco.gate.assess import GateConfig
+
+    claim_entities.set_answer_cache(None)
+    ix = Index(index)
+    table: dict[str, dict] = {}
+    cfgs = configs()
+    order = list(cfgs)
+    # the full configuration runs first (after the old one), so that its latency is measured on fresh parses
+    order.remove("+ generic terms dropped (= default)")
+    order.insert(1, "+ generic terms dropped (= default)")
+    if names:
+        order = [n for n in order if any(s in n for s in names)]
+    for path in files:
+        rows = load_cases(path, "pairs", limit)
+        for c in rows:  # never read these when scoring
+            c.pop("id", None)
+            c.pop("source", None)
+            c.pop("gold", None)
+        table[path.stem] = {}
+        fresh = True
+        for name in order:
+            cfg = replace(GateConfig(retrieve_evidence=False), **cfgs[name])
+            cases = [dict(c) for c in rows]
+            t = time.perf_counter()
+            score_cases(cases, ix, cfg, subject_hint=False)
+            wall = time.perf_counter() - t
+            labels = np.array([c["label"] for c in cases])
+            checked = np.array([c["coverage"] != "unknown" for c in cases])
+            scores = np.array([c["score"] for c in cases])
+            binary = np.array([c["quco_binary"] for c in cases])
+            gate = gate_view([c["decision"] for c in cases], labels.tolist())
+            lat = np.array([c["latency_ms"] for c in cases])
+            res = {"n": len(cases), "checked": float(checked.mean()),
+                   **bootstrap(scores[checked], binary[checked], labels[checked], n_boot),
+                   "pass_rate": gate["pass_rate"], "error_among_passed": gate["error_among_passed"],
+                   "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+                   "cached": not fresh and cfgs[name].get("claims", True), "wall_s": wall}
+            if cfgs[name].get("claims", True):
+                fresh = False
+            table[path.stem][name] = res
+            print(_line(path.stem, name, res), flush=True)
+    return table
+
+
+def _fmt(x: float | None, nd: int = 3) -> str:
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{nd}f}"
+
+
+def _line(file: str, name: str, r: dict) -> str:
+    lat = f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}" + (" (cached)" if r["cached"] else "")
+    return (f"| {file} | {name.strip()} | {r['checked']:.2f} | {_fmt(r['auroc'])} [{_fmt(r['auroc_ci'][0], 2)}, "
+            f"{_fmt(r['auroc_ci'][1], 2)}] | {_fmt(r['binary'])} | {r['margin']:+.3f} [{r['margin_ci'][0]:+.2f}, "
+            f"{r['margin_ci'][1]:+.2f}] | {_fmt(r['pass_rate'], 2)} / {_fmt(r['error_among_passed'], 2)} | {lat} |")
+
+
+HEADER = ("| file | configuration | checked | AUROC checked [95 % CI] | binary, same rows | margin [95 % CI] | "
+          "gate pass / error | assess ms p50 / p95 |\n|---|---|---:|---:|---:|---:|---:|---:|")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--index", required=True, help="index directory (e.g. a default build of wiki2015 + wiki_extra)")
+    ap.add_argument("--all", action="store_true", help="also the reported-only files (HotpotQA RAG, PopQA)")
+    ap.add_argument("--files", nargs="*", help="dev file stems (default: the three targeted ones)")
+    ap.add_argument("--only", nargs="*", help="run only configurations whose name contains one of these")
+    ap.add_argument("--limit", type=int, help="first N rows of each file")
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    ap.add_argument("--json", help="also write the table as JSON here")
+    a = ap.parse_args(argv)
+    stems = a.files or list(TARGETED) + (list(REPORTED) if a.all else [])
+    files = [REALQA / f"{s}.jsonl" for s in stems]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        print(f"missing dev files: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    print(HEADER, flush=True)
+    table = run(a.index, files, a.only, a.limit, a.boot)
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(table, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

