@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from quco.cli.common import EXIT_RISK, emit, index_option, json_option, open_index
-from quco.errors import ConfigError, QucoError
+from quco.cli.common import EXIT_ERROR, EXIT_RISK, emit, index_option, json_option, open_index
+from quco.errors import BadInputError, ConfigError, QucoError
+
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process that SIGPIPE ended
 
 
 def _assess(ix, question, answer, mode, **kw):
@@ -17,54 +20,92 @@ def _assess(ix, question, answer, mode, **kw):
     return assess(question, answer, index=ix, mode=mode, **kw)
 
 
+def _exit_quietly_on_broken_pipe() -> None:
+    """The reader went away (``quco risk --batch ... | head -1``): stop without a word, as Unix tools do when
+    SIGPIPE ends them (exit status 141 = 128 + SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    except (OSError, ValueError):
+        pass
+    os._exit(EXIT_BROKEN_PIPE)
+
+
+def _batch(ix, source, name: str, mode, retrieve) -> int:
+    """One JSON line per request of ``source``; the exit code: 2 when a line was malformed, else 1 when a report
+    was flagged, else 0."""
+    flagged = failed = False
+    for n, line in enumerate(source, 1):
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            if not isinstance(req, dict) or not isinstance(req.get("question"), str):
+                raise ValueError("expected an object with a string 'question'")
+            rep = _assess(ix, req["question"], req.get("answer"), req.get("mode", mode), retrieve=retrieve,
+                          subject=req.get("subject"))
+            out = rep.to_dict()
+            flagged |= rep.flagged
+        except (ValueError, QucoError) as e:
+            out = {"error": f"{name} line {n}: {e}", "line": n}
+            failed = True
+        try:
+            click.echo(json.dumps(out, ensure_ascii=False))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _exit_quietly_on_broken_pipe()
+    return EXIT_ERROR if failed else EXIT_RISK if flagged else 0
+
+
 @click.command("risk")
 @index_option
 @click.option("--question", "-q", help="The prompt / question.")
 @click.option("--answer", "-a", help="The model's answer (omit for the pre-generation check).")
+@click.option("--subject", help="The entity the question is about, when you know it (a hint: it then counts as a "
+                                "question entity, and the question's coverage is its coverage).")
 @click.option("--mode", default="factual", show_default=True, type=click.Choice(["factual", "creative", "auto"]),
               help="factual: unseen pairs route to retrieval; creative: they are sanctioned blends; auto: decide "
                    "from the question.")
-@click.option("--batch", is_flag=True, help="Read JSONL requests {question, answer?, mode?} from stdin; one report "
-                                            "per line on stdout.")
+@click.option("--batch", "batch", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
+              help="Read JSONL requests {question, answer?, mode?, subject?} from FILE, or from stdin when no FILE "
+                   "(or -) is given; one report per line on stdout. Exit 2 if a line is malformed (its output "
+                   "line says why), else 1 if any report is flagged.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a standalone HTML report.")
 @click.option("--no-evidence", is_flag=True, help="Do not retrieve evidence passages.")
 @click.option("--color/--no-color", default=None, help="Colour the highlighted text (default: when a terminal).")
 @json_option
-def risk_command(index_path, question, answer, mode, batch, html_path, no_evidence, color, as_json) -> None:
+def risk_command(index_path, question, answer, subject, mode, batch, html_path, no_evidence, color, as_json) -> None:
     """Assess the data-side risk of a question (and answer) against the corpus.
 
-    Exit code 0: pass or sanctioned blend; 1: risk flagged, retrieve; 2: error.
+    Exit code 0: pass, or a sanctioned blend of entities the corpus knows; 1: risk flagged (retrieve, or a
+    blend with an entity the corpus never mentions); 2: error.
 
     \b
     Examples:
       quco risk -q "Where was Marie Curie born?" -a "Marie Curie was born in Warsaw."
       quco risk -q "Write a poem about Einstein in Warsaw" -a "..." --mode auto --json
+      quco risk --batch requests.jsonl > reports.jsonl
       cat requests.jsonl | quco risk --batch > reports.jsonl
     """
+    if batch is not None and (question or answer or subject):
+        raise ConfigError("--batch reads its requests from a file or stdin; do not also pass "
+                          "--question/--answer/--subject")
+    if batch is None and not question:
+        raise ConfigError("give --question (and --answer), or --batch [FILE] with JSONL requests")
     ix = open_index(index_path)
     retrieve = False if no_evidence else None
-    if batch:
-        if question or answer:
-            raise ConfigError("--batch reads requests from stdin; do not also pass --question/--answer")
-        flagged = False
-        for n, line in enumerate(sys.stdin, 1):
-            if not line.strip():
-                continue
-            try:
-                req = json.loads(line)
-                if not isinstance(req, dict) or not isinstance(req.get("question"), str):
-                    raise ValueError("expected an object with a string 'question'")
-                rep = _assess(ix, req["question"], req.get("answer"), req.get("mode", mode), retrieve=retrieve)
-                out = rep.to_dict()
-                flagged |= rep.flagged
-            except (ValueError, QucoError) as e:
-                out = {"error": f"stdin line {n}: {e}", "line": n}
-                flagged = True
-            click.echo(json.dumps(out, ensure_ascii=False))
-        sys.exit(EXIT_RISK if flagged else 0)
-    if not question:
-        raise ConfigError("give --question (and --answer), or --batch with JSONL on stdin")
-    rep = _assess(ix, question, answer, mode, retrieve=retrieve)
+    if batch is not None:
+        if batch == "-":
+            sys.exit(_batch(ix, sys.stdin, "stdin", mode, retrieve))
+        try:
+            with open(batch, encoding="utf-8") as f:
+                code = _batch(ix, f, batch, mode, retrieve)
+        except FileNotFoundError:
+            raise BadInputError(batch, "no such file") from None
+        except UnicodeDecodeError as e:
+            raise BadInputError(batch, f"not UTF-8 text ({e.reason})") from None
+        sys.exit(code)
+    rep = _assess(ix, question, answer, mode, retrieve=retrieve, subject=subject)
     if html_path:
         with open(html_path, "w", encoding="utf-8") as f:
             f.write(rep.render_html())
@@ -79,24 +120,36 @@ def _fmt_metric(v) -> str:
     return "  -  " if v is None else f"{v:.3f}"
 
 
+def _fmt_ci(ci) -> str:
+    return "" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def _human_detection(s: dict) -> str:
-    lines = [f"{s['format']}: {s['n']} cases   AUROC {_fmt_metric(s['auroc'])}   pairwise accuracy "
-             f"{_fmt_metric(s['pairwise_accuracy'])}", "", f"{'stratum':<14}{'fraction':>9}{'AUROC':>8}{'pairwise':>10}"
+    hint = "with the rows' gold subject as a hint" if s.get("subject_hint") else "hint-free: question and answer only"
+    lines = [f"{s['format']}: {s['n']} cases ({hint})   AUROC {_fmt_metric(s['auroc'])}{_fmt_ci(s.get('auroc_ci95'))}"
+             f"   pairwise accuracy {_fmt_metric(s['pairwise_accuracy'])}", "",
+             f"{'stratum':<14}{'fraction':>9}{'AUROC':>8}{'95% interval':>18}{'pairwise':>10}"
              + "".join(f"{b:>13}" for b in s["baselines"])]
     for name, st in s["strata"].items():
         lines.append(f"{name:<14}{st['fraction']:>9.3f}{_fmt_metric(st['auroc']):>8}"
-                     f"{_fmt_metric(st['pairwise_accuracy']):>10}"
+                     f"{_fmt_ci(st.get('auroc_ci95')) or '  -':>18}{_fmt_metric(st['pairwise_accuracy']):>10}"
                      + "".join(f"{_fmt_metric(b['strata'][name]['auroc']):>13}" for b in s["baselines"].values()))
-    lines.append(f"{'all':<14}{1:>9.3f}{_fmt_metric(s['auroc']):>8}{_fmt_metric(s['pairwise_accuracy']):>10}"
+    lines.append(f"{'all':<14}{1:>9.3f}{_fmt_metric(s['auroc']):>8}{_fmt_ci(s.get('auroc_ci95')) or '  -':>18}"
+                 f"{_fmt_metric(s['pairwise_accuracy']):>10}"
                  + "".join(f"{_fmt_metric(b['auroc']):>13}" for b in s["baselines"].values()))
     g = s["gate"]
-    lines += ["", f"gate (factual): pass rate {_fmt_metric(g['pass_rate'])}, error among passed "
-                  f"{_fmt_metric(g['error_among_passed'])} (base error {_fmt_metric(g['base_error'])})"]
+    n_passed = g.get("n_passed")
+    few = f"; rests on {n_passed} passed answers" if n_passed is not None and n_passed < 200 else ""
+    lines += ["", f"gate (factual): pass rate {_fmt_metric(g['pass_rate'])} ({n_passed} answers), error among "
+                  f"passed {_fmt_metric(g['error_among_passed'])}{_fmt_ci(g.get('error_among_passed_ci95'))} "
+                  f"(base error {_fmt_metric(g['base_error'])}{few})"]
     lc = s.get("length_control", {})
     if lc:
         lines.append(f"length control: {lc.get('n_short')} short cases, AUROC {_fmt_metric(lc.get('auroc_short'))} "
                      f"(length itself: {_fmt_metric(lc.get('auroc_length'))})")
     lines.append(f"assess latency: p50 {s['latency_ms']['p50']:.2f} ms, p95 {s['latency_ms']['p95']:.2f} ms")
+    lines.append("95% intervals: bootstrap over questions (sampling noise only). The gate's thresholds were chosen on "
+                 "the dev files: figures on them are in-sample (dev, tuned on these rows).")
     return "\n".join(lines)
 
 
@@ -123,9 +176,14 @@ def _human_modes(s: dict) -> str:
               type=click.Choice(["auto", "swap", "pairs", "halueval", "blends", "modes"]),
               help="Dev-file format (auto: from the first row's keys).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
+@click.option("--subject-hint", is_flag=True,
+              help="Also hand assess the rows' gold `subject` (as `quco risk --subject` would). Off by default: "
+                   "the headline figures see what users run, question and answer only.")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Bootstrap resamples (over questions) for the 95% intervals; 0: no intervals.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write a standalone HTML report.")
 @json_option
-def eval_command(data, index_path, fmt, limit, html_path, as_json) -> None:
+def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_path, as_json) -> None:
     """Measure detection quality on a labelled dev file (AUROC by coverage stratum, gate view, baselines).
 
     \b
@@ -158,7 +216,8 @@ def eval_command(data, index_path, fmt, limit, html_path, as_json) -> None:
     from tqdm import tqdm
 
     with tqdm(desc="assessing", unit="case", file=sys.stderr, leave=False, disable=None) as bar:
-        summary, cases = evaluate.evaluate_detection(data, ix, fmt, limit, progress=bar)
+        summary, cases = evaluate.evaluate_detection(data, ix, fmt, limit, progress=bar, subject_hint=subject_hint,
+                                                     bootstrap=bootstrap)
     if html_path:
         Path(html_path).write_text(eval_report.render_html(summary, cases, title=f"quco eval: {Path(data).name}"),
                                    encoding="utf-8")

@@ -94,13 +94,15 @@ def load_cases(path: str | Path, fmt: str, limit: int | None = None) -> list[dic
 
 
 def score_cases(cases: list[dict], ix: Index, config: GateConfig | None = None, progress=None,
-                subject_hint: bool = True) -> list[dict]:
+                subject_hint: bool = False) -> list[dict]:
     """Run ``assess`` (factual mode, no retrieval) on every case and attach score, coverage and baselines.
 
     Baselines: ``length`` (answer words), ``popularity`` (``-log(1 + freq)`` of the most frequent entity the
     answer adds to the question: rarer answers riskier) and ``quco_binary`` (1 when any question-answer or
     answer-answer pair has co-occurrence below one, an entity the corpus never mentions included; 0 when there is
-    no pair to check). ``subject_hint=False`` withholds the rows' ``subject`` from ``assess`` (for the ablation).
+    no pair to check). By default ``assess`` sees what a user's call sees: question and answer only (the
+    headline figures). ``subject_hint=True`` also hands it the row's gold ``subject`` (``assess(subject=...)``),
+    which only a caller who knows the question's subject can do: the second, hinted row of docs/eval.md.
     """
     for case in cases:
         t = time.perf_counter()
@@ -125,9 +127,11 @@ def score_cases(cases: list[dict], ix: Index, config: GateConfig | None = None, 
 
 
 def evaluate_detection(path: str | Path, ix: Index, fmt: str = "auto", limit: int | None = None,
-                       config: GateConfig | None = None, progress=None, subject_hint: bool = True
-                       ) -> tuple[dict, list[dict]]:
-    """(summary, scored cases) for a detection dev file."""
+                       config: GateConfig | None = None, progress=None, subject_hint: bool = False,
+                       bootstrap: int | None = None) -> tuple[dict, list[dict]]:
+    """(summary, scored cases) for a detection dev file; hint-free unless ``subject_hint`` (see
+    :func:`score_cases`). ``bootstrap``: resamples for the 95 % intervals (default
+    :data:`~quco.evaluation.metrics.BOOTSTRAP_SAMPLES`, 0: none)."""
     if fmt == "auto":
         fmt = detect_format(next(read_rows(path, 1))[1])
     cases = load_cases(path, fmt, limit)
@@ -137,8 +141,9 @@ def evaluate_detection(path: str | Path, ix: Index, fmt: str = "auto", limit: in
         progress.total = len(cases)
     cfg = config or GateConfig()
     score_cases(cases, ix, cfg, progress, subject_hint)
-    summary = summarize(cases)
+    summary = summarize(cases) if bootstrap is None else summarize(cases, bootstrap=bootstrap)
     summary.update(format=fmt, file=str(path), index=str(ix.path), known_docs=cfg.known_docs(ix),
+                   subject_hint=subject_hint,
                    config={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()})
     return summary, cases
 
@@ -161,11 +166,12 @@ def ablation_row(summary: dict) -> dict[str, Any]:
 
 def compare_configs(path: str | Path, ix: Index, configs: dict[str, GateConfig | tuple[GateConfig, bool]],
                     fmt: str = "auto", limit: int | None = None) -> dict[str, dict[str, Any]]:
-    """:func:`ablation_row` of each named config on the same rows (a value may be ``(config, subject_hint)``)."""
+    """:func:`ablation_row` of each named config on the same rows (a value may be ``(config, subject_hint)``;
+    hint-free by default)."""
     out = {}
     for name, spec in configs.items():
-        cfg, hint = spec if isinstance(spec, tuple) else (spec, True)
-        summary, _ = evaluate_detection(path, ix, fmt, limit, config=cfg, subject_hint=hint)
+        cfg, hint = spec if isinstance(spec, tuple) else (spec, False)
+        summary, _ = evaluate_detection(path, ix, fmt, limit, config=cfg, subject_hint=hint, bootstrap=0)
         out[name] = ablation_row(summary)
     return out
 
@@ -195,7 +201,7 @@ def evaluate_blends(path: str | Path, ix: Index, limit: int | None = None, confi
     summary["kind_accuracy"] = (sum(r["predicted_kind"] == r["kind"] for r in blends) / len(blends)) if blends else None
     seen_rows = [r for r in rows if r["kind"] == "seen"]
     summary["seen_pass_rate"] = (sum(r["passed"] for r in seen_rows) / len(seen_rows)) if seen_rows else None
-    fields = sorted({r.get("field_a") for r in blends} | {r.get("field_b") for r in blends} - {None})
+    fields = sorted(({r.get("field_a") for r in blends} | {r.get("field_b") for r in blends}) - {None})
     summary["per_field_auroc"] = {
         f: auroc([r["distance"] for r in scored if f in (r.get("field_a"), r.get("field_b"))],
                  [int(r["kind"] == "cross_field") for r in scored if f in (r.get("field_a"), r.get("field_b"))])

@@ -14,7 +14,7 @@ Conventions used throughout:
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -173,6 +173,56 @@ def gate_view(decisions: Sequence[str], labels: Sequence[int]) -> dict:
     }
 
 
+# ------------------------------------------------------------------------------------------------ intervals
+
+BOOTSTRAP_SAMPLES = 1000
+"""Resamples behind every 95 % interval of :func:`summarize`."""
+
+
+def bootstrap_interval(stat: Callable[[np.ndarray], float | None], groups: Sequence[Hashable | None], *,
+                       samples: int = BOOTSTRAP_SAMPLES, seed: int = 0, level: float = 0.95) -> list[float] | None:
+    """Percentile ``level`` interval of ``stat(indices)`` over bootstrap resamples of whole groups.
+
+    The cases of one group (a question with its gold and its swapped answer) are drawn together, so the
+    interval reflects how many independent questions the figure rests on, not how many rows. ``stat`` gets
+    the case indices of one resample (with repeats) and may return ``None`` (undefined on that resample);
+    the interval is ``None`` when more than half the resamples are undefined. Seeded: the same cases give the
+    same interval.
+    """
+    codes = _group_codes(groups)
+    lone = codes < 0
+    codes = codes.copy()
+    codes[lone] = codes.max(initial=-1) + 1 + np.arange(int(lone.sum()))
+    n = codes.shape[0]
+    if n == 0 or samples <= 0:
+        return None
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(samples):
+        pick = rng.integers(0, sizes.shape[0], sizes.shape[0])
+        lens = sizes[pick]
+        offsets = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+        v = stat(order[np.repeat(starts[pick], lens) + offsets])
+        if v is not None:
+            values.append(v)
+    if len(values) * 2 < samples:
+        return None
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(np.asarray(values, dtype=np.float64), [tail, 1.0 - tail])
+    return [float(lo), float(hi)]
+
+
+def _auroc_stat(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> Callable[[np.ndarray], float | None]:
+    def stat(idx: np.ndarray) -> float | None:
+        keep = idx[mask[idx]]
+        return auroc(scores[keep], labels[keep])
+
+    return stat
+
+
 # ------------------------------------------------------------------------------------------------ summary
 
 
@@ -229,7 +279,8 @@ def _column(cases: list[Mapping], key: str) -> list:
         raise ConfigError(f"case {i} has no {key!r}: every case needs it (or leave {key!r} out of baselines)")
 
 
-def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popularity", "quco_binary")) -> dict:
+def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popularity", "quco_binary"),
+              bootstrap: int = BOOTSTRAP_SAMPLES) -> dict:
     """Everything ``quco eval --json`` reports for scored cases (see the module docstring for the fields).
 
     Each case needs ``score``, ``label``, ``coverage``, ``decision``, ``group``, ``answer``, ``latency_ms``
@@ -241,6 +292,11 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
          "baselines": {name: {"auroc", "pairwise_accuracy", "strata": {stratum: {"auroc", "pairwise_accuracy"}}}},
          "length_control": {"n_short", "auroc_short", "auroc_length", "baselines_short": {name: auroc}},
          "latency_ms": {"p50", "p95"}}
+
+    plus 95 % intervals (:func:`bootstrap_interval` over questions, ``bootstrap`` resamples; 0 turns them
+    off): ``auroc_ci95`` overall and per stratum, ``gate.error_among_passed_ci95``, ``gate.n_passed``. Every
+    threshold of the gate was chosen on the dev files it is usually run on: the intervals show sampling noise,
+    not the optimism of in-sample tuning.
 
     where stratum runs over :data:`STRATA` and ``known+sparse``. A stratum's pairwise accuracy counts only the
     pairs whose two cases both fall in that stratum (a pair split across strata counts in neither, but it
@@ -257,10 +313,16 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
     masks = _stratum_masks(_column(cases, "coverage"))
     everyone = np.ones(n, dtype=bool)
 
+    everyone_mask = np.ones(n, dtype=bool)
+
+    def ci(stat: Callable[[np.ndarray], float | None]) -> list[float] | None:
+        return bootstrap_interval(stat, groups, samples=bootstrap) if bootstrap else None
+
     strata = {}
     for name, mask in masks.items():
         k = int(mask.sum())
-        strata[name] = {"n": k, "fraction": k / n if n else None, **_rank_metrics(scores, labels, groups, mask)}
+        strata[name] = {"n": k, "fraction": k / n if n else None, **_rank_metrics(scores, labels, groups, mask),
+                        "auroc_ci95": ci(_auroc_stat(scores, labels, mask)) if k else None}
 
     short = short_mask(answers, groups)
     base_scores = {name: _as_scores(_column(cases, name), name) for name in baselines}
@@ -271,13 +333,22 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
             "strata": {s: _rank_metrics(bs, labels, groups, mask) for s, mask in masks.items()},
         }
 
-    gate = gate_view(_column(cases, "decision"), labels)
+    decisions = _column(cases, "decision")
+    gate = gate_view(decisions, labels)
+    passed = np.fromiter((d in PASSED_DECISIONS for d in decisions), dtype=bool, count=n)
+
+    def error_among_passed(idx: np.ndarray) -> float | None:
+        keep = idx[passed[idx]]
+        return float(labels[keep].mean()) if keep.size else None
+
     lengths = np.fromiter((word_count(a) for a in answers), dtype=np.float64, count=n)
     return {
         "n": n,
         **_rank_metrics(scores, labels, groups, everyone),
+        "auroc_ci95": ci(_auroc_stat(scores, labels, everyone_mask)),
         "strata": strata,
-        "gate": {k: gate[k] for k in ("pass_rate", "error_among_passed", "base_error")},
+        "gate": {**{k: gate[k] for k in ("pass_rate", "error_among_passed", "base_error", "n_passed")},
+                 "error_among_passed_ci95": ci(error_among_passed) if gate["n_passed"] else None},
         "baselines": base,
         "length_control": {
             "n_short": int(short.sum()),

@@ -413,7 +413,7 @@ def test_risk_batch_reports_bad_lines_instead_of_failing(small_index):
     lines = "\n".join([json.dumps({"question": "Where did Ada Lovelace live?", "answer": "London"}), "{not json",
                        json.dumps({"answer": "no question"}), json.dumps({"question": "\ud83d" * 3})]) + "\n"
     r = run("risk", "--batch", "--index", str(small_index), "--no-evidence", input=lines)
-    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.exit_code == 2 and "Traceback" not in r.output  # a malformed line is an error (2), not a risk (1)
     out = [json.loads(ln) for ln in r.stdout.splitlines()]
     assert len(out) == 4
     assert out[0]["decision"] == "pass"
@@ -462,3 +462,86 @@ def test_a_broken_gate_module_is_an_import_error_not_missing_commands():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "gate_cmds" in r.stderr and ("ImportError" in r.stderr
                                                                or "ModuleNotFoundError" in r.stderr)
+
+
+def test_risk_batch_exit_codes_and_a_file_argument(small_index, tmp_path):
+    """#14 items 12, 21: 0 all pass, 1 a report flagged, 2 a malformed line; ``--batch FILE`` reads the file."""
+    ok = json.dumps({"question": "Where did Ada Lovelace live?", "answer": "London"}) + "\n"
+    flagged = json.dumps({"question": "Where did Ada Lovelace live?", "answer": "Zorblax Quintavius"}) + "\n"
+    ix = ["--index", str(small_index), "--no-evidence"]
+    assert run("risk", "--batch", *ix, input=ok).exit_code == 0
+    assert run("risk", "--batch", *ix, input=ok + flagged).exit_code == 1
+    assert run("risk", "--batch", *ix, input=flagged + "[1, 2]\n" + ok).exit_code == 2
+    f = tmp_path / "requests.jsonl"
+    f.write_text(ok + flagged)
+    r = run("risk", "--batch", str(f), *ix)
+    assert r.exit_code == 1 and len(r.stdout.splitlines()) == 2
+    assert [json.loads(x)["flagged"] for x in r.stdout.splitlines()] == [False, True]
+    r = run("risk", *ix, "--batch", str(tmp_path / "missing.jsonl"))
+    assert r.exit_code == 2
+    assert_one_line_error(r.stderr, "missing.jsonl")
+    r = run("risk", "--batch", str(f), "-q", "Who?", *ix)
+    assert r.exit_code == 2 and "--batch" in r.stderr
+
+
+def test_risk_batch_into_a_closed_pipe_exits_quietly(small_index, tmp_path):
+    """``quco risk --batch ... | head -1``: no "Broken pipe" error, no traceback; the SIGPIPE status (141)."""
+    f = tmp_path / "many.jsonl"
+    f.write_text((json.dumps({"question": "Where did Ada Lovelace live?", "answer": "London"}) + "\n") * 3000)
+    p = subprocess.Popen([sys.executable, "-m", "quco", "risk", "--batch", str(f), "--index", str(small_index),
+                          "--no-evidence"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=300) == 141
+    assert json.loads(first)["decision"] == "pass" and err == b""
+
+
+def test_risk_subject_hint(small_index):
+    ix = ["--index", str(small_index), "--no-evidence", "--json"]
+    plain = json.loads(run("risk", "-q", "Where did she live?", "-a", "London", *ix).stdout)
+    hinted = json.loads(run("risk", "-q", "Where did she live?", "-a", "London", "--subject", "Ada Lovelace",
+                            *ix).stdout)
+    assert plain["coverage"] == "unknown" and hinted["coverage"] != "unknown"
+    assert any(e["text"] == "Ada Lovelace" for e in hinted["entities"])
+    line = json.dumps({"question": "Where did she live?", "answer": "London", "subject": "Ada Lovelace"}) + "\n"
+    out = json.loads(run("risk", "--batch", "--index", str(small_index), "--no-evidence", input=line).stdout)
+    assert out["coverage"] == hinted["coverage"]
+
+
+@pytest.mark.parametrize("name", ["neighbors", "stats", "verify"])
+def test_query_commands_show_examples_in_help(name):
+    """#14 item 22: every command's --help has an example."""
+    assert "Example" in run(name, "--help").stdout
+
+
+def test_verify_resolves_the_index_like_every_command(small_index):
+    """#14 item 17: ``quco verify`` takes $QUCO_INDEX (and the bundled default) like the other commands."""
+    r = run("verify", env={"QUCO_INDEX": str(small_index)})
+    assert r.exit_code == 0 and "ok:" in r.stdout and str(small_index) in r.stdout
+    assert run("verify", "--index", str(small_index), "--quick").exit_code == 0
+
+
+def test_build_of_a_folder_without_corpus_files_is_refused(tmp_path, names):
+    """#14 item 19: no corpus files means no index, said in one line (not an empty index that breaks later)."""
+    empty = tmp_path / "nothing_here"
+    empty.mkdir()
+    (empty / "notes.md").write_text("")
+    r = run("build", str(empty), "--out", str(tmp_path / "idx"), *fast_build_args(names))
+    assert r.exit_code == 2 and not (tmp_path / "idx").exists()
+    assert_one_line_error(r.stderr, "no corpus")
+
+
+def test_eval_prints_intervals_and_is_hint_free_by_default(small_index, tmp_path):
+    rows = [{"id": f"q:{i}:{k}", "question": f"Where did Ada Lovelace live, case {i}?", "subject": "Ada Lovelace",
+             "answer": ["London", "Zorblax"][k], "label": k} for i in range(6) for k in (0, 1)]
+    f = tmp_path / "swap.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = run("eval", str(f), "--index", str(small_index), "--bootstrap", "100")
+    assert r.exit_code == 0, r.output
+    assert "hint-free" in r.stdout and "95% interval" in r.stdout and "tuned on these rows" in r.stdout
+    data = json.loads(run("eval", str(f), "--index", str(small_index), "--json", "--bootstrap", "100").stdout)
+    assert data["subject_hint"] is False and data["auroc_ci95"] is not None
+    assert data["gate"]["error_among_passed_ci95"] is not None
+    hinted = json.loads(run("eval", str(f), "--index", str(small_index), "--json", "--subject-hint").stdout)
+    assert hinted["subject_hint"] is True

@@ -120,7 +120,8 @@ def test_evaluate_detection_on_a_tiny_swap_file(tmp_path, ix):  # noqa: F811
     assert summary["pairwise_accuracy"] == pytest.approx(2.5 / 3)
     # wrong scores {1, 1, t}, right scores {s1, s2, t} with s < t: 8 wins and one tie out of 9
     assert summary["auroc"] == pytest.approx(8.5 / 9)
-    assert summary["gate"] == {"pass_rate": pytest.approx(2 / 6), "error_among_passed": 0.0, "base_error": 0.5}
+    gate = {k: summary["gate"][k] for k in ("pass_rate", "error_among_passed", "base_error")}
+    assert gate == {"pass_rate": pytest.approx(2 / 6), "error_among_passed": 0.0, "base_error": 0.5}
     base = summary["baselines"]
     assert base["quco_binary"]["strata"]["known"]["auroc"] == 1.0  # the unseen pairs are exactly the wrong ones
     assert base["length"]["auroc"] == pytest.approx(0.5)  # one word each: length says nothing
@@ -131,8 +132,9 @@ def test_evaluate_detection_on_a_tiny_swap_file(tmp_path, ix):  # noqa: F811
 def test_withholding_the_subject_hint_changes_what_is_covered(tmp_path, ix):  # noqa: F811
     rows = [dict(r, question=r["question"].replace("Albert Einstein", "A. Einstein")) for r in SWAP[:2]]
     path = write_jsonl(tmp_path / "s.jsonl", rows)
-    with_hint, _ = evaluate_detection(path, ix)
-    without, _ = evaluate_detection(path, ix, subject_hint=False)
+    with_hint, _ = evaluate_detection(path, ix, subject_hint=True)
+    without, _ = evaluate_detection(path, ix)  # the default: what a user's call sees
+    assert with_hint["subject_hint"] is True and without["subject_hint"] is False
     assert with_hint["strata"]["known"]["fraction"] == 1.0 and with_hint["auroc"] == 1.0
     assert without["strata"]["unknown"]["fraction"] == 1.0 and without["auroc"] == 0.5
 
@@ -159,3 +161,16 @@ def test_compare_configs_runs_each_config_on_the_same_rows(tmp_path, ix):  # noq
     assert all(set(ABLATION_COLUMNS) <= set(row) for row in table.values())
     assert table["default"]["known"] == table["binary"]["known"] == 1.0
     assert table["no hint"]["fraction_known"] == pytest.approx(4 / 6)  # the questions name their subjects
+
+
+def test_headline_scoring_never_reads_the_gold_subject(tmp_path, ix):  # noqa: F811
+    """#14 item 1: the default evaluation sees question, answer and mode only, like ``wrap`` and ``quco risk``;
+    a row's ``subject`` (gold) changes nothing unless the hint is asked for."""
+    lying = [dict(r, subject="Zorblax Quint") for r in SWAP]
+    a, cases_a = evaluate_detection(write_jsonl(tmp_path / "a.jsonl", SWAP), ix, bootstrap=0)
+    b, cases_b = evaluate_detection(write_jsonl(tmp_path / "b.jsonl", lying), ix, bootstrap=0)
+    assert [c["score"] for c in cases_a] == [c["score"] for c in cases_b]
+    assert [c["coverage"] for c in cases_a] == [c["coverage"] for c in cases_b]
+    assert a["auroc"] == b["auroc"] and a["gate"] == b["gate"]
+    hinted, _ = evaluate_detection(write_jsonl(tmp_path / "c.jsonl", lying), ix, subject_hint=True, bootstrap=0)
+    assert hinted["strata"]["unknown"]["fraction"] == 1.0  # the hint is read only when asked for

@@ -210,7 +210,9 @@ def test_summarize_overall_and_strata():
     assert strata["sparse"]["pairwise_accuracy"] == pytest.approx(1 / 2)
     assert strata["unknown"]["pairwise_accuracy"] == pytest.approx(1 / 2)
     assert strata["known+sparse"]["pairwise_accuracy"] == pytest.approx(1.5 / 3)
-    assert out["gate"] == pytest.approx({"pass_rate": 0.6, "error_among_passed": 2 / 6, "base_error": 0.5})
+    gate = {k: out["gate"][k] for k in ("pass_rate", "error_among_passed", "base_error")}
+    assert gate == pytest.approx({"pass_rate": 0.6, "error_among_passed": 2 / 6, "base_error": 0.5})
+    assert out["gate"]["n_passed"] == 6
     assert out["latency_ms"] == pytest.approx({"p50": 5.5, "p95": 9.55})
 
 
@@ -260,7 +262,9 @@ def test_summarize_one_class_stratum_is_none():
     out = summarize(cases)
     assert out["auroc"] == 1.0
     assert out["strata"]["known"]["auroc"] is None
-    assert out["strata"]["sparse"] == {"n": 0, "fraction": 0.0, "auroc": None, "pairwise_accuracy": None}
+    assert out["strata"]["sparse"] == {"n": 0, "fraction": 0.0, "auroc": None, "pairwise_accuracy": None,
+                                       "auroc_ci95": None}
+    assert out["strata"]["known"]["auroc_ci95"] is None  # one class: undefined on every resample
     assert out["pairwise_accuracy"] is None
 
 
@@ -378,3 +382,51 @@ def test_render_modes_html():
     assert "recall.creative" in out and "0.700" in out
     assert "Write a poem &lt;about&gt; rain" in out
     assert "Misrouted by rules (1)" in out
+
+
+# ---- bootstrap intervals (#14, item 2) -------------------------------------------------------------------------
+def test_bootstrap_resamples_whole_groups():
+    from quco.evaluation.metrics import bootstrap_interval
+
+    pairs = [g for g in range(50) for _ in range(2)]
+    # every resample of 50 two-row groups has exactly 100 rows; rows drawn one by one would too, so also check that
+    # a resample never splits a group: both rows of a drawn group come together
+    def whole(idx):
+        counts = np.bincount(np.asarray(pairs)[idx], minlength=50)
+        return float(len(idx)) if all(c % 2 == 0 for c in counts) else None
+
+    assert bootstrap_interval(whole, pairs, samples=200) == [100.0, 100.0]
+    uneven = [0] * 10 + list(range(1, 11))  # one big group: resamples vary in size
+    lo, hi = bootstrap_interval(lambda idx: float(len(idx)), uneven, samples=300)
+    assert lo < 20 < hi or (lo <= 20 <= hi and lo < hi)
+
+
+def test_bootstrap_interval_is_seeded_and_brackets_the_estimate():
+    from quco.evaluation.metrics import bootstrap_interval
+
+    rng = np.random.default_rng(1)
+    labels = np.array([0, 1] * 200)
+    scores = labels * 0.6 + rng.random(400)
+    groups = [i // 2 for i in range(400)]
+    stat = lambda idx: auroc(scores[idx], labels[idx])  # noqa: E731
+    a = bootstrap_interval(stat, groups, samples=300, seed=3)
+    assert a == bootstrap_interval(stat, groups, samples=300, seed=3)
+    point = auroc(scores, labels)
+    assert a[0] < point < a[1] and a[1] - a[0] < 0.15
+    small = bootstrap_interval(lambda idx: auroc(scores[:40][idx], labels[:40][idx]), groups[:40], samples=300)
+    assert small[1] - small[0] > a[1] - a[0]  # fewer questions, wider interval
+    assert bootstrap_interval(lambda idx: None, groups, samples=50) is None
+
+
+def test_summarize_reports_intervals_and_can_turn_them_off():
+    cases = [{"score": float(i % 2) * 0.5 + (i % 7) / 10, "label": i % 2, "coverage": "known", "decision":
+              "pass" if i % 3 else "retrieve", "group": i // 2, "answer": "x", "latency_ms": 1.0,
+              "length": 1.0, "popularity": 0.0, "quco_binary": 0.0} for i in range(60)]
+    out = summarize(cases, bootstrap=200)
+    lo, hi = out["auroc_ci95"]
+    assert lo <= out["auroc"] <= hi and out["strata"]["known"]["auroc_ci95"] == out["auroc_ci95"]
+    lo, hi = out["gate"]["error_among_passed_ci95"]
+    assert lo <= out["gate"]["error_among_passed"] <= hi
+    assert out["strata"]["sparse"]["auroc_ci95"] is None  # an empty stratum has no interval
+    off = summarize(cases, bootstrap=0)
+    assert off["auroc_ci95"] is None and off["gate"]["error_among_passed_ci95"] is None
