@@ -14,29 +14,17 @@ term's id is its position in it, so a query finds its ids with ``np.searchsorted
 The ``bm25s`` backend stores bm25s's term-by-passage matrix with each posting's term frequency instead of its
 float32 score: a posting costs 5 bytes instead of 8. The matrix is built by ``_postings`` (numba, two passes,
 beside its numpy reference), not by ``bm25s.BM25.index``, whose per-passage Python is an order of magnitude slower
-(figures in ``bench/README.md``); a test checks that postings and scores equal what ``bm25s.BM25.index`` computes,
+(``bench/README.md``); a test checks that postings and scores equal what ``bm25s.BM25.index`` computes,
 bit for bit.
 
-Passage texts are read from ``passages.parquet`` itself, a row group at a time (``PassageStore``). The index
-builder writes it in row groups of 8,192 rows; decoding one costs ~12 ms, so ``build_retrieval`` rewrites the file
-in row groups of ``GROUP_ROWS`` (same schema, rows and order; zstd; no min/max statistics for ``text``) in the
-same pass that tokenizes it, unless the directory already has a ``manifest.json`` (a finished index, whose checksums
-cover the file: it is then read as it is, with slower fetches). Measured on the 602,111 wiki2015 passages: CPU
-time of fetching 5 passages from 5 distinct row groups, and file size, by rows per group: 128: 2.9 ms, 177.6 MB;
-256: 4.4 ms, 170.6 MB; 512: 5.0 ms, 172.5 MB; 2,048: 17.6 ms, 171.0 MB; the builder's 8,192: 60 ms, 170.9 MB.
-Real top-5s touch 3.0 row groups on average, 2.6 to 3.5 ms of CPU at 256 rows; opening the file's footer costs
-~60 ms once per process. The uncompressed Arrow copy this replaces answered in 0.5 ms but took 431 MB; duckdb over
-the parquet file takes ~200 ms.
-
-Cost on those passages (2 cores, load ~6.5, the previous version run alternately): the build takes 16 s of CPU
-(14 s the shared pass: read, tokenize, regroup; 2 s the bm25s backend), 32 s wall and 1.1 GB peak RSS, against
-79 s of CPU, 160-210 s wall and 1.9 GB with Python tokenization and ``bm25s.BM25.index``; the bm25s index holds
-176.7 MB (275 MB before, plus the 431 MB passage copy). A query takes 2.3-2.8 ms of CPU (0.55-0.75 ms before,
-with the Arrow copy), most of it reading passage texts; loading a retriever 0.07 s (1.1 s before).
+``passages.parquet`` is written by the index builder in row groups of 8,192 rows; ``build_retrieval`` rewrites it in
+row groups of ``GROUP_ROWS`` (same schema, rows and order; zstd; no min/max statistics for ``text``) in the same
+pass that tokenizes it, unless the directory already has a ``manifest.json`` (a finished index, whose checksums
+cover the file: it is then read as it is, with slower fetches). Why ``GROUP_ROWS`` is 256, and what the build and
+a query cost, is measured in ``bench/README.md`` (section "Retrieval").
 
 A builder is registered in ``quco.registry.retriever_builders`` under its retriever's name: a function
 ``build(corpus: TokenizedPassages, out_dir, *, progress) -> dict`` (its parameters, kept in ``quco_retrieval.json``).
-Measured figures live in ``bench/README.md`` (``bench/bench_retrieval.py``).
 """
 from __future__ import annotations
 
