@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from quco.cli.common import emit, json_option
+from quco.cli.common import emit, index_option, json_option
 
 
 def _human_build(m: dict) -> str:
@@ -29,6 +29,10 @@ def _human_build(m: dict) -> str:
               help="Two mentions co-occur when at most this many tokens apart.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet field holding the text.")
 @click.option("--workers", default=0, type=click.IntRange(min=0), help="Worker processes (0 = all cores).")
+@click.option("--executor", default="local", show_default=True,
+              help="Where shards are counted: local (process pool), dask (a local Dask cluster, or --address), or "
+                   "a plugin's (`quco plugins`). Counts do not depend on it.")
+@click.option("--address", default=None, help="Cluster scheduler for --executor dask, e.g. tcp://10.0.0.5:8786.")
 @click.option("--extractor", default="auto", show_default=True,
               help="Entity extractor: gazetteer, spacy, or a plugin's (`quco plugins` lists them); auto = gazetteer "
                    "above 20 MB of input or with --entities/--phrases, else spaCy NER.")
@@ -48,8 +52,8 @@ def _human_build(m: dict) -> str:
 @click.option("--no-blend", is_flag=True, help="Do not precompute the creative-mode field-distance vectors.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
-def build_command(inputs, out, fmt, window, text_field, workers, extractor, harvest_sample, entities, phrases,
-                  shard_docs, resume, on_bad_record, no_retrieval, no_blend, quiet, as_json) -> None:
+def build_command(inputs, out, fmt, window, text_field, workers, executor, address, extractor, harvest_sample,
+                  entities, phrases, shard_docs, resume, on_bad_record, no_retrieval, no_blend, quiet, as_json) -> None:
     """Build an entity co-occurrence index from corpus files (WikiExtractor, JSONL[.gz|.zst], Parquet, text).
 
     \b
@@ -59,7 +63,8 @@ def build_command(inputs, out, fmt, window, text_field, workers, extractor, harv
     from quco.index_builder.build import BuildConfig, build
 
     cfg = BuildConfig(inputs=list(inputs), out=out, format=fmt, window=window, text_field=text_field,
-                      workers=workers, extractor=extractor, harvest_sample=harvest_sample, entities=entities,
+                      workers=workers, executor=executor, address=address, extractor=extractor,
+                      harvest_sample=harvest_sample, entities=entities,
                       phrases=phrases, shard_docs=shard_docs, resume=resume, on_bad_record=on_bad_record,
                       retrieval=() if no_retrieval else ("bm25s",), blend=not no_blend, progress=not quiet)
     manifest = build(cfg)
@@ -67,15 +72,23 @@ def build_command(inputs, out, fmt, window, text_field, workers, extractor, harv
 
 
 @click.command("verify")
-@click.option("--index", "index_path", required=True, type=click.Path(file_okay=False), help="Index directory.")
+@index_option
 @click.option("--quick", is_flag=True, help="Check sizes only, not sha256 checksums.")
 @json_option
 def verify_command(index_path, quick, as_json) -> None:
-    """Check an index's files against its manifest (sizes, sha256, row counts). Exit 2 if anything is wrong."""
+    """Check an index's files against its manifest (sizes, sha256, row counts). Exit 2 if anything is wrong.
+
+    \b
+    Examples:
+      quco verify                      # $QUCO_INDEX, else the bundled sample index
+      quco verify --index wiki.idx --quick
+    """
     from quco.cooccur.index import Index
     from quco.cooccur.store import verify
+    from quco.data.default import resolve_index_path
     from quco.errors import IndexCorruptError
 
+    index_path = str(resolve_index_path(index_path))
     problems = verify(index_path, checksums=not quick)
     if not problems:
         Index(index_path).close()  # row counts and schema version, as every open checks them

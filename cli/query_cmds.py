@@ -32,7 +32,13 @@ def count_command(a, b, index_path, as_json) -> None:
 @index_option
 @json_option
 def stats_command(index_path, as_json) -> None:
-    """Size and build parameters of an index."""
+    """Size and build parameters of an index.
+
+    \b
+    Examples:
+      quco stats
+      quco stats --index wiki.idx --json
+    """
     s = open_index(index_path).stats()
     emit(s, as_json, lambda d: "\n".join(f"{k:>15}: {v:,}" if isinstance(v, int) else f"{k:>15}: {v}"
                                          for k, v in d.items()))
@@ -44,7 +50,13 @@ def stats_command(index_path, as_json) -> None:
 @click.option("-k", default=10, show_default=True, type=click.IntRange(min=1), help="How many neighbours.")
 @json_option
 def neighbors_command(entity, index_path, k, as_json) -> None:
-    """The entities that co-occur with ENTITY in the most documents."""
+    """The entities that co-occur with ENTITY in the most documents.
+
+    \b
+    Examples:
+      quco neighbors "Isaac Newton" -k 3
+      quco neighbors "Warsaw" --index wiki.idx --json
+    """
     ix = open_index(index_path)
     data = {"entity": ix.describe(entity), "neighbors": ix.top_neighbors(entity, k)}
 

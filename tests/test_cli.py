@@ -307,11 +307,10 @@ def test_missing_index_says_how_to_build_one(tmp_path, argv):
     r = run(*argv, "--index", str(missing))
     assert r.exit_code == 2
     assert_one_line_error(r.stderr, f"no index at {missing}", "quco build", f"--out {missing}")
-    # the same through $QUCO_INDEX (verify always takes --index)
-    if argv != ["verify"]:
-        r = run(*argv, env={"QUCO_INDEX": str(missing)})
-        assert r.exit_code == 2
-        assert_one_line_error(r.stderr, f"no index at {missing}")
+    # the same through $QUCO_INDEX, for every command (verify included: #14, item 17)
+    r = run(*argv, env={"QUCO_INDEX": str(missing)})
+    assert r.exit_code == 2
+    assert_one_line_error(r.stderr, f"no index at {missing}")
 
 
 def test_directory_that_is_not_an_index(tmp_path):
