@@ -8,7 +8,7 @@ from quco.cli.common import emit, json_option
 # The modules whose import registers the built-in parts, as the layer that looks each one up would import them.
 from quco.cooccur import bm25, extract  # noqa: F401  (extractors, retrievers)
 from quco.gate import adapters, router  # noqa: F401  (LLM adapters, routers)
-from quco.index_builder import bm25_build  # noqa: F401  (retriever builders)
+from quco.index_builder import bm25_build, executors  # noqa: F401  (retriever builders, executors)
 
 
 def _human(rows: dict[str, list[dict]]) -> str:

@@ -13,9 +13,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,15 +24,15 @@ import pyarrow.parquet as pq
 
 import quco
 from quco.cooccur.bm25 import GROUP_ROWS
-from quco.cooccur.extract import DEFAULT_LABELS, Extractor, extractor_class, make_extractor
+from quco.cooccur.extract import DEFAULT_LABELS, extractor_class
 from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, sha256_file
-from quco.cooccur.types import Document
-from quco.errors import BuildError, ConfigError
-from quco.index_builder import readers
+from quco.errors import ConfigError
 from quco.index_builder.blend_build import compute_embeddings
 from quco.index_builder.bm25_build import build_retrieval
 from quco.index_builder.merge import merge_entities, merge_pairs, merge_postings, write_pair_rows
+from quco.index_builder.executors import init_local_worker, make_executor, run_count
 from quco.index_builder.shard import atomic_write_bytes, process_shard
+from quco.index_builder.shard_plan import ReadOptions
 from quco.index_builder.swap import check_target, lock_target, swap_into_place
 
 AUTO_GAZETTEER_BYTES = 20_000_000  # inputs larger than this default to the gazetteer extractor
@@ -63,6 +61,8 @@ class BuildConfig:
     retrieval: Sequence[str] = ("bm25s",)
     blend: bool = True  # precompute the field-distance vectors of creative-mode blends (index_builder/blend_build.py)
     progress: bool = True
+    executor: str = "local"  # local | dask | a plugin's (quco.index_builder.executors); does not change counts
+    address: str | None = None  # a cluster scheduler for executors that have one (dask: tcp://host:8786)
     extra: dict = field(default_factory=dict)
 
     def count_params(self, extractor: str) -> dict[str, Any]:
@@ -113,94 +113,32 @@ class _Progress:
             self.bar.close()
 
 
-# ---- worker side -----------------------------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {}
-
-
-def _make_extractor(spec: dict[str, Any]) -> Extractor:
-    """The build's extractor, from the registry; its files (the harvested gazetteer) are in the work directory."""
-    return make_extractor(spec["name"], {k: v for k, v in spec.items() if k != "work"},
-                          lambda name: Path(spec["work"]) / name)
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: have the kernel SIGKILL this worker when the build process dies (even by SIGKILL), so that no orphan
-    keeps writing partials while a ``--resume`` redoes the same shard."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
+# ---- the count: shards on an executor (quco.index_builder.executors) -------------------------------------------
 def _init_worker(spec: dict[str, Any], parent: int | None = None) -> None:
-    if parent is not None:
-        _die_with_parent(parent)
-    _WORKER["extractor"] = _make_extractor(spec)
+    """Kept for bench/bench_merge.py: a local pool worker's initializer."""
+    init_local_worker(spec, parent)
 
 
-def _run_shard(shard: str, docs: list[Document], window: int, work: str) -> dict:
-    return process_shard(shard, docs, _WORKER["extractor"], window, Path(work))
+def _run_shard(shard: str, docs: list, window: int, work: str) -> dict:
+    """Kept for bench/bench_merge.py: count one shard with the extractor ``_init_worker`` made."""
+    from quco.index_builder.shard_plan import _EXTRACTORS
 
-
-# ---- main side -------------------------------------------------------------------------------------------------
-def _shards(files: Sequence[Path], cfg: BuildConfig, reject: Callable[[dict], None] | None
-            ) -> Iterator[tuple[str, list[Document]]]:
-    for fi, path in enumerate(files):
-        chunk, size, k = [], 0, 0
-        for doc in readers.read_documents(path, cfg.format, text_field=cfg.text_field,
-                                          on_bad_record=cfg.on_bad_record, rejects=reject):
-            chunk.append(doc)
-            size += doc.n_chars
-            if len(chunk) >= cfg.shard_docs or size >= cfg.shard_chars:
-                yield f"{fi:05d}-{k:06d}", chunk
-                chunk, size, k = [], 0, k + 1
-        if chunk or k == 0:
-            yield f"{fi:05d}-{k:06d}", chunk
+    return process_shard(shard, docs, next(iter(_EXTRACTORS.values())), window, Path(work))
 
 
 def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject) -> list[str]:
-    """Run every shard not yet complete; returns all shard ids in order."""
+    """Run every shard not yet complete on ``cfg.executor``; returns all shard ids in order."""
     done = {p.name for p in (work / "completions").glob("*") if ".tmp" not in p.name} if cfg.resume else set()
     cfg.extra["resumed_shards"] = len(done)
     total = sum(f.stat().st_size for f in files)
     bar = _Progress(cfg.progress, "counting", total=None if any(str(f).endswith((".zst", ".gz")) for f in files)
                     else total)
-    shard_ids: list[str] = []
+    opts = ReadOptions(cfg.format, cfg.text_field, cfg.on_bad_record, cfg.shard_docs, cfg.shard_chars)
     try:
-        if workers <= 1:
-            extractor = _make_extractor(spec)
-            for sid, docs in _shards(files, cfg, reject):
-                shard_ids.append(sid)
-                if sid not in done:
-                    process_shard(sid, docs, extractor, cfg.window, work)
-                bar.update(sum(d.n_chars for d in docs))
-            return shard_ids
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(spec, os.getpid())) as pool:
-            pending: dict = {}
-            for sid, docs in _shards(files, cfg, reject):
-                shard_ids.append(sid)
-                if sid in done:
-                    bar.update(sum(d.n_chars for d in docs))
-                    continue
-                while len(pending) >= workers + 1:  # bounded: at most workers + 1 shards of documents in memory
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        bar.update(pending.pop(f))
-                        f.result()
-                pending[pool.submit(_run_shard, sid, docs, cfg.window, str(work))] = sum(d.n_chars for d in docs)
-            for f in list(pending):
-                f.result()
-                bar.update(pending.pop(f))
-    except BrokenProcessPool:
-        raise BuildError("a worker process died (killed, or out of memory?): run the same command with --resume "
-                         "to reuse the finished shards, with fewer --workers or a smaller --shard-docs") from None
+        return run_count(make_executor(cfg.executor, workers, cfg.address), files, opts, spec, cfg.window, work,
+                         done, reject, bar.update)
     finally:
         bar.close()
-    return shard_ids
 
 
 def _write_passages(partials: Sequence[Path], target: Path) -> int:

@@ -1,0 +1,231 @@
+"""Executors: where the shards of a build are counted. One small interface, one module per engine.
+
+An :class:`Executor` starts and stops an engine, submits a picklable function call, waits for the first of some
+calls to finish and returns a call's result. The count loop (:func:`run_count`) is the same for every engine: one
+progress bar over all shards, completion markers for ``--resume``, errors turned into :class:`BuildError`.
+
+- ``local`` (default): a process pool on this machine; the build process reads the corpus and sends each shard's
+  documents to a worker, at most ``workers + 1`` shards in flight; workers die with the build (Linux
+  ``PR_SET_PDEATHSIG``); ``workers <= 1`` counts in the build process itself.
+- ``dask`` (``pip install 'quco-gate[dask]'``, :mod:`quco.index_builder.executor_dask`): a ``distributed``
+  cluster, a local one on 127.0.0.1 unless ``address`` names a scheduler. Workers receive a path and a range of
+  shard numbers (:class:`~quco.index_builder.shard_plan.ShardRange`) and read the file themselves.
+
+Every engine writes the same partials to the build's work directory (which workers on other machines must see
+at the same path, e.g. a shared filesystem), and the merge after them is the same: the counts do not depend on
+the engine. A third engine is one module: subclass :class:`Executor`, set ``ships_documents = False``, and
+register the class with ``@quco.registry.executors.register("name")`` (or an entry point in ``quco_executors``).
+"""
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, ClassVar
+
+from quco import registry
+from quco.errors import BuildError
+from quco.index_builder.shard_plan import (ReadOptions, ShardInfo, count_docs, count_range, file_shards, plan_file,
+                                           split_ranges, worker_extractor)
+
+POLL_SECONDS = 0.5  # how often the count loop looks for new completion markers (progress of range tasks)
+RESTART_HINT = ("run the same command with --resume to reuse the finished shards, with fewer --workers or a "
+                "smaller --shard-docs")
+
+
+class Executor(ABC):
+    """An engine that runs function calls on workers. Subclasses implement the five methods below."""
+
+    name: ClassVar[str] = ""
+    ships_documents: ClassVar[bool] = False  # True: tasks carry documents (same machine); False: file ranges
+
+    def __init__(self, workers: int, address: str | None = None):
+        self.workers, self.address = workers, address
+
+    @abstractmethod
+    def start(self, spec: dict[str, Any]) -> None:
+        """Start (or connect to) the engine; ``spec`` describes the build's extractor, for workers to warm up."""
+
+    @abstractmethod
+    def submit(self, fn: Callable, *args: Any) -> Any:
+        """Run ``fn(*args)`` on a worker; returns a handle (a future)."""
+
+    @abstractmethod
+    def wait_first(self, handles: Sequence[Any], timeout: float | None) -> list[Any]:
+        """The handles that have finished, waiting at most ``timeout`` seconds for a first one (maybe none)."""
+
+    @abstractmethod
+    def result(self, handle: Any) -> Any:
+        """The call's result; its exception is raised, a lost worker becomes :class:`BuildError`."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the engine (or disconnect); pending calls are cancelled."""
+
+    def capacity(self) -> int:
+        """How many calls run at once."""
+        return max(1, self.workers)
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this worker when the build process dies (even by SIGKILL), so that no orphan
+    keeps writing partials while a ``--resume`` redoes the same shard."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def init_local_worker(spec: dict[str, Any], parent: int | None = None) -> None:
+    """Initializer of a local pool worker: die with the build, make the extractor once."""
+    if parent is not None:
+        _die_with_parent(parent)
+    worker_extractor(spec)
+
+
+@registry.executors.register("local")
+class LocalExecutor(Executor):
+    """A process pool on this machine (``workers <= 1``: the build process counts, no pool)."""
+
+    name = "local"
+    ships_documents = True
+
+    def __init__(self, workers: int, address: str | None = None):
+        if address:
+            raise BuildError("--address names a cluster scheduler: it needs --executor dask (or another cluster "
+                             "executor), not local")
+        super().__init__(workers, None)
+        self.pool: ProcessPoolExecutor | None = None
+
+    def start(self, spec: dict[str, Any]) -> None:
+        if self.workers > 1:
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=init_local_worker,
+                                            initargs=(spec, os.getpid()))
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        if self.pool is not None:
+            return self.pool.submit(fn, *args)
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 (handed back through the future, as a pool would)
+            f.set_exception(exc)
+        return f
+
+    def wait_first(self, handles: Sequence[Future], timeout: float | None) -> list[Future]:
+        return list(wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)[0])
+
+    def result(self, handle: Future) -> Any:
+        try:
+            return handle.result()
+        except BrokenProcessPool:
+            raise BuildError(f"a worker process died (killed, or out of memory?): {RESTART_HINT}") from None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def make_executor(name: str, workers: int, address: str | None = None) -> Executor:
+    """The registered executor ``name`` (unknown names fail listing the available ones)."""
+    return registry.get(registry.executors, name)(workers, address)
+
+
+def _completed(work: Path) -> set[str]:
+    return {p.name for p in (work / "completions").glob("*") if ".tmp" not in p.name}
+
+
+def run_count(ex: Executor, files: Sequence[Path], opts: ReadOptions, spec: dict[str, Any], window: int,
+              work: Path, done: set[str], reject: Callable[[dict], None] | None,
+              progress: Callable[[int], None]) -> list[str]:
+    """Count every shard of ``files`` not in ``done`` on ``ex``; returns all shard ids in order. ``progress`` is
+    called with the characters of every shard finished (or skipped as done)."""
+    ex.start(spec)
+    try:
+        loop = _count_documents if ex.ships_documents else _count_ranges
+        return loop(ex, files, opts, spec, window, work, done, reject, progress)
+    finally:
+        ex.close()
+
+
+def _count_documents(ex: Executor, files, opts, spec, window, work, done, reject, progress) -> list[str]:
+    shard_ids: list[str] = []
+    pending: dict[Any, int] = {}
+
+    def settle(block: bool) -> None:
+        for f in ex.wait_first(list(pending), None if block else 0):
+            progress(pending.pop(f))
+            ex.result(f)
+
+    for fi, path in enumerate(files):
+        for sid, docs in file_shards(path, fi, opts, reject):
+            shard_ids.append(sid)
+            chars = sum(d.n_chars for d in docs)
+            if sid in done:
+                progress(chars)
+                continue
+            while len(pending) >= ex.capacity() + 1:  # bounded: at most workers + 1 shards of documents in memory
+                settle(True)
+            pending[ex.submit(count_docs, spec, sid, docs, window, str(work))] = chars
+    while pending:
+        settle(True)
+    return shard_ids
+
+
+def _count_ranges(ex: Executor, files, opts, spec, window, work, done, reject, progress) -> list[str]:
+    shard_ids: list[str] = []
+    sizes: dict[str, int] = {}  # shards submitted and not yet seen complete
+    pending: list[Any] = []
+    parts = max(1, -(-ex.capacity() // max(1, len(files))))
+
+    def poll(timeout: float) -> None:
+        finished = ex.wait_first(pending, timeout) if pending else []
+        for f in finished:
+            pending.remove(f)
+            ex.result(f)
+        for sid in _completed(work) & sizes.keys():
+            progress(sizes.pop(sid))
+
+    for fi, path in enumerate(files):
+        shards: list[ShardInfo] = plan_file(path, fi, opts, reject)
+        shard_ids += [s.sid for s in shards]
+        progress(sum(s.chars for s in shards if s.sid in done))
+        todo = [s for s in shards if s.sid not in done]
+        sizes.update((s.sid, s.chars) for s in todo)
+        for task in split_ranges(str(path), fi, todo, parts):
+            pending.append(ex.submit(count_range, spec, opts, task, window, str(work)))
+        poll(0)
+    while pending:
+        poll(POLL_SECONDS)
+    missing = sizes.keys() - _completed(work)
+    if missing:
+        raise BuildError(f"{len(missing)} shards have no completion marker after their tasks finished (is the work "
+                         f"directory {work} shared with the workers?): {RESTART_HINT}")
+    progress(sum(sizes.values()))
+    return shard_ids
+
+
+def iter_registered() -> Iterator[str]:
+    """The names of the executors that can be resolved (built-in and plugins)."""
+    yield from registry.names(registry.executors)
+
+
+# The built-in cluster engines register on import; each imports its engine only when it starts.
+from quco.index_builder import executor_dask  # noqa: E402,F401  (registers "dask")
+
+__all__ = ["Executor", "LocalExecutor", "make_executor", "run_count", "init_local_worker"]

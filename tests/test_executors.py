@@ -1,0 +1,141 @@
+"""Executors: the shards of a build counted on a local process pool or a Dask cluster give byte-identical indexes."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from quco import registry
+from quco.cooccur.extract import DEFAULT_LABELS
+from quco.errors import BuildError, UnknownComponentError
+from quco.index_builder.build import build_index
+from quco.index_builder.executors import make_executor, run_count
+from quco.index_builder.shard_plan import ReadOptions, ShardInfo, file_shards, plan_file, split_ranges
+
+ARRAYS = ("entity_hash", "entity_freq", "nbr_indptr", "nbr_id", "nbr_count", "doc_indptr", "doc_ids")
+TABLES = ("entities.parquet", "pairs.parquet", "passages.parquet")
+NAMES = ["Ada Lovelace", "London", "Charles Babbage", "Paris", "Alan Turing", "Berlin", "Marie Curie", "Warsaw",
+         "Niels Bohr", "Copenhagen"]
+
+
+def synthetic_corpus(path: Path, n_docs: int, seed: int) -> None:
+    """JSONL documents of filler words with the names scattered in; a names.txt beside it (the dictionary)."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as f:
+        for d in range(n_docs):
+            paras = []
+            for _ in range(rng.integers(1, 4)):
+                words = [NAMES[rng.integers(len(NAMES))] if rng.random() < 0.07 else "word"
+                         for _ in range(rng.integers(10, 300))]
+                paras.append(" ".join(words))
+            f.write(json.dumps({"id": f"{path.stem}-{d}", "title": f"Doc {d}", "text": "\n\n".join(paras)}) + "\n")
+    (path.parent / "names.txt").write_text("\n".join(NAMES) + "\n")
+
+
+def opts(tmp: Path, **kw) -> dict:
+    return dict(extractor="gazetteer", entities=str(tmp / "names.txt"), titles=False, harvest_sample=0, window=80,
+                shard_docs=40, progress=False, retrieval=(), blend=False, **kw)
+
+
+def assert_same_index(a: Path, b: Path) -> None:
+    """Every count array byte for byte, and the entity, pair and passage tables row for row."""
+    for name in ARRAYS:
+        x, y = (a / "arrays" / f"{name}.npy").read_bytes(), (b / "arrays" / f"{name}.npy").read_bytes()
+        assert x == y, name
+    for name in TABLES:
+        assert pq.read_table(a / name).equals(pq.read_table(b / name)), name
+    ma, mb = (json.loads((p / "manifest.json").read_text()) for p in (a, b))
+    assert ma["corpus"] == mb["corpus"]
+    for k in ("documents", "tokens", "mentions", "pair_instances", "entities", "pairs", "passages", "shards"):
+        assert ma["stats"][k] == mb["stats"][k], k
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("exec")
+    synthetic_corpus(d / "a.jsonl", 150, 1)
+    synthetic_corpus(d / "b.jsonl", 90, 2)
+    return d
+
+
+@pytest.fixture(scope="module")
+def local_index(corpus) -> Path:
+    out = corpus / "local.idx"
+    build_index([str(corpus / "a.jsonl"), str(corpus / "b.jsonl")], str(out), workers=2, **opts(corpus))
+    return out
+
+
+def test_executors_are_registered():
+    assert {"local", "dask"} <= set(registry.names(registry.executors))
+    with pytest.raises(UnknownComponentError, match="available: .*dask.*local"):
+        registry.get(registry.executors, "nope")
+
+
+def test_address_needs_a_cluster_executor(corpus, tmp_path):
+    with pytest.raises(BuildError, match="--executor dask"):
+        build_index([str(corpus / "a.jsonl")], str(tmp_path / "x"), workers=1, address="tcp://127.0.0.1:1",
+                    **opts(corpus))
+
+
+def test_ranges_cover_each_shard_once():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        ks = sorted(rng.choice(100, size=n, replace=False).tolist())
+        todo = [ShardInfo(f"00000-{k:06d}", k, int(rng.integers(0, 1000))) for k in ks]
+        parts = int(rng.integers(1, 8))
+        ranges = split_ranges("f", 0, todo, parts)
+        assert 1 <= len(ranges) <= min(parts, n)
+        covered = [k for k in ks if any(r.k0 <= k < r.k1 for r in ranges)]
+        assert covered == ks
+        assert all(r.k0 < r.k1 for r in ranges) and all(a.k1 <= b.k0 for a, b in zip(ranges, ranges[1:]))
+
+
+def test_a_worker_reads_the_same_shards_as_the_plan(corpus):
+    ro = ReadOptions(shard_docs=40)
+    plan = plan_file(corpus / "a.jsonl", 3, ro)
+    assert [s.sid for s in plan] == [f"00003-{k:06d}" for k in range(4)]
+    whole = {sid: [d.doc_id for d in docs] for sid, docs in file_shards(corpus / "a.jsonl", 3, ro)}
+    part = {sid: [d.doc_id for d in docs] for sid, docs in file_shards(corpus / "a.jsonl", 3, ro, stop=2)}
+    assert list(part) == list(whole)[:2] and all(part[s] == whole[s] for s in part)
+
+
+def test_local_serial_and_pool_agree(corpus, local_index, tmp_path):
+    out = tmp_path / "serial.idx"
+    build_index([str(corpus / "a.jsonl"), str(corpus / "b.jsonl")], str(out), workers=1, **opts(corpus))
+    assert_same_index(local_index, out)
+
+
+def test_dask_build_is_byte_identical_to_local(corpus, local_index, tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "dask.idx"
+    m = build_index([str(corpus / "a.jsonl"), str(corpus / "b.jsonl")], str(out), workers=2, executor="dask",
+                    **opts(corpus))
+    assert m["stats"]["shards"] == 7  # 150 + 90 documents in shards of 40
+    assert_same_index(local_index, out)
+
+
+def test_dask_resumes_what_the_local_executor_counted(corpus, local_index, tmp_path):
+    """A work directory as a killed local build leaves it (some shards complete) is finished by Dask."""
+    pytest.importorskip("distributed")
+    inputs = [str(corpus / "a.jsonl"), str(corpus / "b.jsonl")]
+    out = tmp_path / "resumed.idx"
+    work = tmp_path / ".resumed.idx.building"
+    work.mkdir()
+    shutil.copy(local_index / "gazetteer.parquet", work / "gazetteer.parquet")  # the harvest, as it left it
+    harvest = json.loads((local_index / "manifest.json").read_text())["stats"]["harvest"]
+    (work / "harvest.json").write_text(json.dumps(harvest))
+    spec = {"name": "gazetteer", "labels": list(DEFAULT_LABELS), "work": str(work)}
+    run_count(make_executor("local", 1), [Path(p) for p in inputs], ReadOptions(shard_docs=40), spec, 80, work,
+              set(), None, lambda n: None)
+    keep = {"00000-000001", "00001-000000"}
+    for marker in (work / "completions").iterdir():
+        if marker.name not in keep:
+            marker.unlink()
+    m = build_index(inputs, str(out), workers=2, executor="dask", resume=True, **opts(corpus))
+    assert m["stats"]["resumed_shards"] == len(keep)
+    assert_same_index(local_index, out)
