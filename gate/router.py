@@ -1,12 +1,7 @@
 """Factual vs creative routing for ``mode="auto"``.
 
-A router reads a prompt and decides whether invented content is acceptable in the answer:
-
-- ``creative``: the user wants invented, imaginative or original content (stories, poems, letters they will
-  send, role-play, hypotheticals, names, slogans, gift or party ideas, alternative uses for objects).
-- ``factual``: the user wants true information or practical guidance whose correctness matters (questions
-  about the world, lists of real things, explanations, advice, how-to, recommendations, trip plans, recipes).
-  When in doubt the prompt is factual: a wrong fact there misleads.
+A router reads a prompt and decides whether invented content is acceptable in the answer (what ``creative`` and
+``factual`` mean: :mod:`quco.gate.rules`).
 
 Two routers are built in and registered by name in :data:`quco.registry.routers`:
 

@@ -1,6 +1,5 @@
 """The rule router: readable regex cue groups and a weighted vote, and the ``Route`` every router returns.
 
-
 A router reads a prompt and decides whether invented content is acceptable in the answer:
 
 - ``creative``: the user wants invented, imaginative or original content (stories, poems, letters they will

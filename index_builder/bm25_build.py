@@ -3,13 +3,11 @@ retrieval backend's arrays (read back by ``quco.cooccur.bm25``).
 
     build_retrieval(index_dir)                  # at index-build time, once
 
-Terms. A passage is indexed as its title, a newline, its text. Passages and queries go through the project's one
-tokenizer, ``quco.cooccur.normalize.tokenize`` (runs of Unicode letters, marks and digits, NFKC+casefold per code
-point, a 64-bit hash per token), and ``STOPWORDS`` are dropped by hash; no stemming. A term *is* its hash. The
-build tokenizes ``READ_BATCH_ROWS`` passages per numba call (joined by newlines, as ``TokenizedBatch`` does),
-dedupes each batch's hashes with ``_dedupe`` (a numba hash table, beside its numpy reference) and maps them to term
-ids with numpy: no Python per token. The vocabulary is the sorted array of the hashes seen (``vocab.npy``), and a
-term's id is its position in it, so a query finds its ids with ``np.searchsorted``.
+Terms are those of ``quco.cooccur.bm25`` (its docstring). The build tokenizes ``READ_BATCH_ROWS`` passages per
+numba call (joined by newlines, as ``TokenizedBatch`` does), dedupes each batch's hashes with ``_dedupe`` (a numba
+hash table, beside its numpy reference) and maps them to term ids with numpy: no Python per token. The vocabulary
+is the sorted array of the hashes seen (``vocab.npy``), and a term's id is its position in it, so a query finds its
+ids with ``np.searchsorted``.
 
 The ``bm25s`` backend stores bm25s's term-by-passage matrix with each posting's term frequency instead of its
 float32 score: a posting costs 5 bytes instead of 8. The matrix is built by ``_postings`` (numba, two passes,
