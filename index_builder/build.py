@@ -246,6 +246,11 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     shard_ids = _count(files, cfg, spec, work, workers, reject if cfg.on_bad_record == "skip" else None)
     timing["count"] = time.perf_counter() - t
     partials = [work / "partials" / s for s in shard_ids]
+    n_docs = sum(json.loads((p / "stats.json").read_text())["documents"] for p in partials)
+    if n_docs == 0:  # an empty index would only fail later, at query time
+        raise ConfigError(f"no corpus documents in {', '.join(map(str, cfg.inputs))}"
+                          + (f" ({rejects_n} records rejected)" if rejects_n else "")
+                          + ": nothing to index; pass WikiExtractor, JSONL, Parquet or plain text files")
 
     t = time.perf_counter()
     root = work / "index"
@@ -255,6 +260,9 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     ent = merge_entities(partials, root, tmp=work)
     entity_hash = ent.column("hash").to_numpy()
     entity_freq = ent.column("freq").to_numpy()
+    if entity_hash.shape[0] == 0:
+        raise ConfigError(f"no entities found in the {n_docs:,} documents of the corpus: an index without entities "
+                          "answers nothing; give a larger corpus, or entities with --entities")
     np.save(root / "arrays" / "entity_hash.npy", entity_hash)
     np.save(root / "arrays" / "entity_freq.npy", entity_freq)
     n_pairs = merge_pairs(partials, entity_hash, work / "pair_key.npy", work / "pair_count.npy",

@@ -522,13 +522,20 @@ def test_verify_resolves_the_index_like_every_command(small_index):
 
 
 def test_build_of_a_folder_without_corpus_files_is_refused(tmp_path, names):
-    """#14 item 19: no corpus files means no index, said in one line (not an empty index that breaks later)."""
-    empty = tmp_path / "nothing_here"
-    empty.mkdir()
-    (empty / "notes.md").write_text("")
-    r = run("build", str(empty), "--out", str(tmp_path / "idx"), *fast_build_args(names))
+    """#14 item 19: no corpus documents (or no entities) means no index, said in one line, exit 2 (it was an
+    empty index, exit 0, on which ``quco risk`` died with an internal IndexError)."""
+    bad = tmp_path / "all_bad"
+    bad.mkdir()
+    (bad / "a.jsonl").write_text('{"x": 1}\n')  # every record rejected under --on-bad-record skip
+    r = run("build", str(bad), "--out", str(tmp_path / "idx"), *fast_build_args(names), "--on-bad-record", "skip")
     assert r.exit_code == 2 and not (tmp_path / "idx").exists()
-    assert_one_line_error(r.stderr, "no corpus")
+    assert_one_line_error(r.stderr, "no corpus documents", "1 records rejected")
+    plain = tmp_path / "no_names"
+    plain.mkdir()
+    (plain / "readme").write_text("hello there\n")
+    r = run("build", str(plain), "--out", str(tmp_path / "idx2"), *fast_build_args(names))
+    assert r.exit_code == 2 and not (tmp_path / "idx2").exists()
+    assert_one_line_error(r.stderr, "no entities found")
 
 
 def test_eval_prints_intervals_and_is_hint_free_by_default(small_index, tmp_path):
