@@ -24,6 +24,7 @@ import numpy as np
 
 from quco.cooccur.csr import intersect_counts, row_lookup
 from quco.cooccur.normalize import key_hash, normalize
+from quco.cooccur.phrase_index import Lookup, PhraseCounts
 from quco.cooccur.store import ARRAYS, read_manifest
 from quco.errors import ConfigError, IndexCorruptError, IndexNotFoundError
 
@@ -40,6 +41,7 @@ class Index:
         self._fds: dict[str, int] = {}
         self._arrays: dict[str, np.ndarray] = {}
         self._con = None
+        self.phrases: PhraseCounts | None = None  # exact counts of any phrase, when the index has them
         for attempt in range(_OPEN_ATTEMPTS):
             try:
                 self._open()
@@ -98,6 +100,7 @@ class Index:
         if self.nbr_indptr.shape[0] != n + 1 or self.doc_indptr.shape[0] != n + 1 or \
                 (n and (self.nbr_indptr[-1] != self.nbr_id.shape[0] or self.doc_indptr[-1] != self.doc_ids.shape[0])):
             raise IndexCorruptError(f"{self.path}: arrays of inconsistent lengths; run `quco verify --index {self.path}`")
+        self.phrases = PhraseCounts.open_index_arrays(self.root, arts, self.path)
         for name in _LAZY_FILES:
             try:
                 self._fds[name] = os.open(name, os.O_RDONLY, dir_fd=self._dirfd)
@@ -161,9 +164,24 @@ class Index:
         return np.where(found, i_c, -1).astype(np.int64)
 
     def freq(self, text: str) -> int:
-        """Number of documents that mention ``text`` (0 if the corpus never does)."""
+        """Number of documents that mention ``text`` (0 if the corpus never does): an entity's from its postings,
+        any other string's from the phrase arrays (0 in an index built without them; :meth:`lookup` tells)."""
         i = self.entity_id(text)
-        return int(self.entity_freq[i]) if i >= 0 else 0
+        if i >= 0:
+            return int(self.entity_freq[i])
+        return self.phrases.freq(text) if self.phrases is not None else 0
+
+    def lookup(self, text: str) -> Lookup:
+        """``text`` as an entity, as a phrase that occurs but is no entity, or absent (never occurs)."""
+        i = self.entity_id(text)
+        hits = self.phrases.hits(text) if self.phrases is not None else None
+        occ = hits.occurrences if hits is not None else None
+        if i >= 0:
+            return Lookup(text, normalize(text), "entity", int(self.entity_freq[i]), occ, i)
+        if hits is None:
+            return Lookup(text, normalize(text), "unknown", 0)
+        f = self.phrases.freq_of(hits)
+        return Lookup(text, normalize(text), "phrase" if f > 0 else "absent", f, occ)
 
     def freq_of_id(self, i: int) -> int:
         return int(self.entity_freq[i]) if i >= 0 else 0
@@ -194,13 +212,30 @@ class Index:
 
     def cooc(self, a: str, b: str, scope: str = "window") -> int:
         """Documents in which ``a`` and ``b`` are mentioned within the index's window of each other
-        (``scope="window"``) or anywhere in one document (``scope="document"``)."""
-        return int(self.cooc_ids(np.array([self.entity_id(a)]), np.array([self.entity_id(b)]), scope)[0])
+        (``scope="window"``) or anywhere in one document (``scope="document"``). At document scope a string that
+        is not an entity is counted from the phrase arrays, when the index has them."""
+        ia, ib = self.entity_id(a), self.entity_id(b)
+        if scope == "document" and (ia < 0 or ib < 0) and self.phrases is not None:
+            return self._phrase_doc_cooc(a, ia, b, ib)
+        return int(self.cooc_ids(np.array([ia]), np.array([ib]), scope)[0])
 
     def cooc_many(self, pairs: Iterable[tuple[str, str]], scope: str = "window") -> list[int]:
         pairs = list(pairs)
         ids = self.ids_of_hashes(np.array([key_hash(x) for p in pairs for x in p], dtype=np.uint64))
-        return self.cooc_ids(ids[0::2], ids[1::2], scope).tolist()
+        out = self.cooc_ids(ids[0::2], ids[1::2], scope).tolist()
+        if scope == "document" and self.phrases is not None:
+            for k in np.flatnonzero((ids[0::2] < 0) | (ids[1::2] < 0)).tolist():
+                out[k] = self._phrase_doc_cooc(pairs[k][0], int(ids[2 * k]), pairs[k][1], int(ids[2 * k + 1]))
+        return out
+
+    def _phrase_doc_cooc(self, a: str, ia: int, b: str, ib: int) -> int:
+        """Documents holding both, one side (at least) not an entity: an entity side is its postings."""
+        if normalize(a) == normalize(b):
+            return 0  # as for an entity with itself
+        if ia >= 0 or ib >= 0:
+            i, phrase = (ia, b) if ia >= 0 else (ib, a)
+            return self.phrases.cooc_docs(phrase, self.doc_ids[self.doc_indptr[i]:self.doc_indptr[i + 1]])
+        return self.phrases.cooc(a, b)
 
     def neighbor_ids(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """All (neighbour id, count) of entity id ``i``, ids ascending."""

@@ -35,12 +35,11 @@ import numpy as np
 
 from quco.cooccur import sa_kernels as K
 from quco.cooccur.normalize import key_tokens, token_hash_py
+from quco.cooccur.store import PHRASE_ARRAYS
 from quco.errors import IndexCorruptError
 
 SEP = 0
 BLOCK_SHIFT = 10  # phrase_doc_block[j] = the document holding token position j << BLOCK_SHIFT
-PHRASE_ARRAYS = ("phrase_vocab", "phrase_tokens", "phrase_sa", "phrase_doc_start", "phrase_doc_block",
-                 "phrase_heavy_lo", "phrase_heavy_hi", "phrase_heavy_df", "phrase_heavy_set", "phrase_heavy_bits")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ An index is a directory:
 - ``arrays/*.npy``: the hot-path copies of the same numbers, memory-mapped at open: ``entity_hash``,
   ``entity_freq``; the pairs as symmetric rows ``nbr_indptr``, ``nbr_id``, ``nbr_count`` (every pair twice, once
   in each entity's row; ids ascending); the postings ``doc_indptr``, ``doc_ids`` (the documents of each entity,
-  ascending), for document-level co-occurrence at query time (see ``quco.cooccur.csr``).
+  ascending), for document-level co-occurrence at query time (see ``quco.cooccur.csr``); unless built with
+  ``phrase_counts=False``, the ``PHRASE_ARRAYS`` (``phrase_*``: the corpus as token ids and its suffix array,
+  for exact counts of any phrase; see ``quco.cooccur.phrase_index``), read when the manifest lists them.
 - ``retrieval/<backend>/``: persisted BM25 indexes.
 """
 from __future__ import annotations
@@ -28,6 +30,8 @@ from quco.errors import IndexCorruptError, IndexNotFoundError
 SCHEMA_VERSION = 2  # 2: pairs as symmetric rows, entity postings (1: sorted pair keys)
 MANIFEST = "manifest.json"
 ARRAYS = ("entity_hash", "entity_freq", "nbr_indptr", "nbr_id", "nbr_count", "doc_indptr", "doc_ids")
+PHRASE_ARRAYS = ("phrase_vocab", "phrase_tokens", "phrase_sa", "phrase_doc_start", "phrase_doc_block",
+                 "phrase_heavy_lo", "phrase_heavy_hi", "phrase_heavy_df", "phrase_heavy_set", "phrase_heavy_bits")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
