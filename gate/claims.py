@@ -27,8 +27,8 @@ hand-written answers and each can be switched off (:class:`ClaimSteps`) for the 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from quco.cooccur.normalize import key_tokens
@@ -56,7 +56,7 @@ _PLACE_NOUNS = ("country|city|town|county|state|island|islands|river|continent|c
 _FORM_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("date", re.compile(r"\bwhen\b|\b(?:what|which|in what|in which) (?:year|date|century|decade|month|day|era)\b"
                         r"|\bhow long ago\b", re.I)),
-    ("number", re.compile(r"\bhow (?:many|much|long|old|far|tall|big|high|deep|fast|heavy|wide)\b"
+    ("number", re.compile(r"\bhow (?:many|much|long|old|far|tall|big|high|deep|fast|heavy|wide)\b|^(?:the )?number of\b"
                           r"|\bwhat (?:number|percentage|percent|age|height|length|distance|speed|score)\b", re.I)),
     ("place", re.compile(rf"\bwhere\b|\b(?:what|which|in what|in which|name the) (?:\w+ )?(?:{_PLACE_NOUNS})\b",
                          re.I)),
@@ -85,7 +85,8 @@ _HEDGE = re.compile(
 _HONORIFICS = frozenset("""sir dame lord lady king queen prince princess saint st dr mr mrs ms miss president
 representative senator general captain admiral marshal field pope emperor empress sultan sheikh reverend rev
 professor prof judge justice chancellor governor mayor colonel major lieutenant sergeant""".split())
-_FOOTNOTE = re.compile(r"(?<=[a-z)\]\"'\u201d])\d{1,2}(?=[\s.,;:!?)]|$)")
+_FOOTNOTE = re.compile(r"(?<=[a-z)\]\"'\u201d])\d{1,2}(?=[\s.,;:!?)]|$)|^[ \t]*(?:\d{1,2}[.)]|[-*\u2022])(?=\s)",
+                       re.M)
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 
 
@@ -183,8 +184,8 @@ def fits(span: Span, form: str) -> bool:
 
 # ---- candidates ----------------------------------------------------------------------------------------------------
 def clean_answer(text: str) -> str:
-    """``text`` with footnote digits glued to words blanked ("Il trovatore1." -> "Il trovatore ."): same length,
-    so character offsets stay valid."""
+    """``text`` with footnote digits glued to words ("Il trovatore1." -> "Il trovatore .") and list markers at the
+    start of a line ("1. ", "- ") blanked: same length, so character offsets stay valid."""
     return _FOOTNOTE.sub(lambda m: " " * len(m.group()), text)
 
 
@@ -205,6 +206,10 @@ def _trim(doc: Any, i: int, j: int) -> tuple[int, int]:
     while i < j and (doc[i].is_punct or doc[i].lower_ in ("the", "a", "an") or doc[i].is_space
                      or (doc[i].lower_.rstrip(".") in _HONORIFICS and j - i > 1 and doc[i + 1].pos_ == "PROPN")):
         i += 1  # "the", and a title before a name: "Sir Paul McCartney" is Paul McCartney
+    for k in range(i, j):  # "The Two Towers (2002": a bracket the span does not close ends it
+        if doc[k].text == "(" and not any(doc[m].text == ")" for m in range(k, j)):
+            j = k
+            break
     while j > i and (doc[j - 1].is_punct or doc[j - 1].tag_ == "POS" or doc[j - 1].is_space):
         j -= 1
     return i, j
@@ -431,7 +436,7 @@ def topics(qdoc: Any, lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
 
 
 def _content(text: str) -> set[str]:
-    return {w for w in key_tokens(text) if len(w) > 2}
+    return {w for w in key_tokens(text) if len(w) > 2 or w.isdigit()}
 
 
 def restates(span: Span, q_keys: set[str], q_words: set[str]) -> bool:
@@ -442,75 +447,113 @@ def restates(span: Span, q_keys: set[str], q_words: set[str]) -> bool:
     return bool(words) and words <= q_words
 
 
-def _sentences(adoc: Any, steps: ClaimSteps) -> list[tuple[int, int]]:
-    out = [(s.start_char, s.end_char) for s in adoc.sents if s.text.strip()]
-    return out[: steps.max_sentences] if steps.answer_span else out
+_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Mt|Ft|No|vs|Vol|Gen|Col|Capt|Lt|Sgt|Rev|Prof|Inc|Ltd|Co|"
+                     r"Corp|Bros|approx|ca|c|e\.g|i\.e|U\.S|U\.K)|\b[A-Z])\.$")
+_SPLIT = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*\s+|\n+")
 
 
-def answer_values(adoc: Any, question: str, topic_spans: list[Span], form: str, lexicon: Lexicon,
-                  steps: ClaimSteps = ClaimSteps(), index_spans: Sequence[tuple[int, int, str]] = (),
-                  whole: Span | None = None) -> Claims:
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) char spans of the sentences of ``text``: ., ! or ? then white space, or a line break; never
+    after an initial or a common abbreviation ("J. R. R. Tolkien", "Mr. Chips", "St. Louis")."""
+    out, start = [], 0
+    for m in _SPLIT.finditer(text):
+        if m.group()[0] == "." and _ABBREV.search(text[max(start, m.start() - 8):m.start() + 1]):
+            continue
+        if text[start:m.start()].strip():
+            out.append((start, m.end()))
+        start = m.end()
+    if text[start:].strip():
+        out.append((start, len(text)))
+    merged: list[tuple[int, int]] = []
+    listing = False
+    for a, b in out:  # "The books are:" and the short lines after it are one list
+        after_colon = bool(merged) and text[merged[-1][0]:merged[-1][1]].rstrip().endswith(":")
+        item = text[a:a + 1].isspace()  # a list marker ("1.", "-") blanked by clean_answer
+        if merged and (after_colon or (listing and item)) and len(text[a:b].split()) <= 10 \
+                and "\n" in text[merged[-1][1] - 1:a + 1]:
+            merged[-1] = (merged[-1][0], b)
+            listing = True
+            continue
+        listing = item
+        merged.append((a, b))
+    return merged
+
+
+def _sentence_values(doc: Any, offset: int, question: str, q_keys: set[str], q_words: set[str], form: str,
+                     lexicon: Lexicon, steps: ClaimSteps, index_spans: Sequence[tuple[int, int, str]],
+                     whole: Span | None, dropped: list[Span]) -> tuple[list[Span], list[Span]]:
+    """(new candidates, those of the expected kind) of one answer sentence ``doc`` starting at ``offset``."""
+    end = offset + len(doc.text)
+    local = [(a - offset, b - offset, lab) for a, b, lab in index_spans if offset <= a and b <= end]
+    cands = candidates(doc, local)
+    if whole is not None and offset <= whole.start and whole.end <= end:
+        cands.append(replace(whole, start=whole.start - offset, end=whole.end - offset))
+    new = []
+    for s in resolve(annotate(cands, lexicon)):
+        if (restates(s, q_keys, q_words) if steps.answer_span else s.key in q_keys):
+            s.reason = "restates the question"
+            dropped.append(s)
+        else:
+            new.append(s)
+    typed = [s for s in new if fits(s, form)] if steps.question_form else new
+    keep = _drop_generic(typed or new, doc, lexicon, steps, True, dropped, by_share=False)
+    for s in keep:
+        s.start, s.end = s.start + offset, s.end + offset
+    return (keep if not typed else []), (keep if typed else [])
+
+
+def answer_values(sentences: Iterable[tuple[int, Any]], question: str, topic_spans: list[Span], form: str,
+                  lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
+                  index_spans: Sequence[tuple[int, int, str]] = (), whole: Span | None = None) -> Claims:
     """The values the answer asserts: from its claim sentence, new to the question, of the expected kind.
 
-    ``whole``: the whole (short) answer as one span, when the index knows it as an entity: it is then the value.
+    ``sentences``: (char offset, parsed Doc) of the answer's sentences, in order; read lazily, so the parsing can
+    stop at the claim sentence. ``whole``: the whole (short) answer as one span, when the index knows it.
     """
     dropped: list[Span] = []
     claims = Claims(form, topic_spans, [], dropped=dropped)
     q_keys = {s.key for s in topic_spans} | {" ".join(key_tokens(question))}
     q_words = _content(question)
-    cands = candidates(adoc, index_spans)
-    if whole is not None:
-        cands.append(whole)
-    spans = resolve(annotate(cands, lexicon))
-    sents = _sentences(adoc, steps)
-    hedged = [bool(_HEDGE.search(adoc.text[a:b])) for a, b in sents]
-    claims.hedged = any(hedged)
-    if not steps.answer_span:  # every candidate the question does not name, in every sentence read
-        read = [s for s in spans if any(a <= s.start < b for (a, b), h in zip(sents, hedged)
-                                        if not (steps.hedges and h))]
-        chosen = [s for s in read if s.key not in q_keys and (not steps.question_form or fits(s, form))]
-        claims.values = _drop_generic(chosen, adoc, lexicon, steps, True, dropped, by_share=False)
-        claims.is_list = len(claims.values) > 1
-        return claims
-    best: tuple[int, list[Span]] | None = None
-    for k, (a, b) in enumerate(sents):
-        if steps.hedges and hedged[k]:
-            continue
-        new = []
-        for s in (s for s in spans if a <= s.start < b):
-            if restates(s, q_keys, q_words):
-                s.reason = "restates the question"
-                dropped.append(s)
-            else:
-                new.append(s)
-        typed = [s for s in new if fits(s, form)] if steps.question_form else new
-        if typed:
-            best = (k, typed)
+    fallback: tuple[tuple[int, int], list[Span]] | None = None
+    collected: list[Span] = []
+    for k, (offset, doc) in enumerate(sentences):
+        if k >= steps.max_sentences:
             break
-        if new and best is None:  # nothing of the expected kind yet: remember the first new thing said
-            best = (k, new)
-    if best is None:
-        return claims
-    k, vals = best
-    claims.sentence = sents[k]
-    vals = _drop_generic(vals, adoc, lexicon, steps, True, dropped, by_share=False)
-    claims.is_list = len(vals) > 1
+        hedge = bool(_HEDGE.search(doc.text))
+        claims.hedged = claims.hedged or hedge
+        if steps.hedges and hedge:
+            continue
+        untyped, typed = _sentence_values(doc, offset, question, q_keys, q_words, form, lexicon, steps,
+                                          index_spans, whole, dropped)
+        if not steps.answer_span:  # every new candidate of every sentence read
+            collected += typed if steps.question_form else typed + untyped
+            continue
+        if typed:
+            claims.sentence, claims.values = (offset, offset + len(doc.text)), typed
+            break
+        if untyped and fallback is None:  # nothing of the expected kind yet: the first new thing said
+            fallback = ((offset, offset + len(doc.text)), untyped)
+    if not steps.answer_span:
+        claims.values = collected
+    elif not claims.values and fallback is not None:
+        claims.sentence, claims.values = fallback
+    claims.is_list = len(claims.values) > 1
     if claims.is_list and not steps.lists:
-        dropped += vals[1:]
-        vals = vals[:1]
-    claims.values = vals
+        dropped += claims.values[1:]
+        claims.values = claims.values[:1]
     return claims
 
 
-def extract_claims(qdoc: Any, adoc: Any | None, lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
-                   q_index_spans: Sequence[tuple[int, int, str]] = (),
+def extract_claims(qdoc: Any, sentences: Iterable[tuple[int, Any]] | None, lexicon: Lexicon,
+                   steps: ClaimSteps = ClaimSteps(), q_index_spans: Sequence[tuple[int, int, str]] = (),
                    a_index_spans: Sequence[tuple[int, int, str]] = (), whole: Span | None = None) -> Claims:
-    """Topics of the question ``qdoc`` and, when ``adoc`` is given, the values its answer asserts."""
+    """Topics of the question ``qdoc`` and, when the answer's ``sentences`` ((offset, Doc) pairs) are given, the
+    values the answer asserts."""
     form = question_form(qdoc.text) if steps.question_form else "other"
     dropped: list[Span] = []
     tops = topics(qdoc, lexicon, steps, q_index_spans, dropped)
-    if adoc is None:
+    if sentences is None:
         return Claims(form, tops, [], dropped=dropped)
-    c = answer_values(adoc, qdoc.text, tops, form, lexicon, steps, a_index_spans, whole)
+    c = answer_values(sentences, qdoc.text, tops, form, lexicon, steps, a_index_spans, whole)
     c.dropped = dropped + c.dropped
     return c

