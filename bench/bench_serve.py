@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import EQ_SWAP, load_average, machine_info, percentiles, read_jsonl  # noqa: E402
@@ -60,6 +61,7 @@ def start_server(index: str, port: int, workers: int, log: Path) -> subprocess.P
 async def load(url: str, bodies: list[dict[str, Any] | None], concurrency: int) -> dict[str, Any]:
     """Send one request per body (GET when None) with ``concurrency`` in flight; latency and errors."""
     latencies: list[float] = []
+    checks: list[float] = []
     errors: dict[str, int] = {}
     queue: asyncio.Queue = asyncio.Queue()
     for b in bodies:
@@ -77,6 +79,8 @@ async def load(url: str, bodies: list[dict[str, Any] | None], concurrency: int) 
                     r = await (client.get(url) if body is None else client.post(url, json=body))
                     await r.aread()
                     ok = r.status_code == 200
+                    if ok and body is not None:  # the check's own time, measured inside the server
+                        checks.append(r.json()["timing"]["total_ms"])
                     kind = None if ok else f"HTTP {r.status_code}: {r.text[:120]}"
                 except httpx.HTTPError as e:
                     kind = type(e).__name__
@@ -90,7 +94,10 @@ async def load(url: str, bodies: list[dict[str, Any] | None], concurrency: int) 
     lat = percentiles(latencies, (50, 99))
     return {"requests": len(bodies), "wall_s": round(wall, 3), "throughput_rps": round(len(bodies) / wall, 1),
             "p50_ms": round(lat["p50_us"] / 1e3, 2), "p99_ms": round(lat["p99_us"] / 1e3, 2),
-            "errors": sum(errors.values()), "error_kinds": errors}
+            "errors": sum(errors.values()), "error_kinds": errors,
+            "assess_ms": ({"p50": round(float(np.percentile(checks, 50)), 2),
+                           "p99": round(float(np.percentile(checks, 99)), 2),
+                           "mean": round(float(np.mean(checks)), 2)} if checks else None)}
 
 
 def risk_bodies(n: int) -> list[dict[str, Any]]:
@@ -147,6 +154,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, r in (("GET /healthz", trivial), ("POST /v1/risk", risk)):
         print(f"{name:<16}{r['throughput_rps']:>9.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
     t = result["targets"]
+    a = risk["assess_ms"]
+    if a:
+        busy = a["mean"] * risk["requests"] / 1e3 / risk["wall_s"] / args.workers
+        print(f"assess inside the server (its report's timing.total_ms): p50 {a['p50']:.2f} ms, p99 {a['p99']:.2f} "
+              f"ms, mean {a['mean']:.2f} ms = {busy:.0%} of each worker's wall time")
     for name, r in (("GET /healthz", trivial), ("POST /v1/risk", risk)):
         for kind, n in r["error_kinds"].items():
             print(f"  {name} error x{n}: {kind}")

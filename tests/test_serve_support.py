@@ -4,6 +4,10 @@ The upstream is a small Starlette app: it answers the Einstein question wrongly 
 Einstein evidence passage is in the messages, then rightly ("born in Ulm"); it answers the Curie question
 rightly; a question containing "slow" makes it wait; ``stream: true`` gives server-sent events word by word.
 It records every request (body and Authorization) so the tests can see what the proxy sent.
+
+``python tests/test_serve_support.py [PORT]`` serves it alone on 127.0.0.1:PORT (default 9000), a stand-in model
+for trying ``quco serve --upstream http://127.0.0.1:9000/v1`` by hand: it also answers "In which city was Marie
+Curie born?" with Lisbon, unless "Warsaw" is in the messages.
 """
 from __future__ import annotations
 
@@ -59,6 +63,8 @@ EINSTEIN_RIGHT = "Albert Einstein was born in Ulm."
 EVIDENCE_MARK = "Albert Einstein was a physicist born in Ulm"  # the passage that makes the upstream right
 CURIE_Q = "Where was Marie Curie born?"
 CURIE_RIGHT = "Marie Curie was born in Warsaw."
+CURIE_DEMO_Q = "In which city was Marie Curie born?"
+CURIE_WRONG = "Marie Curie was born in Lisbon."
 SLOW_SECONDS = 3.0
 
 
@@ -80,6 +86,8 @@ class Upstream:
 
     @staticmethod
     def answer(prompt: str) -> str:
+        if CURIE_DEMO_Q in prompt:  # the README's session, on the wiki2015 index
+            return CURIE_RIGHT if "Warsaw" in prompt else CURIE_WRONG
         if "Einstein" in prompt:
             return EINSTEIN_RIGHT if EVIDENCE_MARK in prompt else EINSTEIN_WRONG
         if "Curie" in prompt:
@@ -157,3 +165,10 @@ def running(app: Any):
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    uvicorn.run(Upstream().app, host="127.0.0.1", port=int(sys.argv[1]) if len(sys.argv) > 1 else 9000,
+                log_level="warning")
