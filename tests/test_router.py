@@ -100,6 +100,29 @@ def test_route_accepts_a_callable_and_checks_its_result():
         route(42)  # type: ignore[arg-type]
 
 
+def test_a_model_router_that_fails_to_load_is_said_once_and_in_every_route(monkeypatch, caplog):
+    """#14 item 11: with the extra installed, a failed load is a warning (once) and each route names the fallback."""
+    import logging
+
+    def broken():
+        raise ConfigError("router head is damaged")
+
+    monkeypatch.setattr(router_mod, "model_extra_available", lambda: True)
+    monkeypatch.setattr(router_mod, "model_router", broken)
+    router_mod.auto_router.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="quco"):
+            first = route("Write a poem about the sea")
+            second = route("Who was the first president of the US?")
+        assert first.router == second.router == "rules" and first.mode == "creative" and second.mode == "factual"
+        for r in (first, second):
+            assert "stand in for the model router" in r.reason and "router head is damaged" in r.reason
+        warned = [x for x in caplog.records if x.name == "quco" and "failed to load" in x.getMessage()]
+        assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+    finally:
+        router_mod.auto_router.cache_clear()
+
+
 def test_auto_falls_back_to_rules_without_the_model_extra(monkeypatch):
     monkeypatch.setattr(router_mod, "model_extra_available", lambda: False)
     router_mod.auto_router.cache_clear()
@@ -142,7 +165,8 @@ def test_choose_threshold_by_hand():
     assert choose_threshold(p, y, min_precision=0.75) == 0.6
     assert choose_threshold(p, y, min_precision=0.95) == 0.8  # recall 2/4 at precision 1
     # no cut reaches precision 1.01: falls back to the best balanced accuracy
-    assert choose_threshold(p, y, min_precision=1.01) in (0.6, 0.8, 0.4)
+    # balanced accuracy by cut: 0.9 .625, 0.8 .75, 0.7 .583, 0.6 .708, 0.5 .542, 0.4 .667, 0.3 .5
+    assert choose_threshold(p, y, min_precision=1.01) == 0.8
 
 
 def test_stratified_folds_spread_each_class():
@@ -301,7 +325,8 @@ def test_evaluate_modes_cross_validates_the_model(model_router):
     fig = out["routers"]["model"]
     assert fig["cross_validated"] is True and fig["folds"] == 5
     assert sum(sum(v.values()) for v in fig["confusion"].values()) == len(rows)
-    assert 0.0 <= fig["balanced_accuracy"] <= 1.0
+    # out-of-fold on 12 clear prompts: well above chance (0.5); 0.833 when written (one fold's miss or two)
+    assert fig["balanced_accuracy"] >= 0.75
     assert all(m["reason"].startswith("cross-validated") for m in fig["misrouted"])
 
 
@@ -378,3 +403,16 @@ def test_transformers_classifier_router_checks_its_mapping(tiny_classifier, tmp_
 
 def test_route_to_dict_is_json_serializable():
     assert json.loads(json.dumps(route("Write a poem", "rules").to_dict()))["mode"] == "creative"
+
+
+def test_loading_the_model_router_prints_nothing():
+    """#14 item 20: no transformers "Loading weights" bar or load chatter on the user's stderr."""
+    import subprocess
+    import sys
+
+    if not router_mod.model_extra_available():
+        pytest.skip("the router extra is not installed")
+    code = "from quco.gate.router import model_router\nprint(model_router()('Write a poem about the sea').mode)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "creative"
+    assert r.stderr == ""
