@@ -189,10 +189,28 @@ def test_upstream_down_is_502(index):
         assert err.value.status_code == 502
 
 
+def test_no_upstream_is_503(index):
+    with running(create_app(ServeConfig(), index=index)) as url:
+        with pytest.raises(openai.InternalServerError) as err:
+            ask(client(url, key=None), CURIE_Q)
+        assert err.value.status_code == 503 and err.value.code == "no_upstream"
+        assert httpx.post(url + "/v1/risk", json={"question": CURIE_Q}).json()["decision"] == "pass"
+
+
 def test_upstream_slow_is_504(server):
     with pytest.raises(openai.InternalServerError) as err:
         ask(client(server), "Where was Marie Curie born? Answer slow.")
     assert err.value.status_code == 504 and err.value.code == "upstream_timeout"
+
+
+def test_upstream_errors(server):
+    with pytest.raises(openai.InternalServerError) as err:  # an upstream 5xx is the proxy's 502
+        ask(client(server), "Where was Marie Curie born? crash")
+    assert err.value.status_code == 502 and "HTTP 500" in err.value.message
+    c = client(server, key="rejected-by-upstream", default_headers={"X-Quco-Api-Key": KEY})
+    with pytest.raises(openai.AuthenticationError) as err:  # an upstream 4xx comes back as it was
+        ask(c, CURIE_Q)
+    assert err.value.status_code == 401 and err.value.code == "invalid_api_key"
 
 
 def test_malformed_bodies_are_400(server):

@@ -102,6 +102,11 @@ class Upstream:
         body = await request.json()
         self.requests.append((body, request.headers.get("authorization")))
         prompt = user_text(body)
+        if request.headers.get("authorization") == "Bearer rejected-by-upstream":
+            return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                           "code": "invalid_api_key", "param": None}}, status_code=401)
+        if "crash" in prompt:
+            return JSONResponse({"detail": "upstream fell over"}, status_code=500)
         if "slow" in prompt:
             await asyncio.sleep(SLOW_SECONDS)
         text = self.answer(prompt)
