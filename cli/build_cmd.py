@@ -21,7 +21,7 @@ def _human_build(m: dict) -> str:
 
 @click.command("build")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Index directory to write.")
+@click.option("--out", type=click.Path(file_okay=False), help="Index directory to write (not with --append).")
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "wikiextractor", "jsonl", "parquet", "text", "textblocks"]),
               help="Input format; auto sniffs each file.")
@@ -33,6 +33,12 @@ def _human_build(m: dict) -> str:
               help="Where shards are counted: local (process pool), dask (a local Dask cluster, or --address), or "
                    "a plugin's (`quco plugins`). Counts do not depend on it.")
 @click.option("--address", default=None, help="Cluster scheduler for --executor dask, e.g. tcp://10.0.0.5:8786.")
+@click.option("--append", is_flag=True, help="Count INPUTS with the parameters and dictionary of --index and add "
+              "them to it, atomically, without recounting its shards.")
+@click.option("--index", "index_path", type=click.Path(file_okay=False), help="The index --append adds to.")
+@click.option("--gazetteer-from", type=click.Path(exists=True),
+              help="Use this index's gazetteer (or a gazetteer.parquet) as the dictionary, no harvest: indexes "
+                   "built with one dictionary can be summed with `quco merge`.")
 @click.option("--extractor", default="auto", show_default=True,
               help="Entity extractor: gazetteer, spacy, or a plugin's (`quco plugins` lists them); auto = gazetteer "
                    "above 20 MB of input or with --entities/--phrases, else spaCy NER.")
@@ -52,8 +58,9 @@ def _human_build(m: dict) -> str:
 @click.option("--no-blend", is_flag=True, help="Do not precompute the creative-mode field-distance vectors.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
-def build_command(inputs, out, fmt, window, text_field, workers, executor, address, extractor, harvest_sample,
-                  entities, phrases, shard_docs, resume, on_bad_record, no_retrieval, no_blend, quiet, as_json) -> None:
+def build_command(inputs, out, fmt, window, text_field, workers, executor, address, append, index_path,
+                  gazetteer_from, extractor, harvest_sample, entities, phrases, shard_docs, resume, on_bad_record,
+                  no_retrieval, no_blend, quiet, as_json) -> None:
     """Build an entity co-occurrence index from corpus files (WikiExtractor, JSONL[.gz|.zst], Parquet, text).
 
     \b
@@ -62,9 +69,20 @@ def build_command(inputs, out, fmt, window, text_field, workers, executor, addre
     """
     from quco.index_builder.build import BuildConfig, build
 
+    if append:
+        from quco.index_builder.merge_indexes import append_to_index
+
+        if not index_path or out:
+            raise click.UsageError("--append adds to the index named by --index (and takes no --out)")
+        m = append_to_index(index_path, list(inputs), workers=workers, executor=executor, address=address,
+                            progress=not quiet)
+        emit(m, as_json, _human_build)
+        return
+    if not out:
+        raise click.UsageError("Missing option '--out'.")
     cfg = BuildConfig(inputs=list(inputs), out=out, format=fmt, window=window, text_field=text_field,
                       workers=workers, executor=executor, address=address, extractor=extractor,
-                      harvest_sample=harvest_sample, entities=entities,
+                      harvest_sample=harvest_sample, entities=entities, gazetteer=gazetteer_from,
                       phrases=phrases, shard_docs=shard_docs, resume=resume, on_bad_record=on_bad_record,
                       retrieval=() if no_retrieval else ("bm25s",), blend=not no_blend, progress=not quiet)
     manifest = build(cfg)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from quco import __version__
-from quco.cli import build_cmd, gate_cmds, plugins_cmd, query_cmds, serve_cmd
+from quco.cli import build_cmd, gate_cmds, merge_cmd, plugins_cmd, query_cmds, serve_cmd
 from quco.cli.common import QucoGroup
 
 
@@ -22,7 +22,8 @@ def cli() -> None:
     """
 
 
-for _mod in (build_cmd, query_cmds, gate_cmds, serve_cmd, plugins_cmd):  # every import is required: none is optional
+# every import is required: none is optional
+for _mod in (build_cmd, merge_cmd, query_cmds, gate_cmds, serve_cmd, plugins_cmd):
     for _cmd in _mod.COMMANDS:
         cli.add_command(_cmd)
 

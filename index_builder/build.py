@@ -63,13 +63,15 @@ class BuildConfig:
     progress: bool = True
     executor: str = "local"  # local | dask | a plugin's (quco.index_builder.executors); does not change counts
     address: str | None = None  # a cluster scheduler for executors that have one (dask: tcp://host:8786)
+    gazetteer: str | None = None  # use this gazetteer.parquet as the dictionary, no harvest (--append, merges)
     extra: dict = field(default_factory=dict)
 
     def count_params(self, extractor: str) -> dict[str, Any]:
         return {"window": self.window, "format": self.format, "text_field": self.text_field, "extractor": extractor,
                 "labels": sorted(self.labels), "harvest_sample": self.harvest_sample, "entities": self.entities,
                 "titles": self.titles, "phrases": self.phrases, "shard_docs": self.shard_docs, "shard_chars": self.shard_chars,
-                "on_bad_record": self.on_bad_record}
+                "on_bad_record": self.on_bad_record,
+                **({"gazetteer": self.gazetteer} if self.gazetteer else {})}
 
 
 def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
@@ -151,7 +153,7 @@ def _write_passages(partials: Sequence[Path], target: Path) -> int:
                           use_dictionary=small) as w:
         for p in partials:
             pf = pq.ParquetFile(str(p / "passages.parquet"))
-            for batch in pf.iter_batches(batch_size=8192):
+            for batch in pf.iter_batches(batch_size=8192, columns=["doc_id", "title", "text"]):
                 ids = pa.array(np.arange(n, n + batch.num_rows, dtype=np.int64))
                 w.write_table(pa.Table.from_batches([batch]).add_column(0, "passage_id", ids).cast(schema),
                               row_group_size=GROUP_ROWS)
@@ -199,7 +201,8 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     workers = cfg.workers or os.cpu_count() or 1
     total_bytes = sum(f.stat().st_size for f in files)
     extractor = cfg.extractor
-    feeds_gazetteer = [flag for flag, on in (("--phrases", cfg.phrases), ("--entities", cfg.entities)) if on]
+    feeds_gazetteer = [flag for flag, on in (("--phrases", cfg.phrases), ("--entities", cfg.entities),
+                                             ("--gazetteer-from", cfg.gazetteer)) if on]
     if extractor == "auto":  # an entity list or the phrase harvest only mean something to the gazetteer
         big = total_bytes > AUTO_GAZETTEER_BYTES
         extractor = "gazetteer" if big or feeds_gazetteer else "spacy"
@@ -234,7 +237,14 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
 
         t = time.perf_counter()
         gz_path = work / "gazetteer.parquet"
-        if not (cfg.resume and gz_path.exists()):
+        if cfg.gazetteer:  # a given dictionary: counts that merge with those of the index it comes from
+            given = Path(cfg.gazetteer) / "gazetteer.parquet" if Path(cfg.gazetteer).is_dir() else Path(cfg.gazetteer)
+            if not given.is_file():
+                raise ConfigError(f"--gazetteer-from {cfg.gazetteer}: no gazetteer.parquet there (an index built "
+                                  "with the gazetteer extractor, or its gazetteer.parquet)")
+            shutil.copy(given, gz_path)
+            atomic_write_bytes(work / "harvest.json", json.dumps({"from": str(cfg.gazetteer)}).encode())
+        elif not (cfg.resume and gz_path.exists()):
             g, hstats = harvest(files, cfg)
             g.save(work / "gazetteer.parquet.tmp")
             os.replace(work / "gazetteer.parquet.tmp", gz_path)

@@ -62,7 +62,7 @@ class DaskExecutor(Executor):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise ConfigError("--executor dask needs Dask: pip install 'quco-gate[dask]' (dask and distributed)") from None
+            raise ConfigError("--executor dask needs Dask: pip install 'quco-gate[dask]' (dask, distributed)") from None
         if self.address:
             try:
                 self.client = Client(self.address, timeout=30)

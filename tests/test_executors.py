@@ -38,7 +38,7 @@ def synthetic_corpus(path: Path, n_docs: int, seed: int) -> None:
 
 def opts(tmp: Path, **kw) -> dict:
     return dict(extractor="gazetteer", entities=str(tmp / "names.txt"), titles=False, harvest_sample=0, window=80,
-                shard_docs=40, progress=False, retrieval=(), blend=False, **kw)
+                shard_docs=40, progress=False, retrieval=(), blend=False) | kw
 
 
 def assert_same_index(a: Path, b: Path) -> None:
