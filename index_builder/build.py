@@ -95,6 +95,12 @@ def corpus_fingerprint(files: Sequence[Path]) -> dict[str, Any]:
     return {"sha256": h, "files": entries, "bytes": sum(e["bytes"] for e in entries)}
 
 
+def _step(cfg: BuildConfig, what: str) -> None:
+    """Say on stderr which long step starts (with progress on): none of them leaves the terminal silent."""
+    if cfg.progress:
+        print(f"quco build: {what} ...", file=sys.stderr, flush=True)
+
+
 class _Progress:
     """A tqdm bar on stderr over characters of text, or nothing."""
 
@@ -245,6 +251,8 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
             shutil.copy(given, gz_path)
             atomic_write_bytes(work / "harvest.json", json.dumps({"from": str(cfg.gazetteer)}).encode())
         elif not (cfg.resume and gz_path.exists()):
+            _step(cfg, f"harvesting the gazetteer from {len(files)} file(s)"
+                  + (" (capitalized phrases over the whole corpus)" if cfg.phrases else ""))
             g, hstats = harvest(files, cfg)
             g.save(work / "gazetteer.parquet.tmp")
             os.replace(work / "gazetteer.parquet.tmp", gz_path)
@@ -263,6 +271,7 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
                           + ": nothing to index; pass WikiExtractor, JSONL, Parquet or plain text files")
 
     t = time.perf_counter()
+    _step(cfg, f"merging {len(partials)} shard(s)")
     root = work / "index"
     if root.exists():
         shutil.rmtree(root)
@@ -306,6 +315,7 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
         stats["harvest"] = json.loads((work / "harvest.json").read_text())
     if cfg.blend and stats["entities"] > 1:
         t = time.perf_counter()
+        _step(cfg, f"computing the blend vectors of {stats['entities']:,} entities")
         stats["blend"] = compute_embeddings(root, n_documents=stats["documents"])
         timing["blend"] = time.perf_counter() - t
     rows = {"entities.parquet": stats["entities"], "pairs.parquet": n_pairs, "passages.parquet": n_passages,

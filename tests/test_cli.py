@@ -551,3 +551,18 @@ def test_eval_prints_intervals_and_is_hint_free_by_default(small_index, tmp_path
     assert data["gate"]["error_among_passed_ci95"] is not None
     hinted = json.loads(run("eval", str(f), "--index", str(small_index), "--json", "--subject-hint").stdout)
     assert hinted["subject_hint"] is True
+
+
+def test_build_says_each_long_step_on_stderr(tmp_path, names):
+    """#14 item 20: harvest, merge and blend vectors announce themselves (progress on), stdout stays the result."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(_good_lines(30))
+    args = ["build", str(corpus), "--extractor", "gazetteer", "--entities", str(names), "--harvest-sample", "0",
+            "--no-retrieval", "--workers", "1"]
+    r = run(*args, "--out", str(tmp_path / "idx"))
+    assert r.exit_code == 0, r.output
+    for step in ("harvesting the gazetteer", "merging", "computing the blend vectors"):
+        assert f"quco build: {step}" in r.stderr, r.stderr
+    assert "quco build:" not in r.stdout
+    quiet = run(*args, "--out", str(tmp_path / "idx2"), "-q")
+    assert quiet.exit_code == 0 and "quco build:" not in quiet.stderr
