@@ -95,31 +95,45 @@ def _interleave(ids, tok_seg):
     return out
 
 
-def corpus_tokens(docs: Iterable[Document], batch_chars: int = BATCH_CHARS
+def corpus_tokens(docs: Iterable[Document], batch_chars: int = BATCH_CHARS, spill: str | Path | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(``tokens`` uint32 with SEP = 0 after every segment, ``vocab`` sorted uint64 hashes (token id = 1 + rank),
-    ``doc_start`` int64 of length documents + 1)."""
+    ``doc_start`` int64 of length documents + 1). With ``spill`` (a file path), the provisional ids go to that file
+    batch by batch and come back into one array renumbered in place: the peak is the token array plus one batch,
+    not two token arrays (plus the heap the batches leave behind)."""
     table = TokenIds()
     parts: list[np.ndarray] = []
     doc_lengths: list[np.ndarray] = []
-    for batch in _batches(docs, batch_chars):
-        local, per_doc = _batch_tokens(batch, table)
-        parts.append(local)
-        doc_lengths.append(per_doc)
-    by_id = table.hashes[:table.n]
+    n = 0
+    out = open(spill, "wb") if spill is not None else None
+    try:
+        for batch in _batches(docs, batch_chars):
+            local, per_doc = _batch_tokens(batch, table)
+            n += local.shape[0]
+            if out is not None:
+                local.tofile(out)
+            else:
+                parts.append(local)
+            doc_lengths.append(per_doc)
+    finally:
+        if out is not None:
+            out.close()
+    by_id = table.hashes[:table.n].copy()
     del table
     order = np.argsort(by_id)
     vocab = by_id[order]
     remap = np.empty(by_id.shape[0] + 1, dtype=np.uint32)  # provisional id + 1 -> final id
     remap[0] = SEP
     remap[order + 1] = np.arange(1, by_id.shape[0] + 1, dtype=np.uint32)
-    n = sum(x.shape[0] for x in parts)
-    tokens = np.empty(n, dtype=np.uint32)
-    at = 0
-    for i in range(len(parts)):
-        loc, parts[i] = parts[i], None
-        tokens[at:at + loc.shape[0]] = remap[loc]
-        at += loc.shape[0]
+    if out is not None:
+        tokens = np.fromfile(spill, dtype=np.uint32)
+        os.unlink(spill)
+    else:
+        tokens = np.concatenate(parts) if parts else np.empty(0, np.uint32)
+        del parts
+    step = 1 << 22
+    for at in range(0, n, step):
+        tokens[at:at + step] = remap[tokens[at:at + step]]
     lengths = np.concatenate(doc_lengths) if doc_lengths else np.empty(0, np.int64)
     doc_start = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
     np.cumsum(lengths, out=doc_start[1:])
@@ -207,6 +221,16 @@ def doc_blocks(doc_start: np.ndarray, n_tokens: int, shift: int) -> np.ndarray:
 
 
 
+def _trim_heap() -> None:
+    """Give the heap the batches freed back to the system (glibc), so that it does not add to the peak."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 # ---- the whole build ---------------------------------------------------------------------------------------------
 def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method: str = "numba",
                         heavy_min: int = HEAVY_MIN, set_min: int = SET_MIN, heavy_depth: int = HEAVY_DEPTH,
@@ -219,7 +243,8 @@ def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}
     t = time.perf_counter()
-    tokens, vocab, doc_start = corpus_tokens(docs, batch_chars)
+    tokens, vocab, doc_start = corpus_tokens(docs, batch_chars, spill=out / f"tokens.tmp{os.getpid()}")
+    _trim_heap()
     if tokens.shape[0] == 0:
         tokens = np.zeros(1, dtype=np.uint32)  # one separator: every search finds nothing
     timing["tokenize"] = time.perf_counter() - t
