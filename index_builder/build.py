@@ -26,12 +26,13 @@ import quco
 from quco.cooccur.bm25 import GROUP_ROWS
 from quco.cooccur.extract import DEFAULT_LABELS, extractor_class
 from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, sha256_file
-from quco.errors import ConfigError
+from quco.errors import BuildError, ConfigError
 from quco.index_builder.blend_build import compute_embeddings
 from quco.index_builder.bm25_build import build_retrieval
 from quco.index_builder.merge import merge_entities, merge_pairs, merge_postings, write_pair_rows
 from quco.index_builder.executors import init_local_worker, make_executor, run_count
 from quco.index_builder.shard import atomic_write_bytes, process_shard
+from quco.index_builder.suffix_build import PhraseJob, close_phrase_jobs
 from quco.index_builder.shard_plan import ReadOptions
 from quco.index_builder.swap import check_target, lock_target, swap_into_place
 
@@ -60,6 +61,7 @@ class BuildConfig:
     on_bad_record: str = "error"
     retrieval: Sequence[str] = ("bm25s",)
     blend: bool = True  # precompute the field-distance vectors of creative-mode blends (index_builder/blend_build.py)
+    phrase_counts: bool = True  # exact counts of any phrase: a suffix array (index_builder/suffix_build.py)
     progress: bool = True
     executor: str = "local"  # local | dask | a plugin's (quco.index_builder.executors); does not change counts
     address: str | None = None  # a cluster scheduler for executors that have one (dask: tcp://host:8786)
@@ -199,7 +201,10 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
     out = Path(cfg.out).resolve()
     check_target(out)
     with lock_target(out):
-        return _build(cfg, files, out, t0)
+        try:
+            return _build(cfg, files, out, t0)
+        finally:
+            close_phrase_jobs()  # a failed build leaves no phrase-count process behind
 
 
 def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[str, Any]:
@@ -269,6 +274,11 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
         raise ConfigError(f"no corpus documents in {', '.join(map(str, cfg.inputs))}"
                           + (f" ({rejects_n} records rejected)" if rejects_n else "")
                           + ": nothing to index; pass WikiExtractor, JSONL, Parquet or plain text files")
+    phrase_job = None
+    if cfg.phrase_counts:  # a child process on its own core while this one merges, indexes passages, blends
+        phrase_job = PhraseJob(files, work / "phrase", {"format": cfg.format, "text_field": cfg.text_field,
+                                                        "on_bad_record": cfg.on_bad_record},
+                               background=workers > 1 and total_bytes > AUTO_GAZETTEER_BYTES)
 
     t = time.perf_counter()
     _step(cfg, f"merging {len(partials)} shard(s)")
@@ -318,6 +328,14 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
         _step(cfg, f"computing the blend vectors of {stats['entities']:,} entities")
         stats["blend"] = compute_embeddings(root, n_documents=stats["documents"])
         timing["blend"] = time.perf_counter() - t
+    if phrase_job is not None:
+        t = time.perf_counter()
+        stats["phrase_counts"] = phrase_job.finish(root / "arrays")
+        if stats["phrase_counts"]["documents"] != stats["documents"]:
+            raise BuildError(f"the phrase arrays have {stats['phrase_counts']['documents']} documents, the counts "
+                             f"{stats['documents']}: the two reads of the corpus differ")
+        array_rows.update(PhraseJob.rows(root / "arrays"))
+        timing["phrase_counts_wait"] = time.perf_counter() - t
     rows = {"entities.parquet": stats["entities"], "pairs.parquet": n_pairs, "passages.parquet": n_passages,
             "arrays/entity_hash.npy": stats["entities"], "arrays/entity_freq.npy": stats["entities"], **array_rows}
     timing["total"] = time.perf_counter() - t0

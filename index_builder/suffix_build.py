@@ -33,6 +33,7 @@ import numpy as np
 from quco.cooccur.normalize import tokenize
 from quco.cooccur.phrase_index import BLOCK_SHIFT, PHRASE_ARRAYS, SEP
 from quco.cooccur.types import Document
+from quco.errors import BuildError
 from quco.index_builder.suffix_sort import SUFFIX_METHODS, TokenIds
 
 BATCH_CHARS = 4_000_000
@@ -322,6 +323,9 @@ def _child(files: list[str], out_dir: str, read_args: dict[str, Any], parent: in
     os.replace(tmp, Path(out_dir) / "stats.json")
 
 
+_RUNNING: set["PhraseJob"] = set()
+
+
 class PhraseJob:
     """The phrase arrays of a build, made in a child process while the build merges, indexes passages and
     computes blends in its own (``background``), or in-process when :meth:`finish` is called."""
@@ -340,6 +344,7 @@ class PhraseJob:
             self.proc = mp.get_context("fork").Process(
                 target=_child, args=(self.files, str(self.work), self.read_args, os.getpid()), daemon=True)
             self.proc.start()
+            _RUNNING.add(self)
 
     def finish(self, arrays_dir: Path) -> dict[str, Any]:
         """Wait for (or make) the arrays, move them into ``arrays_dir``; returns their stats."""
@@ -348,8 +353,10 @@ class PhraseJob:
         if self.proc is not None:
             self.proc.join()
             code, self.proc = self.proc.exitcode, None
+            _RUNNING.discard(self)
             if code != 0 or not (self.work / "stats.json").exists():
-                raise RuntimeError(f"the phrase-count process failed (exit code {code}): killed, or out of memory?")
+                raise BuildError(f"the phrase-count process failed (exit code {code}): killed, or out of memory? "
+                                 "Build again, or without phrase counts (--no-phrase-counts)")
             stats = json.loads((self.work / "stats.json").read_text())
         else:
             stats = phrase_arrays_of_files(self.files, str(self.work), self.read_args)
@@ -364,9 +371,16 @@ class PhraseJob:
             self.proc.kill()
             self.proc.join()
         self.proc = None
+        _RUNNING.discard(self)
 
     @staticmethod
     def rows(arrays_dir: Path) -> dict[str, int]:
         """Manifest row counts of the phrase arrays in ``arrays_dir``."""
         return {f"arrays/{n}.npy": int(np.load(Path(arrays_dir) / f"{n}.npy", mmap_mode="r").shape[0])
                 for n in PHRASE_ARRAYS}
+
+
+def close_phrase_jobs() -> None:
+    """Stop every phrase-count child still running in this process (called when a build ends, failed or not)."""
+    for job in list(_RUNNING):
+        job.close()

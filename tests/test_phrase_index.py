@@ -228,3 +228,80 @@ def test_real_shard_slice_counts_equal_a_brute_force_scan(tmp_path):
         want = _brute_docs(segs, p)
         assert pc.freq(p) == len(want), p
     assert BLOCK_SHIFT >= 1
+
+
+# ---- inside an index (Index.freq / cooc / lookup) ----------------------------------------------------------------
+def _write_wiki(docs: list[Document], path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for i, d in enumerate(docs):
+            title = d.title or f"Doc {i}"
+            f.write(f'<doc id="{i}" url="x" title="{title}">\n{title}\n\n' + "\n\n".join(d.paragraphs) + "\n</doc>\n")
+
+
+@pytest.fixture(scope="module")
+def random_index(tmp_path_factory):
+    from quco.index_builder.build import build_index
+    from quco.index_builder.readers import read_documents
+
+    tmp = tmp_path_factory.mktemp("phr")
+    rng = random.Random(11)
+    docs = [d for d in _random_docs(rng, 120) if d.paragraphs]
+    corpus = tmp / "corpus.txt"
+    _write_wiki(docs, corpus)
+    out = tmp / "idx"
+    build_index([str(corpus)], str(out), extractor="gazetteer", workers=1, progress=False, retrieval=(), blend=False)
+    return out, list(read_documents(corpus))
+
+
+def test_index_counts_any_phrase_exactly(random_index):
+    from quco.cooccur.index import Index
+
+    out, docs = random_index
+    ix = Index(out)
+    assert ix.phrases is not None and ix.phrases.n_documents == ix.n_documents == len(docs)
+    segs = _brute(docs)
+    rng = random.Random(3)
+    phrases = _phrases(rng, docs, 200)
+    kinds = {"entity": 0, "phrase": 0, "absent": 0}
+    for p in phrases:
+        lk = ix.lookup(p)
+        kinds[lk.kind] += 1
+        want = _brute_docs(segs, p)
+        if lk.kind == "entity":
+            assert ix.freq(p) == lk.freq == int(ix.entity_freq[ix.entity_id(p)])
+            # the same numbering: the entity's documents are among those where its key occurs
+            i = ix.entity_id(p)
+            assert set(ix.doc_ids[ix.doc_indptr[i]:ix.doc_indptr[i + 1]].tolist()) <= want
+        else:
+            assert ix.freq(p) == lk.freq == len(want), p
+            assert lk.kind == ("phrase" if want else "absent") and lk.occurs == bool(want)
+            assert lk.occurrences == _brute_occurrences(segs, p)
+    assert all(kinds.values()), kinds  # entities, non-entity phrases and absent strings were all asked
+    ent_docs = {}
+    for a, b in zip(phrases[:100], phrases[100:]):
+        def docs_of(x):
+            i = ix.entity_id(x)
+            if i >= 0:
+                return set(ix.doc_ids[ix.doc_indptr[i]:ix.doc_indptr[i + 1]].tolist())
+            return _brute_docs(segs, x)
+        da, db = docs_of(a), docs_of(b)
+        want = 0 if ix.lookup(a).key == ix.lookup(b).key else len(da & db)
+        assert ix.cooc(a, b, scope="document") == want, (a, b)
+        ent_docs[(a, b)] = want
+    assert ix.cooc_many(list(ent_docs), scope="document") == list(ent_docs.values())
+
+
+def test_index_without_phrase_counts(tmp_path, random_index):
+    from quco.cooccur.index import Index
+    from quco.cooccur.store import verify
+    from quco.index_builder.build import build_index
+
+    out, docs = random_index
+    assert verify(out) == [] and "arrays/phrase_sa.npy" in Index(out).manifest["artifacts"]
+    corpus = out.parent / "corpus.txt"
+    bare = tmp_path / "bare"
+    build_index([str(corpus)], str(bare), extractor="gazetteer", workers=1, progress=False, retrieval=(),
+                blend=False, phrase_counts=False)
+    ix = Index(bare)
+    assert ix.phrases is None and ix.lookup("blue river").kind == "unknown" and ix.freq("blue river") == 0
+    assert not any(k.startswith("arrays/phrase_") for k in ix.manifest["artifacts"])
