@@ -192,6 +192,10 @@ def _manifest(root: Path, cfg: BuildConfig, extractor: str, spec: dict, fingerpr
 
 def build(cfg: BuildConfig) -> dict[str, Any]:
     """Build the index described by ``cfg``; returns the manifest."""
+    if any("://" in str(p) for p in [*cfg.inputs, cfg.out]):  # fsspec URLs: staged in, uploaded out
+        from quco.index_builder.remote import build_with_urls
+
+        return build_with_urls(cfg, build)
     t0 = time.perf_counter()
     if cfg.window < 1:
         raise ConfigError("--window must be a positive number of tokens")
