@@ -76,7 +76,8 @@ class GateConfig:
     ``ngram_lookup``: also look every question/answer n-gram up in the index's entities (finds what a spaCy
     extractor missed; a gazetteer index already matches exactly these).
     ``neighbour_weight``: support of an unseen pair of attested entities = ``-1 + w * cosine`` of their PPMI
-    neighbour rows (second-order evidence; slow on big indexes, so 0 by default).
+    neighbour rows (second-order evidence; slow on big indexes, so 0 by default), capped at the support the
+    pair would have if seen together once, so that an unseen pair never scores safer than a seen one.
     ``claims``: in factual mode, check only the pairs that carry the answer's claim (:mod:`quco.gate.claims`:
     the question's topics x the values the answer asserts) instead of every question entity x every answer
     entity. ``claim_form``, ``claim_generic``, ``claim_span``, ``claim_hedges``, ``claim_lists``: its steps
@@ -453,7 +454,9 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
     for (x, y, kind), c, ia, ib in zip(cand.values(), counts, ids[0::2].tolist(), ids[1::2].tolist()):
         assoc, risk = pair_risk(c, x.freq, y.freq, n, cfg.association)
         if c == 0 and cfg.neighbour_weight and x.freq > 0 and y.freq > 0:
-            assoc = -1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib)
+            # second-order support, never above what one document together would give: risk stays monotone
+            assoc = min(-1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib),
+                        pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
             risk = support_to_risk(assoc)
         pairs.append(PairCheck(x.text, y.text, int(c), c < cfg.cooc_threshold, kind, x.freq, y.freq,
                                round(assoc, 4), round(risk, 4), y.sentence))

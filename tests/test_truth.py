@@ -141,3 +141,103 @@ def test_passages_without_titles_mean_frequency_alone(index, tmp_path):
     from quco.gate.assess import resolve_index
 
     assert title_hashes(resolve_index(plain)).shape[0] == 0
+
+
+# ---- item 9: risk is monotone in co-occurrence, for assess under every option ---------------------------------
+MONO_NAMES = ["Ada Lovelace", "Charles Babbage", "Royal Society", "Analytical Engine"]
+FILL = " ".join(["word"] * 40)
+
+
+def _mono_corpus(k: int) -> str:
+    """100 documents of equal length, no titles; Ada Lovelace in 0-11, Charles Babbage in 12-k .. 23-k: together
+    in k of them, with the same frequencies (12 and 12) for every k. Both meet the Royal Society and the
+    Analytical Engine once (A alone in document 0, B alone in 12, for every k): an unseen pair has strongly
+    associated neighbours in common (second-order evidence), and those counts never move. Frequent enough that
+    one document together is below chance (NPMI < 0): the case where second-order support used to win."""
+    docs = []
+    for d in range(100):
+        names = []
+        if d < 12:
+            names.append("Ada Lovelace")
+        if 12 - k <= d < 24 - k:
+            names.append("Charles Babbage")
+        if d in (0, 12):
+            names += ["Royal Society", "Analytical Engine"]
+        docs.append(json.dumps({"id": f"d{d}", "text": " ".join(names) + " " + FILL}) + "\n")
+    return "".join(docs)
+
+
+@pytest.fixture(scope="module")
+def mono_indexes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mono")
+    names = root / "names.txt"
+    names.write_text("\n".join(MONO_NAMES) + "\n")
+    out = {}
+    for k in range(4):
+        corpus = root / f"c{k}.jsonl"
+        corpus.write_text(_mono_corpus(k))
+        build_index([str(corpus)], str(root / f"k{k}.idx"), extractor="gazetteer", entities=str(names),
+                    harvest_sample=0, retrieval=(), workers=1, progress=False)
+        out[k] = root / f"k{k}.idx"
+    return out
+
+
+def _options():
+    from quco.gate.scoring import ASSOCIATIONS
+
+    for association in ASSOCIATIONS:
+        for neighbour_weight in (0.0, 0.5, 1.0):
+            for scope in ("document", "window"):
+                yield dict(association=association, neighbour_weight=neighbour_weight, scope=scope)
+    for aggregate in ("auto", "min", "max", "mean"):
+        for claims in (True, False):
+            yield dict(aggregate=aggregate, claims=claims, neighbour_weight=0.5)
+    yield dict(pair_kinds=("question-answer", "answer-answer"), neighbour_weight=0.5)
+    yield dict(coverage_of="best", known_needs_title=False, neighbour_weight=1.0)
+
+
+@pytest.mark.parametrize("answer", ["Charles Babbage.", "It was Charles Babbage, at the Royal Society.",
+                                    "Charles Babbage and the Analytical Engine."])
+def test_more_cooccurrence_never_raises_the_risk_of_assess(mono_indexes, answer):
+    from quco.cooccur.index import Index
+
+    ixs = {k: Index(p) for k, p in mono_indexes.items()}
+    for k, ix in ixs.items():  # the corpus is as designed: only the joint count moves
+        assert (ix.freq("Ada Lovelace"), ix.freq("Charles Babbage")) == (12, 12)
+        assert ix.cooc("Ada Lovelace", "Charles Babbage", scope="document") == k
+        for other in MONO_NAMES[2:]:
+            assert ix.cooc("Ada Lovelace", other, scope="document") == ix.cooc("Charles Babbage", other) == 1
+    question = "Who worked with Ada Lovelace?"
+    for opts in _options():
+        for mode in ("factual", "creative"):
+            risks = [assess(question, answer, index=ixs[k], mode=mode, retrieve=False, **opts).risk
+                     for k in range(4)]
+            assert all(a >= b - 1e-9 for a, b in zip(risks, risks[1:])), (opts, mode, risks)
+
+
+def test_an_unseen_pair_never_scores_safer_than_a_pair_seen_once(mono_indexes):
+    """The case of the issue: with neighbour_weight > 0, second-order support used to beat one real document."""
+    from quco.cooccur.index import Index
+
+    q, a = "Who worked with Ada Lovelace?", "Charles Babbage."
+    for w in (0.5, 1.0):
+        unseen = assess(q, a, index=Index(mono_indexes[0]), retrieve=False, neighbour_weight=w)
+        once = assess(q, a, index=Index(mono_indexes[1]), retrieve=False, neighbour_weight=w)
+        assert unseen.pairs and unseen.pairs[0].unseen and not once.pairs[0].unseen
+        assert unseen.risk >= once.risk
+
+
+# ---- item 8: every item of a list answer is checked -------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="#13 (claims from real answers) checks every list item; remove this marker "
+                                       "when it lands")
+@pytest.mark.parametrize("answer", ["Warsaw and Ulm.", "Ulm and Warsaw", "Warsaw, Paris and Ulm."])
+def test_a_fabricated_list_item_does_not_ride_through(index, answer):
+    """Marie Curie meets Warsaw and Paris in the corpus, never Ulm: a list with Ulm in it must not pass."""
+    r = assess("In which cities did Marie Curie live?", answer, index=index, retrieve=False)
+    assert r.decision == "retrieve" and r.flagged
+    assert any(p.unseen and "Ulm" in (p.a, p.b) for p in r.pairs)
+
+
+def test_a_list_of_supported_items_passes(index):
+    r = assess("In which cities did Marie Curie live?", "Warsaw and Paris.", index=index, retrieve=False)
+    assert r.decision == "pass" and not r.flagged
