@@ -160,7 +160,9 @@ class GatedLLM:
         self.evidence_template = _check_template(evidence_template)
 
     # ---- one request ---------------------------------------------------------------------------------------
-    def __call__(self, prompt: str) -> GatedAnswer:
+    def __call__(self, prompt: str, *, subject: str | None = None) -> GatedAnswer:
+        """Answer ``prompt`` through the gate. ``subject``: the entity the prompt is about, when the caller knows
+        it (a hint for every check of this request, as ``assess(subject=...)``)."""
         if not isinstance(prompt, str):
             raise ConfigError(f"the prompt must be a str, not {type(prompt).__name__}")
         calls = 0
@@ -176,7 +178,7 @@ class GatedLLM:
         try:
             ix = resolve_index(self.index)  # before any model call: a broken index fails closed without one
             if self.on_risk in ("retrieve", "block"):
-                pre = self._assess(ix, prompt, None)
+                pre = self._assess(ix, prompt, None, subject)
         except ConfigError:
             raise
         except Exception as e:  # noqa: BLE001 - every failure of the check is reported, never skipped
@@ -193,7 +195,7 @@ class GatedLLM:
                 in_prompt = list(pre.evidence)
                 sent = self.augment(prompt, in_prompt)
         answer = call(sent)
-        report = self._post_check(ix, prompt, answer)
+        report = self._post_check(ix, prompt, answer, subject)
         if not report.checked:
             return GatedAnswer(answer, report=report, prompt=sent, calls=calls, pre_report=pre)
 
@@ -207,7 +209,7 @@ class GatedLLM:
             if new:
                 second_prompt = self.augment(prompt, in_prompt + new)
                 second = call(second_prompt)
-                second_report = self._post_check(ix, prompt, second)
+                second_report = self._post_check(ix, prompt, second, subject)
                 return GatedAnswer(second, report=second_report, prompt=second_prompt, calls=calls,
                                    first_attempt=answer, first_report=report, pre_report=pre)
         return GatedAnswer(answer, report=report, prompt=sent, calls=calls, pre_report=pre)
@@ -219,12 +221,13 @@ class GatedLLM:
             return self.evidence_template(question, passages)
         return self.evidence_template.format(evidence=format_evidence(passages), question=question)
 
-    def _assess(self, ix: Index, question: str, answer: str | None) -> RiskReport:
-        return assess(question, answer, index=ix, mode=self.mode, config=self.config, router=self.router)
+    def _assess(self, ix: Index, question: str, answer: str | None, subject: str | None = None) -> RiskReport:
+        return assess(question, answer, index=ix, mode=self.mode, config=self.config, router=self.router,
+                      subject=subject)
 
-    def _post_check(self, ix: Index, question: str, answer: str) -> RiskReport:
+    def _post_check(self, ix: Index, question: str, answer: str, subject: str | None = None) -> RiskReport:
         try:
-            return self._assess(ix, question, answer)
+            return self._assess(ix, question, answer, subject)
         except ConfigError:
             raise
         except Exception as e:  # noqa: BLE001

@@ -241,3 +241,14 @@ def test_a_fabricated_list_item_does_not_ride_through(index, answer):
 def test_a_list_of_supported_items_passes(index):
     r = assess("In which cities did Marie Curie live?", "Warsaw and Paris.", index=index, retrieve=False)
     assert r.decision == "pass" and not r.flagged
+
+
+# ---- item 1: the subject hint, everywhere a check runs ----------------------------------------------------------
+def test_wrap_takes_the_subject_hint_per_request(index):
+    llm = Recorder(right_when=None, wrong="Warsaw.")
+    plain = wrap(llm, index=index, on_risk="annotate")("Where was she born?")
+    hinted = wrap(llm, index=index, on_risk="annotate")("Where was she born?", subject="Marie Curie")
+    assert plain.report.coverage == "unknown" and plain.report.flagged
+    assert hinted.report.coverage != "unknown"
+    assert any(e.text == "Marie Curie" for e in hinted.report.entities)
+    assert any(p.cooccurrence > 0 for p in hinted.report.pairs)
