@@ -1,0 +1,177 @@
+"""Executors compared in one run: the local process pool vs a local Dask cluster, same shard, same workers.
+
+    python bench/bench_executors.py                    # one shard of ../shared/data/wiki2015, 2 workers
+    python bench/bench_executors.py --rounds 2         # local, dask, dask, local: best of each
+    python bench/bench_executors.py --full             # also: all of wiki2015 through Dask (default settings)
+    python bench/bench_executors.py --corpus my.jsonl  # any corpus
+
+The gazetteer is harvested once, beforehand, and every build reuses it (``gazetteer=``), with no retrieval and
+no blend vectors: a build is then the count (where executors differ) plus the merge (where they do not). Each
+build runs in a fresh interpreter (``bench_common.run_child``), with its process tree's PSS sampled (Dask's
+scheduler, nannies and workers included). Reported per executor: the count stage's wall time (cluster start and
+stop included) and throughput over the text's characters, per worker too, and the whole build's; the overhead of
+Dask is its count time over the local pool's, minus one, from builds measured in the same run (rounds alternate
+the order, so load drift does not favour either). The two indexes' count arrays are compared byte for byte.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_build import run_build  # noqa: E402
+from bench_common import OUT_DIR, WIKI, _tree, load_average, machine_info  # noqa: E402
+
+ARRAYS = ("entity_hash", "entity_freq", "nbr_indptr", "nbr_id", "nbr_count", "doc_indptr", "doc_ids")
+
+
+class TreeCPU:
+    """CPU seconds (user + system) of this process's descendants, sampled from /proc: the build's interpreter and
+    every worker (Dask's are not reaped by it, so its rusage misses them). A process's last sample counts."""
+
+    def __init__(self, interval: float = 0.2):
+        self.seen: dict[int, float] = {}
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            for pid in _tree(me):
+                if pid == me:
+                    continue
+                try:
+                    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    self.seen[pid] = (int(f[11]) + int(f[12])) / self.tick
+                except (OSError, IndexError, ValueError):
+                    pass
+            self._stop.wait(0.2)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return round(sum(self.seen.values()), 1)
+
+
+def harvest_once(files: list[Path], target: Path) -> dict[str, Any]:
+    """The build's own harvest of a gazetteer for ``files``, saved to ``target``."""
+    from quco.index_builder.build import BuildConfig
+    from quco.index_builder.harvest import harvest
+
+    t = time.perf_counter()
+    g, stats = harvest(files, BuildConfig(inputs=[str(f) for f in files], out=str(target.parent / "unused")))
+    g.save(target)
+    return {"seconds": round(time.perf_counter() - t, 1), "entries": stats.get("entries")}
+
+
+def arrays_digest(index: Path) -> dict[str, str]:
+    return {n: hashlib.sha256((index / "arrays" / f"{n}.npy").read_bytes()).hexdigest()[:16] for n in ARRAYS}
+
+
+def one_build(files: list[Path], out: Path, executor: str, workers: int, gazetteer: Path) -> dict[str, Any]:
+    cpu = TreeCPU()
+    r = run_build([str(f) for f in files], out, executor=executor, workers=workers, extractor="gazetteer",
+                  gazetteer=str(gazetteer), retrieval=(), blend=False, phrase_counts=False)
+    tree_cpu = cpu.stop()
+    s = r["stats"]
+    mb = s["chars"] / 1e6
+    count = s["timing"]["count"]
+    return {"executor": executor, "workers": workers, "text_mb": round(mb, 1), "shards": s["shards"],
+            "count_s": round(count, 2), "merge_s": round(s["timing"]["merge"], 2), "build_s": round(r["wall_s"], 2),
+            "count_mb_s": round(mb / count, 3), "count_mb_s_per_worker": round(mb / count / workers, 3),
+            "build_mb_s": round(mb / r["wall_s"], 3), "cpu_s": tree_cpu, "mb_per_cpu_s": round(mb / tree_cpu, 3),
+            "tree_peak_pss_mib": r["tree_peak_pss_mib"], "entities": s["entities"], "pairs": s["pairs"],
+            "digest": arrays_digest(out)}
+
+
+def full_build(files: list[Path], out: Path, workers: int) -> dict[str, Any]:
+    """All of ``files`` through Dask with the default settings (harvest, retrieval, blend)."""
+    cpu = TreeCPU()
+    r = run_build([str(f) for f in files], out, executor="dask", workers=workers)
+    tree_cpu = cpu.stop()
+    s = r["stats"]
+    return {"executor": "dask", "workers": workers, "text_mb": round(s["chars"] / 1e6, 1), "shards": s["shards"],
+            "build_s": round(r["wall_s"], 1), "timing_s": {k: round(v, 1) for k, v in s["timing"].items()},
+            "build_mb_s": round(s["chars"] / 1e6 / r["wall_s"], 3),
+            "count_mb_s": round(s["chars"] / 1e6 / s["timing"]["count"], 3),
+            "cpu_s": tree_cpu, "tree_peak_pss_mib": r["tree_peak_pss_mib"], "maxrss_children_mib": r["maxrss_children_mib"],
+            "maxrss_self_mib": r["maxrss_self_mib"], "documents": s["documents"], "entities": s["entities"],
+            "pairs": s["pairs"], "index_mb": round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)}
+
+
+def render(res: dict[str, Any]) -> str:
+    lines = [f"## Executors ({res['machine'].get('cpus')} CPUs, load {res['load_start']} -> {res['load_end']})", "",
+             "| executor | workers | text MB | shards | count s | count MB/s | per worker | build s | CPU s | "
+             "MB per CPU s | peak PSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for b in res["builds"]:
+        lines.append(f"| {b['executor']} | {b['workers']} | {b['text_mb']} | {b['shards']} | {b['count_s']} | "
+                     f"{b['count_mb_s']} | {b['count_mb_s_per_worker']} | {b['build_s']} | {b['cpu_s']} | {b['mb_per_cpu_s']} | "
+                     f"{b['tree_peak_pss_mib']} |")
+    lines += ["", f"Dask overhead on the count (best of each): {res['overhead_count_pct']:+.1f} % "
+                  f"(target <= 20 %); on the whole build {res['overhead_build_pct']:+.1f} %; "
+                  f"arrays byte-identical: {res['identical']}"]
+    if "full" in res:
+        f = res["full"]
+        lines += ["", f"Full build through Dask: {f['text_mb']} MB in {f['build_s']} s ({f['build_mb_s']} MB/s; "
+                      f"count {f['count_mb_s']} MB/s), {f['shards']} shards, peak PSS of the process tree "
+                      f"{f['tree_peak_pss_mib']} MiB, index {f['index_mb']} MB; stages {f['timing_s']}"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", nargs="*", help="input files (default: the first shard of wiki2015)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--full", action="store_true", help="also build all of wiki2015 through Dask")
+    ap.add_argument("--full-only", action="store_true", help="only the full build")
+    ap.add_argument("--work", default=str(OUT_DIR / "executors"))
+    args = ap.parse_args()
+    files = [Path(c) for c in args.corpus] if args.corpus else [sorted(WIKI.glob("*.zst"))[0]]
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {"machine": machine_info(), "load_start": [round(x, 2) for x in load_average()],
+                           "corpus": [str(f) for f in files], "builds": []}
+    if not args.full_only:
+        gz = work / "gazetteer.parquet"
+        res["harvest"] = harvest_once(files, gz)
+        order = []
+        for r in range(args.rounds):
+            order += ["local", "dask"] if r % 2 == 0 else ["dask", "local"]
+        for i, ex in enumerate(order):
+            out = work / f"{ex}-{i}.idx"
+            res["builds"].append(one_build(files, out, ex, args.workers, gz))
+            print(json.dumps(res["builds"][-1]), file=sys.stderr, flush=True)
+            if i >= 2:
+                shutil.rmtree(out)
+        best = {ex: min((b for b in res["builds"] if b["executor"] == ex), key=lambda b: b["count_s"])
+                for ex in ("local", "dask")}
+        res["overhead_count_pct"] = round(100 * (best["dask"]["count_s"] / best["local"]["count_s"] - 1), 1)
+        res["overhead_build_pct"] = round(100 * (best["dask"]["build_s"] / best["local"]["build_s"] - 1), 1)
+        res["identical"] = len({json.dumps(b["digest"]) for b in res["builds"]}) == 1
+    if args.full or args.full_only:
+        full = sorted(WIKI.glob("*.zst"))
+        res["full"] = full_build(full, work / "full-dask.idx", args.workers)
+    res["load_end"] = [round(x, 2) for x in load_average()]
+    name = "bench-executors-full.json" if args.full_only else "bench-executors.json"
+    (OUT_DIR / name).write_text(json.dumps(res, indent=1))
+    if args.full_only:
+        print(json.dumps(res["full"], indent=1))
+    else:
+        print(render(res))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
