@@ -19,8 +19,11 @@ Arrays (``arrays/phrase_*.npy``, memory-mapped, listed in the manifest with thei
 ``phrase_sa`` (int32, int64 past 2**31 tokens), ``phrase_doc_start`` (int64), ``phrase_doc_block`` (int32),
 ``phrase_heavy_lo``/``_hi``/``_df``/``_set`` (int64), ``phrase_heavy_bits`` (uint64, one row per bitmap).
 
-Measured on wiki2015 (411 MB of text, 66.6 M tokens, 4 shards): see bench/README.md, "Phrase counts", and
-``bench/bench_phrase_index.py``.
+Measured on wiki2015 (411 MB of text, 66.6 M tokens, 30,729 documents; bench/README.md, "Phrase counts",
+``bench/bench_phrase_index.py``, 2 CPUs at load 10): the arrays take 544 MB = 1.32x the text (token ids 271 MB,
+suffix array 266 MB, the rest 6 MB; 5,879 precomputed intervals, 201 bitmaps); over 2,000 phrases cut from random
+paragraphs, ``freq`` p50 25.5 us / p95 59 us from the phrase's text, an absent phrase 10.7 us, ``cooc`` of two
+phrases p50 72 us / p95 399 us (its far tail is page faults of the memory-mapped arrays).
 
 Not thread-safe per instance in the stamp array: each thread gets its own (``threading.local``).
 """

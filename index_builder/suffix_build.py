@@ -17,7 +17,10 @@ occurrences a bitmap of its documents), so that no query scans more than ``heavy
 documents, nor ``set_min`` to intersect them (``quco.cooccur.phrase_index``). Nothing is capped: rarer phrases
 are counted exactly by scanning their interval at query time.
 
-Measured on wiki2015 (see bench/README.md, "Phrase counts"): figures in ``bench/bench_phrase_index.py``'s output.
+Measured on wiki2015 (bench/README.md, "Phrase counts"; 2 CPUs at load 10, so CPU seconds compare): the whole
+phrase build, reading the ``.zst`` files included, 30.5 CPU s with the numba construction against 45.0 with
+libdivsufsort, peak 1.5 GiB against 2.3 GiB; 544 MB of arrays (1.32x the text). Inside a build it runs in a child
+process (:class:`PhraseJob`) while the parent merges, indexes passages and computes blends.
 """
 from __future__ import annotations
 
