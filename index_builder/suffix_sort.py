@@ -10,8 +10,8 @@ Two constructions give the same order of suffixes that differ before a separator
 - ``divsufsort``: libdivsufsort (pydivsufsort) over the token ids written big-endian in 3 (or 4) bytes, keeping
   the suffixes at token boundaries; byte order of fixed-width big-endian codes is token order.
 
-Measured on wiki2015 (bench/README.md, "Phrase counts"): numba 30 CPU s for the whole phrase build against
-41 for divsufsort, and 1.5 GiB peak against 2.6 GiB.
+Measured on wiki2015 (bench/README.md, "Phrase counts"): numba 30.5 CPU s for the whole phrase build against
+45.0 for divsufsort, and 1.5 GiB peak against 2.3 GiB.
 """
 from __future__ import annotations
 
