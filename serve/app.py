@@ -26,7 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from quco import __version__
 from quco.cooccur.index import Index
 from quco.errors import QucoError
-from quco.gate.assess import assess, resolve_index
+from quco.data.default import open_index
+from quco.gate.assess import assess
 from quco.gate.report import RiskReport
 from quco.serve.config import ServeConfig
 
@@ -66,8 +67,8 @@ def json_bytes(obj: Any) -> bytes:
 
 
 def report_headers(report: RiskReport, prefix: str = "x-quco") -> dict[str, str]:
-    return {f"{prefix}-decision": report.decision, f"{prefix}-risk": f"{report.risk:.4f}",
-            f"{prefix}-stage": report.stage}
+    risk = "unchecked" if report.risk is None else f"{report.risk:.4f}"
+    return {f"{prefix}-decision": report.decision, f"{prefix}-risk": risk, f"{prefix}-stage": report.stage}
 
 
 class ServeState:
@@ -176,7 +177,7 @@ def _page_file(name: str) -> bytes:
 def create_app(config: ServeConfig | None = None, index: Index | None = None) -> FastAPI:
     """The app for ``config``; opens (and warms) the index now, so a bad index fails before serving."""
     config = config or ServeConfig()
-    ix = index if index is not None else resolve_index(config.index)
+    ix = index if index is not None else open_index(config.index)
     state = ServeState(config, ix)
     try:
         state.assess(*WARMUP, None)  # loads the extractor and retriever once, before any request races for them

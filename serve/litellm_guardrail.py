@@ -40,7 +40,8 @@ except ImportError as e:  # pragma: no cover - only without the extra
     raise ImportError(f"the LiteLLM guardrail needs litellm: pip install 'quco-gate[litellm]' ({e})") from e
 
 from quco.errors import ConfigError
-from quco.gate.assess import MODES, assess, resolve_index
+from quco.data.default import open_index
+from quco.gate.assess import MODES, assess
 from quco.gate.report import RiskReport
 from quco.gate.wrap import wrap
 
@@ -81,7 +82,7 @@ class QucoGuardrail(CustomGuardrail):
         kwargs.setdefault("guardrail_name", "quco")
         super().__init__(supported_event_hooks=[GuardrailEventHooks.pre_call, GuardrailEventHooks.post_call],
                          **kwargs)
-        self.index = resolve_index(quco_index or os.environ.get("QUCO_INDEX"))  # opened once, fails at startup
+        self.index = open_index(quco_index)  # else $QUCO_INDEX, else the bundled sample; opened once, at startup
         self.quco_mode, self.quco_on_risk = quco_mode, quco_on_risk
         self._lock = threading.Lock()
 
@@ -96,7 +97,7 @@ class QucoGuardrail(CustomGuardrail):
         reasons = "; ".join(report.reasons) or report.decision
         return GuardrailRaisedException(
             guardrail_name=self.guardrail_name, status_code=400, blocked_content=True,
-            message=f"quco: {report.decision} at stage {report.stage}, risk {report.risk:.2f}: {reasons}")
+            message=f"quco: {report.decision} at stage {report.stage}, risk {report.risk_text}: {reasons}")
 
     @staticmethod
     def _metadata(data: dict) -> dict:
@@ -148,5 +149,5 @@ class QucoGuardrail(CustomGuardrail):
             hidden["quco"] = {"decision": report.decision, "risk": report.risk, "stage": report.stage}
             headers = hidden.get("additional_headers") or {}
             hidden["additional_headers"] = {**headers, "x-quco-decision": report.decision,
-                                            "x-quco-risk": f"{report.risk:.4f}"}
+                                            "x-quco-risk": report.risk_text}
         return response

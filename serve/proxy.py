@@ -208,9 +208,9 @@ class _ServerGate(GatedLLM):
                          config=None, router=None, logger=None, evidence_template=None)
         self.lock: threading.Lock = state.lock
 
-    def _assess(self, ix: Any, question: str, answer: str | None) -> RiskReport:
+    def _assess(self, *args: Any, **kwargs: Any) -> RiskReport:
         with self.lock:
-            return super()._assess(ix, question, answer)
+            return super()._assess(*args, **kwargs)
 
 
 def gated(chat: ChatRequest, state: ServeState, adapter: Adapter) -> GatedLLM:
