@@ -12,13 +12,12 @@ that is not a chat completion → 502; an upstream 4xx (bad key, unknown model) 
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from quco.errors import ConfigError, GateError, RiskBlocked
@@ -192,11 +191,11 @@ def quco_object(report: RiskReport, pre: RiskReport | None = None, answer: Gated
     return out
 
 
-def blocked_response(report: RiskReport) -> JSONResponse:
+def blocked_response(report: RiskReport) -> Response:
     body = {"error": {"message": f"blocked by quco: {'; '.join(report.reasons) or report.decision}",
                       "type": "guardrail_violation", "code": "quco_blocked", "param": None,
                       "quco": report.to_dict()}}
-    return JSONResponse(json.loads(json_bytes(body)), status_code=400, headers=report_headers(report))
+    return Response(json_bytes(body), status_code=400, media_type="application/json", headers=report_headers(report))
 
 
 class _ServerGate(GatedLLM):
