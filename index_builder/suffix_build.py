@@ -341,12 +341,17 @@ class PhraseJob:
 
             shutil.rmtree(self.work)
         self.work.mkdir(parents=True)
-        if background:
-            import multiprocessing as mp
+        if background:  # a fresh interpreter, not a fork: the parent has Arrow and DuckDB threads running
+            import json
+            import subprocess
+            import sys
 
-            self.proc = mp.get_context("fork").Process(
-                target=_child, args=(self.files, str(self.work), self.read_args, os.getpid()), daemon=True)
-            self.proc.start()
+            spec = json.dumps({"files": self.files, "out": str(self.work), "read_args": self.read_args,
+                               "parent": os.getpid()})
+            with open(self.work / "stderr.txt", "wb") as err:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-c", "from quco.index_builder.suffix_build import child_main; child_main()",
+                     spec], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
             _RUNNING.add(self)
 
     def finish(self, arrays_dir: Path) -> dict[str, Any]:
@@ -354,12 +359,14 @@ class PhraseJob:
         import json
 
         if self.proc is not None:
-            self.proc.join()
-            code, self.proc = self.proc.exitcode, None
+            code, self.proc = self.proc.wait(), None
             _RUNNING.discard(self)
             if code != 0 or not (self.work / "stats.json").exists():
-                raise BuildError(f"the phrase-count process failed (exit code {code}): killed, or out of memory? "
-                                 "Build again, or without phrase counts (--no-phrase-counts)")
+                err = (self.work / "stderr.txt").read_text(errors="replace").strip().splitlines()[-1:] \
+                    if (self.work / "stderr.txt").exists() else []
+                raise BuildError(f"the phrase-count process failed (exit code {code}"
+                                 + (f": {err[0]}" if err else ": killed, or out of memory?")
+                                 + "); build again, or without phrase counts (--no-phrase-counts)")
             stats = json.loads((self.work / "stats.json").read_text())
         else:
             stats = phrase_arrays_of_files(self.files, str(self.work), self.read_args)
@@ -370,9 +377,9 @@ class PhraseJob:
 
     def close(self) -> None:
         """Stop the child if it is still running (the build failed elsewhere)."""
-        if self.proc is not None and self.proc.is_alive():
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.join()
+            self.proc.wait()
         self.proc = None
         _RUNNING.discard(self)
 
@@ -387,3 +394,12 @@ def close_phrase_jobs() -> None:
     """Stop every phrase-count child still running in this process (called when a build ends, failed or not)."""
     for job in list(_RUNNING):
         job.close()
+
+
+def child_main() -> None:
+    """Entry point of a :class:`PhraseJob`'s child: the job's JSON spec is ``sys.argv[1]``."""
+    import json
+    import sys
+
+    spec = json.loads(sys.argv[1])
+    _child(spec["files"], spec["out"], spec["read_args"], int(spec["parent"]))

@@ -305,3 +305,19 @@ def test_index_without_phrase_counts(tmp_path, random_index):
     ix = Index(bare)
     assert ix.phrases is None and ix.lookup("blue river").kind == "unknown" and ix.freq("blue river") == 0
     assert not any(k.startswith("arrays/phrase_") for k in ix.manifest["artifacts"])
+
+
+def test_phrase_job_in_a_child_process_equals_in_process(tmp_path):
+    from quco.errors import BuildError
+    from quco.index_builder.suffix_build import PhraseJob
+
+    corpus = [str(Path(__file__).parent / "data" / "six_articles.txt")]
+    args = {"format": "auto", "text_field": "text", "on_bad_record": "error"}
+    for name, background in (("child", True), ("here", False)):
+        (tmp_path / name).mkdir()
+        stats = PhraseJob(corpus, tmp_path / f"work-{name}", args, background=background).finish(tmp_path / name)
+        assert stats["documents"] == 6 and stats["background"] is background
+    for f in sorted((tmp_path / "here").glob("*.npy")):
+        assert np.array_equal(np.load(f), np.load(tmp_path / "child" / f.name)), f.name
+    with pytest.raises(BuildError, match="no such file"):
+        PhraseJob([str(tmp_path / "missing.txt")], tmp_path / "w3", args, background=True).finish(tmp_path / "here")
