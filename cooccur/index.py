@@ -303,6 +303,7 @@ class Index:
             self._con.close()
             self._con = None
         self._arrays.clear()
+        self.phrases = None
         for fd in [*self._fds.values(), self._dirfd]:
             if fd >= 0:
                 try:
