@@ -285,3 +285,32 @@ def test_index_models_openapi(server, index):
 def test_cli_serve_refuses_a_missing_index(tmp_path):
     out = CliRunner().invoke(cli, ["serve", "--index", str(tmp_path / "nowhere")])
     assert out.exit_code == 2 and "no index at" in out.output and "Traceback" not in out.output
+
+
+@pytest.mark.slow
+def test_cli_serve_with_workers(index_dir):
+    """``quco serve --workers 2`` as a real process: both workers answer from the index (settings via the env)."""
+    import subprocess
+    import sys
+    import time
+
+    port = closed_port()
+    proc = subprocess.Popen([sys.executable, "-m", "quco.cli.main", "serve", "--index", str(index_dir), "--port",
+                             str(port), "--workers", "2", "--api-key", KEY, "--log-level", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, ok = time.monotonic() + 120, False
+        while time.monotonic() < deadline and proc.poll() is None and not ok:
+            try:
+                ok = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert ok, proc.stderr.read() if proc.poll() is not None else "quco serve did not start"
+        h = {"Authorization": f"Bearer {KEY}"}
+        reports = [httpx.post(f"http://127.0.0.1:{port}/v1/risk", json={"question": CURIE_Q, "answer": CURIE_RIGHT},
+                              headers=h, timeout=30).json() for _ in range(4)]
+        assert [r["decision"] for r in reports] == ["pass"] * 4
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/risk", json={"question": CURIE_Q}).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(30)
