@@ -139,3 +139,58 @@ def test_dask_resumes_what_the_local_executor_counted(corpus, local_index, tmp_p
     m = build_index(inputs, str(out), workers=2, executor="dask", resume=True, **opts(corpus))
     assert m["stats"]["resumed_shards"] == len(keep)
     assert_same_index(local_index, out)
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmd:
+                kids.append(int(d.name))
+    return kids
+
+
+def test_a_lost_dask_worker_has_its_shards_retried(tmp_path):
+    """SIGKILL a Dask worker mid-count: the scheduler gives its range to a worker again, the new attempt skips the
+    shards already marked complete, and the build ends with the counts of an undisturbed one."""
+    pytest.importorskip("distributed")
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    synthetic_corpus(tmp_path / "big.jsonl", 1600, 5)
+    common = ["--extractor", "gazetteer", "--entities", str(tmp_path / "names.txt"), "--harvest-sample", "0",
+              "--window", "80", "--shard-docs", "40", "--no-retrieval", "--no-blend", "--workers", "2", "-q"]
+    ref = tmp_path / "ref.idx"
+    build_index([str(tmp_path / "big.jsonl")], str(ref), workers=2, extractor="gazetteer",
+                entities=str(tmp_path / "names.txt"), harvest_sample=0, window=80, shard_docs=40, progress=False,
+                retrieval=(), blend=False)
+    out = tmp_path / "dask.idx"
+    argv = [sys.executable, "-c", "from quco.cli.main import main; main()", "build", str(tmp_path / "big.jsonl"),
+            "--out", str(out), "--executor", "dask", "--json", *common]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marks = tmp_path / ".dask.idx.building" / "completions"
+    killed = None
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and killed is None:
+        done = len(list(marks.glob("*"))) if marks.exists() else 0
+        if done >= 2:
+            workers = _children(p.pid)
+            if workers:
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 0, stderr[-2000:]
+    print(killed, stderr[-3000:])
+    assert killed is not None, "the build finished before a worker could be killed"
+    assert json.loads(stdout)["stats"]["shards"] == 40
+    for name in ARRAYS:
+        assert (ref / "arrays" / f"{name}.npy").read_bytes() == (out / "arrays" / f"{name}.npy").read_bytes(), name
