@@ -37,12 +37,14 @@ WARMUP = ("Where was Marie Curie born?", "Marie Curie was born in Warsaw.")
 
 
 class RiskRequest(BaseModel):
-    """One check: the RiskReport of ``quco risk --json`` for these."""
+    """One check: the RiskReport of ``quco risk --json`` for these (``subject``: ``quco risk --subject``)."""
 
     model_config = ConfigDict(extra="forbid")
     question: str = Field(description="The prompt / question.")
     answer: str | None = Field(None, description="The model's answer; omit for the pre-generation check.")
     mode: Literal["factual", "creative", "auto"] | None = Field(None, description="Default: the server's --mode.")
+    subject: str | None = Field(None, description="The entity the question is about, when known (a hint, as "
+                                                  "`quco risk --subject`).")
 
 
 class BatchRequest(BaseModel):
@@ -98,9 +100,9 @@ class ServeState:
         if self.client is not None:
             self.client.close()
 
-    def assess(self, question: str, answer: str | None, mode: str | None) -> RiskReport:
+    def assess(self, question: str, answer: str | None, mode: str | None, subject: str | None = None) -> RiskReport:
         with self.lock:
-            return assess(question, answer, index=self.index, mode=mode or self.config.mode)
+            return assess(question, answer, index=self.index, mode=mode or self.config.mode, subject=subject)
 
 
 class Guard:
@@ -249,7 +251,7 @@ def _install_routes(app: FastAPI, state: ServeState) -> None:
     @app.post("/v1/risk", summary="One RiskReport, exactly as `quco risk --json` prints it",
               responses={200: {"description": "The RiskReport (JSON), or its HTML rendering with format=html"}})
     async def risk(req: RiskRequest, format: Literal["json", "html"] = Query("json")) -> Response:
-        report = await run_in_threadpool(state.assess, req.question, req.answer, req.mode)
+        report = await run_in_threadpool(state.assess, req.question, req.answer, req.mode, req.subject)
         if format == "html":
             return Response(json_bytes(report.render_html()), media_type="text/html; charset=utf-8",
                             headers=report_headers(report))
@@ -265,7 +267,7 @@ def _install_routes(app: FastAPI, state: ServeState) -> None:
                                   code="batch_too_large")
 
         def run() -> list[RiskReport]:
-            return [state.assess(r.question, r.answer, r.mode) for r in items]
+            return [state.assess(r.question, r.answer, r.mode, r.subject) for r in items]
 
         reports = await run_in_threadpool(run)
         body = "[" + ",".join(r.to_json() for r in reports) + "]"

@@ -74,8 +74,11 @@ class ChatRequest:
         if not isinstance(stream, bool):
             raise ConfigError("'stream' must be true or false")
         own = body.get("quco") or {}
-        if not isinstance(own, dict) or set(own) - {"mode", "on_risk"}:
-            raise ConfigError("'quco' may only hold 'mode' and 'on_risk'")
+        if not isinstance(own, dict) or set(own) - {"mode", "on_risk", "subject"}:
+            raise ConfigError("'quco' may only hold 'mode', 'on_risk' and 'subject'")
+        self.subject = own.get("subject")
+        if self.subject is not None and not isinstance(self.subject, str):
+            raise ConfigError("quco.subject must be a string")
         self.mode = own.get("mode", state.config.mode)
         self.on_risk = own.get("on_risk", state.config.on_risk)
         if self.mode not in MODES:
@@ -239,7 +242,7 @@ def install_proxy(app: FastAPI, state: ServeState) -> None:
             return await stream_through(chat, state, headers)
         adapter = UpstreamChat(state, chat, headers)
         try:
-            answer = await run_in_threadpool(gated(chat, state, adapter), chat.question)
+            answer = await run_in_threadpool(gated(chat, state, adapter), chat.question, subject=chat.subject)
         except RiskBlocked as e:
             return blocked_response(e.report)
         except UpstreamError as e:

@@ -258,6 +258,13 @@ def test_risk_is_the_cli_report(server, index_dir):
     got.pop("timing"), want.pop("timing")
     assert got == want and got["decision"] == "retrieve"
     assert r.headers["x-quco-decision"] == "retrieve"
+    body = {"question": "Where was he born?", "answer": EINSTEIN_WRONG, "subject": "Albert Einstein"}
+    r = httpx.post(server + "/v1/risk", json=body, headers={"Authorization": f"Bearer {KEY}"})
+    cli_out = CliRunner().invoke(cli, ["risk", "--index", str(index_dir), "-q", body["question"], "-a", answer,
+                                       "--subject", "Albert Einstein", "--json"])
+    got, want = r.json(), json.loads(cli_out.output)
+    got.pop("timing"), want.pop("timing")
+    assert got == want
 
 
 def test_risk_batch_and_html(server):
