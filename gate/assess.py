@@ -279,7 +279,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         from quco.gate.claim_entities import claim_entities
 
         a_hits = _entities(ix, answer, "answer", cfg) if answer else []
-        q_ents, a_claim, _ = claim_entities(ix, question, answer, q_ents, a_hits, _claim_steps(cfg),
+        q_ents, a_claim, found = claim_entities(ix, question, answer, q_ents, a_hits, _claim_steps(cfg),
                                             cfg.answer_as_entity_words)
     subject_hit = None
     if subject and subject.strip():
@@ -320,9 +320,16 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     checked = [k for k in support if support[k] is not None]
     # A short answer is one claim and its entities parts of one name: its best-supported part speaks for it. In
     # a longer answer each entity is a claim of its own: the weakest decides.
-    one_claim = answer is not None and len(tokenize_py(answer)) <= cfg.answer_as_entity_words
+    one_claim = (answer is not None and len(answer.split()) <= 2 * cfg.answer_as_entity_words
+                 and len(tokenize_py(answer)) <= cfg.answer_as_entity_words)
+    if use_claims and found.is_list:  # "Warsaw and Ulm": every item is a claim of its own
+        one_claim = False
     if one_claim:
         failing = [] if any(passed[k] for k in checked) else list(claims)
+    elif use_claims and found.is_list:  # each item must have been seen with a question entity (QuCo's rule)
+        seen = {ks[1] for p, ks in zip(pairs, pair_keys) if p.kind == "question-answer" and not p.unseen
+                and p.freq_a > 0 and p.freq_b > 0 and ks[0] in {e.key for e in anchors}}
+        failing = [e for e in claims if e.key not in seen]
     else:
         failing = [e for e in claims if not passed[e.key]]
     if mode == "creative":  # any unseen combination of attested entities is a blend to describe

@@ -17,7 +17,7 @@ import numpy as np
 
 from quco.cooccur.extract import SPACY_MODEL
 from quco.cooccur.index import Index
-from quco.cooccur.normalize import key_hash, key_tokens, tokenize_py
+from quco.cooccur.normalize import key_hash, key_tokens
 from quco.errors import ConfigError
 from quco.gate.claims import (Claims, ClaimSteps, Span, TermStats, clean_answer, clean_question,
                               extract_claims, split_sentences)
@@ -40,14 +40,14 @@ class IndexLexicon:
         hashes = np.array([key_hash(t) for t in texts], dtype=np.uint64)
         ids = self.ix.ids_of_hashes(hashes).tolist()
         titled = is_titled(self.titles, hashes).tolist() if self.titles.shape[0] else [None] * len(texts)
-        lookup = getattr(self.ix, "lookup", None)  # any-phrase counts, on indexes that have them
+        phrases = getattr(self.ix, "phrases", None) is not None  # any-phrase counts, on indexes that have them
         out = []
         for text, i, ti in zip(texts, ids, titled):
             if i >= 0:
                 out.append(TermStats(self.ix.freq_of_id(i), ti, "entity"))
-            elif lookup is not None:
-                got = lookup(text)
-                out.append(TermStats(int(getattr(got, "freq", 0)), ti, str(getattr(got, "kind", "absent"))))
+            elif phrases:
+                got = self.ix.lookup(text)
+                out.append(TermStats(int(got.freq), ti, "phrase" if got.kind == "phrase" else "absent"))
             else:
                 out.append(TermStats(0, ti, "absent"))
         return out
@@ -127,9 +127,36 @@ def answer_prefix(answer: str, max_sentences: int) -> str:
 
 
 def _hit(s: Span, source: str, labels: dict[tuple[int, int], str]) -> EntityHit:
+    """The span as the unit ``assess`` checks; a phrase the corpus has (not an entity) keeps its document count
+    and is paired through the index's phrase arrays."""
     label = labels.get((s.start, s.end)) or s.label or s.origin.upper()
-    freq = s.freq if s.kind == "entity" else 0  # phrase counts are not pairable yet: only entities are checked
+    freq = s.freq if s.kind in ("entity", "phrase") else 0
     return EntityHit(s.text, s.key, s.start, s.end, source, freq, label)
+
+
+_NAME_WORD = re.compile(r"^(?:[A-Z0-9\u00C0-\u024F].*|of|the|and|de|la|le|von|van|der|du|da|del|n|&)$")
+
+
+def _whole_answer(lex: IndexLexicon, answer: str, short_words: int) -> Span | None:
+    """A short answer (at most ``short_words`` words) that the index knows whole: an entity of the index, or a
+    name-like phrase (every word capitalized or a connector) that the corpus has."""
+    stripped = answer.strip().rstrip(".!?")
+    if not stripped or len(stripped.split()) > short_words or not key_tokens(stripped):
+        return None
+    [st] = lex.stats([stripped])
+    name_like = all(_NAME_WORD.match(w) for w in stripped.split())
+    if st.freq <= 0 or not (st.kind == "entity" or (st.kind == "phrase" and name_like)):
+        return None
+    s = answer.index(stripped)
+    return Span(stripped, s, s + len(stripped), "", "answer", " ".join(key_tokens(stripped)), st.freq, st.titled,
+                st.kind)
+
+
+def uses_dictionary(ix: Index) -> bool:
+    """Whether the index matches entities with a dictionary (its gazetteer) rather than NER + n-gram lookups."""
+    from quco.cooccur.extract import GazetteerExtractor
+
+    return isinstance(ix.extractor, GazetteerExtractor)
 
 
 def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[EntityHit],
@@ -137,9 +164,9 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
                    short_words: int) -> tuple[list[EntityHit], list[EntityHit], Claims]:
     """(topics, values, claims) of a question and its answer (``None`` before generation).
 
-    ``q_hits`` / ``a_hits``: what the index's own extractor matched (gazetteer entries, n-grams, the whole short
-    answer); they join the spaCy candidates. A short answer (at most ``short_words`` words) that the index knows
-    as a whole is the value itself.
+    ``q_hits`` / ``a_hits``: what ``assess`` found with the index's own extractor (n-grams of a spaCy-built
+    index; unused with a gazetteer, whose matches are taken here). They join the spaCy candidates. A short answer
+    (at most ``short_words`` words) that the index knows as a whole is the value itself.
     """
     lex = _lexicon(ix)
     qdoc = _parse_question(question)
@@ -151,13 +178,7 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
         # parsed lazily: the claim steps stop at the claim sentence, usually the first
         sentences = ((a, _parse_answer(prefix[a:b])) for a, b in bounds)
         a_spans = _index_spans(ix, prefix, a_hits)
-        stripped = answer.strip().rstrip(".!?")
-        if stripped and len(tokenize_py(stripped)) <= short_words:
-            got = [h for h in a_hits if h.label == "ANSWER"]
-            if got:
-                h = got[0]
-                whole = Span(h.text, h.start, h.end, "", "answer", " ".join(key_tokens(h.text)), h.freq, None,
-                             "entity")
+        whole = _whole_answer(lex, answer, short_words)
     claims = extract_claims(qdoc, sentences, lex, steps, q_spans, a_spans, whole)
     q_labels = {(h.start, h.end): h.label for h in q_hits}
     a_labels = {(h.start, h.end): h.label for h in a_hits}

@@ -26,6 +26,7 @@ hand-written answers and each can be switched off (:class:`ClaimSteps`) for the 
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -201,38 +202,73 @@ def clean_question(text: str) -> str:
     return t.replace('""', ' "')
 
 
-def _trim(doc: Any, i: int, j: int) -> tuple[int, int]:
+class _Tok:
+    """The token attributes the steps read, copied once out of spaCy (its Token objects are slow to make)."""
+
+    __slots__ = ("text", "lower", "idx", "end", "pos", "tag", "punct", "space", "stop")
+
+    def __init__(self, t: Any):
+        self.text, self.lower, self.idx = t.text, t.lower_, t.idx
+        self.end = t.idx + len(t.text)
+        self.pos, self.tag, self.punct, self.space, self.stop = t.pos_, t.tag_, t.is_punct, t.is_space, t.is_stop
+
+
+class _View:
+    """A parsed text: its string and its tokens (:class:`_Tok`), made once per Doc."""
+
+    __slots__ = ("text", "toks", "starts", "ents")
+
+    def __init__(self, doc: Any):
+        self.text = doc.text
+        self.toks = [_Tok(t) for t in doc]
+        self.starts = [t.idx for t in self.toks]
+        self.ents = [(e.start, e.end, e.label_) for e in doc.ents]
+
+
+def _view(doc: Any) -> _View:
+    v = doc.user_data.get("quco_view")
+    if v is None:
+        v = doc.user_data["quco_view"] = _View(doc)
+    return v
+
+
+def _trim(v: _View, i: int, j: int) -> tuple[int, int]:
     """Token range [i, j) without leading determiners/punctuation and a trailing possessive or punctuation."""
-    while i < j and (doc[i].is_punct or doc[i].lower_ in ("the", "a", "an") or doc[i].is_space
-                     or (doc[i].lower_.rstrip(".") in _HONORIFICS and j - i > 1 and doc[i + 1].pos_ == "PROPN")):
+    t = v.toks
+    while i < j and (t[i].punct or t[i].lower in ("the", "a", "an") or t[i].space
+                     or (t[i].lower.rstrip(".") in _HONORIFICS and j - i > 1 and t[i + 1].pos == "PROPN")):
         i += 1  # "the", and a title before a name: "Sir Paul McCartney" is Paul McCartney
     for k in range(i, j):  # "The Two Towers (2002": a bracket the span does not close ends it
-        if doc[k].text == "(" and not any(doc[m].text == ")" for m in range(k, j)):
+        if t[k].text == "(" and not any(t[m].text == ")" for m in range(k, j)):
             j = k
             break
-    while j > i and (doc[j - 1].is_punct or doc[j - 1].tag_ == "POS" or doc[j - 1].is_space):
+    while j > i and (t[j - 1].punct or t[j - 1].tag == "POS" or t[j - 1].space):
         j -= 1
     return i, j
 
 
-def _span(doc: Any, i: int, j: int, label: str, origin: str) -> Span | None:
-    i, j = _trim(doc, i, j)
+def _span(v: _View, i: int, j: int, label: str, origin: str) -> Span | None:
+    i, j = _trim(v, i, j)
     if i >= j:
         return None
-    s, t = doc[i].idx, doc[j - 1].idx + len(doc[j - 1].text)
-    text = doc.text[s:t]
-    return Span(text, s, t, label, origin, cased=any(c.isupper() or c.isdigit() for c in text))
+    s, e = v.toks[i].idx, v.toks[j - 1].end
+    text = v.text[s:e]
+    return Span(text, s, e, label, origin, cased=any(c.isupper() or c.isdigit() for c in text))
 
 
-def _char_span(doc: Any, s: int, t: int, label: str, origin: str) -> Span | None:
-    sp = doc.char_span(s, t, alignment_mode="expand")
-    return _span(doc, sp.start, sp.end, label, origin) if sp is not None else None
+def _char_span(v: _View, s: int, e: int, label: str, origin: str) -> Span | None:
+    """The tokens overlapping chars [s, e) (expanded to whole tokens) as a span."""
+    i = bisect.bisect_right(v.starts, s) - 1
+    if i < 0 or v.toks[i].end <= s:
+        i += 1
+    j = bisect.bisect_left(v.starts, e)
+    return _span(v, i, j, label, origin) if i < j else None
 
 
-def _title_after_noun(doc: Any) -> list[Span]:
+def _title_after_noun(v: _View) -> list[Span]:
     """"the song Me, Myself and Time", "the film Holiday Inn": a title-cased run after a work noun."""
     out = []
-    text = doc.text
+    text = v.text
     for m in _TITLE_NOUNS.finditer(text):
         words = list(re.finditer(r"[^\s?!]+", text[m.end():]))
         end = None
@@ -250,49 +286,51 @@ def _title_after_noun(doc: Any) -> list[Span]:
                 continue
             break
         if end is not None:
-            sp = _char_span(doc, m.end(), end, "WORK_OF_ART", "title")
+            sp = _char_span(v, m.end(), end, "WORK_OF_ART", "title")
             if sp is not None:
                 out.append(sp)
     return out
 
 
-def _propn_runs(doc: Any) -> list[Span]:
+def _propn_runs(v: _View) -> list[Span]:
     """Maximal runs of proper nouns (joined by "of", "the", "de", "&", ...), e.g. "Holiday Inn", "Bank of England"."""
-    out, i, n = [], 0, len(doc)
+    t = v.toks
+    out, i, n = [], 0, len(t)
     while i < n:
-        if doc[i].pos_ != "PROPN":
+        if t[i].pos != "PROPN":
             i += 1
             continue
         j = i + 1
         while j < n:
-            if doc[j].pos_ == "PROPN" and not doc[j].is_punct:
+            if t[j].pos == "PROPN" and not t[j].punct:
                 j += 1
-            elif doc[j].lower_ in _CONNECT and j + 1 < n and doc[j + 1].pos_ == "PROPN":
+            elif t[j].lower in _CONNECT and j + 1 < n and t[j + 1].pos == "PROPN":
                 j += 2
             else:
                 break
-        sp = _span(doc, i, j, "", "propn")
+        sp = _span(v, i, j, "", "propn")
         if sp is not None:
             out.append(sp)
         i = j
     return out
 
 
-def _noun_runs(doc: Any) -> list[Span]:
+def _noun_runs(v: _View) -> list[Span]:
     """Common-noun candidates: every suffix of each run of adjectives and nouns ("human body", "body"). Used only
     when nothing named is there ("What kind of organism is a truffle?")."""
-    out, i, n = [], 0, len(doc)
+    t = v.toks
+    out, i, n = [], 0, len(t)
     while i < n:
-        if doc[i].pos_ not in ("NOUN", "ADJ") or doc[i].is_stop:
+        if t[i].pos not in ("NOUN", "ADJ") or t[i].stop:
             i += 1
             continue
         j = i
-        while j < n and doc[j].pos_ in ("NOUN", "ADJ") and not doc[j].is_stop:
+        while j < n and t[j].pos in ("NOUN", "ADJ") and not t[j].stop:
             j += 1
-        if doc[j - 1].pos_ == "NOUN":
+        if t[j - 1].pos == "NOUN":
             for k in range(max(i, j - 3), j):
-                if doc[k].pos_ == "NOUN" or k < j - 1:
-                    sp = _span(doc, k, j, "", "noun")
+                if t[k].pos == "NOUN" or k < j - 1:
+                    sp = _span(v, k, j, "", "noun")
                     if sp is not None:
                         out.append(sp)
         i = j
@@ -302,25 +340,26 @@ def _noun_runs(doc: Any) -> list[Span]:
 def candidates(doc: Any, index_spans: Sequence[tuple[int, int, str]] = ()) -> list[Span]:
     """Every candidate span of ``doc`` (overlapping ones included): NER, proper-noun runs, quoted titles, titles
     after a work noun, and ``index_spans`` ((start, end, label) char spans the index matched)."""
+    v = _view(doc)
     out: list[Span] = []
-    for ent in doc.ents:
-        if ent.label_ in NAME_LABELS or ent.label_ in VALUE_LABELS:
-            sp = _span(doc, ent.start, ent.end, ent.label_, "ner")
+    for i, j, label in v.ents:
+        if label in NAME_LABELS or label in VALUE_LABELS:
+            sp = _span(v, i, j, label, "ner")
             if sp is not None:
                 out.append(sp)
-    out += _propn_runs(doc)
-    for m in _QUOTED.finditer(doc.text):
+    out += _propn_runs(v)
+    for m in _QUOTED.finditer(v.text):
         g = next(k for k in range(1, 5) if m.group(k) is not None)
         inner = m.group(g).strip()
-        if inner and len(inner.split()) <= 10 and len(inner) < 0.8 * len(doc.text):
+        if inner and len(inner.split()) <= 10 and len(inner) < 0.8 * len(v.text):
             s = m.start(g) + (len(m.group(g)) - len(m.group(g).lstrip()))
-            sp = _char_span(doc, s, s + len(inner), "WORK_OF_ART", "quoted")
+            sp = _char_span(v, s, s + len(inner), "WORK_OF_ART", "quoted")
             if sp is not None:
                 out.append(sp)
-    out += _title_after_noun(doc)
-    out += _noun_runs(doc)
+    out += _title_after_noun(v)
+    out += _noun_runs(v)
     for s, t, label in index_spans:
-        sp = _char_span(doc, s, t, label if label in NAME_LABELS else "", "index")
+        sp = _char_span(v, s, t, label if label in NAME_LABELS else "", "index")
         if sp is not None:
             out.append(sp)
     for sp in out:
@@ -330,6 +369,7 @@ def candidates(doc: Any, index_spans: Sequence[tuple[int, int, str]] = ()) -> li
 
 
 _EXPLICIT = ("answer", "title", "quoted")
+_ORIGIN_ORDER = {"ner": 0, "index": 1, "propn": 2, "noun": 3}
 
 
 def _known(s: Span) -> bool:
@@ -355,7 +395,7 @@ def resolve(cands: list[Span]) -> list[Span]:
 
     def rank(s: Span) -> tuple:
         return (_EXPLICIT.index(s.origin) if s.origin in _EXPLICIT else len(_EXPLICIT), -(s.end - s.start),
-                -_known(s), s.origin != "ner")
+                -_known(s), _ORIGIN_ORDER.get(s.origin, 9))
 
     taken: list[Span] = []
     for s in sorted(pool, key=rank):
@@ -388,14 +428,16 @@ def generic_reason(span: Span, doc: Any, n_documents: int, steps: ClaimSteps, ca
         return ""
     if span.origin in ("title", "quoted"):
         return ""
-    toks = [t for t in doc if span.start <= t.idx < span.end and not t.is_punct]
-    if len(toks) == 1 and (span.label in ("NORP", "LANGUAGE") or toks[0].pos_ == "ADJ"):
+    v = _view(doc)
+    lo, hi = bisect.bisect_left(v.starts, span.start), bisect.bisect_left(v.starts, span.end)
+    toks = [t for t in v.toks[lo:hi] if not t.punct]
+    if len(toks) == 1 and (span.label in ("NORP", "LANGUAGE") or toks[0].pos == "ADJ"):
         return "adjective or demonym"
-    if all(t.is_stop for t in toks):
+    if all(t.stop for t in toks):
         return "stop words"
     if span.origin == "noun":
         return "common noun"
-    if len(toks) == 1 and toks[0].lower_.rstrip(".") in _HONORIFICS:
+    if len(toks) == 1 and toks[0].lower.rstrip(".") in _HONORIFICS:
         return "title word"
     if cased_text and not span.cased:
         return "common noun"
@@ -432,7 +474,7 @@ def topics(qdoc: Any, lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
     dropped = [] if dropped is None else dropped
     spans = resolve(annotate(candidates(qdoc, index_spans), lexicon))
     names = [s for s in spans if not s.numeric]
-    return _drop_generic(names, qdoc, lexicon, steps, _is_cased(qdoc.text), dropped)
+    return _drop_generic(names, qdoc, lexicon, steps, _is_cased(_view(qdoc).text), dropped)
 
 
 def _content(text: str) -> set[str]:
@@ -483,7 +525,7 @@ def _sentence_values(doc: Any, offset: int, question: str, q_keys: set[str], q_w
                      lexicon: Lexicon, steps: ClaimSteps, index_spans: Sequence[tuple[int, int, str]],
                      whole: Span | None, dropped: list[Span]) -> tuple[list[Span], list[Span]]:
     """(new candidates, those of the expected kind) of one answer sentence ``doc`` starting at ``offset``."""
-    end = offset + len(doc.text)
+    end = offset + len(_view(doc).text)
     local = [(a - offset, b - offset, lab) for a, b, lab in index_spans if offset <= a and b <= end]
     cands = candidates(doc, local)
     if whole is not None and offset <= whole.start and whole.end <= end:
@@ -502,6 +544,20 @@ def _sentence_values(doc: Any, offset: int, question: str, q_keys: set[str], q_w
     return (keep if not typed else []), (keep if typed else [])
 
 
+_JOINER = re.compile(r"\band\b|\bor\b|&|\n|;", re.I)
+
+
+def is_list(values: list[Span], text: str) -> bool:
+    """Whether the values are list items, each a claim of its own ("Warsaw and Ulm", "A, B, C", one a line),
+    rather than one value named in parts ("Ulm, Germany": two values joined by a comma only)."""
+    if len(values) < 2:
+        return False
+    if len(values) > 2:
+        return True
+    between = text[values[0].end:values[1].start] if text else ""
+    return bool(_JOINER.search(between))
+
+
 def answer_values(sentences: Iterable[tuple[int, Any]], question: str, topic_spans: list[Span], form: str,
                   lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
                   index_spans: Sequence[tuple[int, int, str]] = (), whole: Span | None = None) -> Claims:
@@ -516,10 +572,13 @@ def answer_values(sentences: Iterable[tuple[int, Any]], question: str, topic_spa
     q_words = _content(question)
     fallback: tuple[tuple[int, int], list[Span]] | None = None
     collected: list[Span] = []
+    answer_text = ""
     for k, (offset, doc) in enumerate(sentences):
         if k >= steps.max_sentences:
             break
-        hedge = bool(_HEDGE.search(doc.text))
+        text = _view(doc).text
+        answer_text = answer_text.ljust(offset) + text
+        hedge = bool(_HEDGE.search(text))
         claims.hedged = claims.hedged or hedge
         if steps.hedges and hedge:
             continue
@@ -529,16 +588,16 @@ def answer_values(sentences: Iterable[tuple[int, Any]], question: str, topic_spa
             collected += typed if steps.question_form else typed + untyped
             continue
         if typed:
-            claims.sentence, claims.values = (offset, offset + len(doc.text)), typed
+            claims.sentence, claims.values = (offset, offset + len(text)), typed
             break
         if untyped and fallback is None:  # nothing of the expected kind yet: the first new thing said
-            fallback = ((offset, offset + len(doc.text)), untyped)
+            fallback = ((offset, offset + len(text)), untyped)
     if not steps.answer_span:
         claims.values = collected
     elif not claims.values and fallback is not None:
         claims.sentence, claims.values = fallback
-    claims.is_list = len(claims.values) > 1
-    if claims.is_list and not steps.lists:
+    claims.is_list = is_list(claims.values, answer_text)
+    if len(claims.values) > 1 and not steps.lists:
         dropped += claims.values[1:]
         claims.values = claims.values[:1]
     return claims
@@ -549,11 +608,11 @@ def extract_claims(qdoc: Any, sentences: Iterable[tuple[int, Any]] | None, lexic
                    a_index_spans: Sequence[tuple[int, int, str]] = (), whole: Span | None = None) -> Claims:
     """Topics of the question ``qdoc`` and, when the answer's ``sentences`` ((offset, Doc) pairs) are given, the
     values the answer asserts."""
-    form = question_form(qdoc.text) if steps.question_form else "other"
+    form = question_form(_view(qdoc).text) if steps.question_form else "other"
     dropped: list[Span] = []
     tops = topics(qdoc, lexicon, steps, q_index_spans, dropped)
     if sentences is None:
         return Claims(form, tops, [], dropped=dropped)
-    c = answer_values(sentences, qdoc.text, tops, form, lexicon, steps, a_index_spans, whole)
+    c = answer_values(sentences, _view(qdoc).text, tops, form, lexicon, steps, a_index_spans, whole)
     c.dropped = dropped + c.dropped
     return c

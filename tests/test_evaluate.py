@@ -130,7 +130,7 @@ def test_evaluate_detection_on_a_tiny_swap_file(tmp_path, ix):  # noqa: F811
 
 
 def test_withholding_the_subject_hint_changes_what_is_covered(tmp_path, ix):  # noqa: F811
-    rows = [dict(r, question=r["question"].replace("Albert Einstein", "A. Einstein")) for r in SWAP[:2]]
+    rows = [dict(r, question=r["question"].replace("Albert Einstein", "Albrecht Einstein")) for r in SWAP[:2]]
     path = write_jsonl(tmp_path / "s.jsonl", rows)
     with_hint, _ = evaluate_detection(path, ix, subject_hint=True)
     without, _ = evaluate_detection(path, ix)  # the default: what a user's call sees

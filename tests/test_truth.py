@@ -228,8 +228,6 @@ def test_an_unseen_pair_never_scores_safer_than_a_pair_seen_once(mono_indexes):
 
 
 # ---- item 8: every item of a list answer is checked -------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="#13 (claims from real answers) checks every list item; remove this marker "
-                                       "when it lands")
 @pytest.mark.parametrize("answer", ["Warsaw and Ulm.", "Ulm and Warsaw", "Warsaw, Paris and Ulm."])
 def test_a_fabricated_list_item_does_not_ride_through(index, answer):
     """Marie Curie meets Warsaw and Paris in the corpus, never Ulm: a list with Ulm in it must not pass."""
