@@ -163,6 +163,18 @@ def test_stream_raw_events_end_with_done_after_the_report(server):
     assert '"quco"' in lines[-2] and json.loads(lines[-2][5:])["quco"]["decision"] == "pass"
 
 
+def test_stream_pass_through_pre_stage(server, upstream):
+    unknown = "Did Zorblax Quint meet Albert Einstein in Bern?"
+    before = len(upstream.requests)
+    raw = ask(client(server), unknown, stream=True)
+    assert raw.headers["x-quco-decision"] == "retrieve" and raw.headers["x-quco-stage"] == "pre"
+    _collect(raw.parse())
+    assert "Evidence:" in user_text(upstream.requests[before][0])  # evidence went in before the call
+    with pytest.raises(openai.BadRequestError) as err:  # block refuses before any chunk, and before the model
+        ask(client(server), unknown, stream=True, extra_body={"quco": {"on_risk": "block"}})
+    assert err.value.code == "quco_blocked" and len(upstream.requests) == before + 1
+
+
 def test_stream_buffer_regenerates(buffered):
     raw = ask(client(buffered, key=None), EINSTEIN_Q, stream=True)
     assert raw.headers["x-quco-decision"] == "pass"
