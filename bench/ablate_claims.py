@@ -12,13 +12,15 @@ Rows are cumulative steps, then single changes on top of the full configuration:
     python bench/ablate_claims.py --index /tmp/wikix.idx                 # TriviaQA, NQ, songs
     python bench/ablate_claims.py --index /tmp/wikix.idx --all --json bench/out/ablate_claims.json
 
-Latency is that of the first configuration with claims (answers parsed for the first time); later rows reuse
-the parses (marked "cached"). Thresholds and defaults chosen from this table are tuned on these dev rows.
+Latency is that of the first configuration with claims (answers parsed for the first time; the machine's load
+average is printed beside it: on a shared machine it scales every time); later rows reuse the parses (marked
+"cached"). Thresholds and defaults chosen from this table are tuned on these dev rows.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -131,7 +133,8 @@ def run(index: str, files: list[Path], names: list[str] | None, limit: int | Non
                    **bootstrap(scores[checked], binary[checked], labels[checked], n_boot),
                    "pass_rate": gate["pass_rate"], "error_among_passed": gate["error_among_passed"],
                    "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
-                   "cached": not fresh and cfgs[name].get("claims", True), "wall_s": wall}
+                   "cached": not fresh and cfgs[name].get("claims", True), "wall_s": wall,
+                   "load_average": os.getloadavg()[0]}
             if cfgs[name].get("claims", True):
                 fresh = False
             table[path.stem][name] = res
@@ -144,7 +147,7 @@ def _fmt(x: float | None, nd: int = 3) -> str:
 
 
 def _line(file: str, name: str, r: dict) -> str:
-    lat = f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}" + (" (cached)" if r["cached"] else "")
+    lat = f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}" + (" (cached)" if r["cached"] else f" (load {r['load_average']:.1f})")
     return (f"| {file} | {name.strip()} | {r['checked']:.2f} | {_fmt(r['auroc'])} [{_fmt(r['auroc_ci'][0], 2)}, "
             f"{_fmt(r['auroc_ci'][1], 2)}] | {_fmt(r['binary'])} | {r['margin']:+.3f} [{r['margin_ci'][0]:+.2f}, "
             f"{r['margin_ci'][1]:+.2f}] | {_fmt(r['pass_rate'], 2)} / {_fmt(r['error_among_passed'], 2)} | {lat} |")

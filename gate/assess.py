@@ -28,7 +28,7 @@ import bisect
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -276,9 +276,9 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     q_ents = _entities(ix, question, "question", cfg)
     use_claims = cfg.claims and mode != "creative"
     if use_claims:
-        from quco.gate.claim_entities import claim_entities
+        from quco.gate.claim_entities import claim_entities, uses_dictionary
 
-        a_hits = _entities(ix, answer, "answer", cfg) if answer else []
+        a_hits = _entities(ix, answer, "answer", cfg) if answer and not uses_dictionary(ix) else []
         q_ents, a_claim, found = claim_entities(ix, question, answer, q_ents, a_hits, _claim_steps(cfg),
                                             cfg.answer_as_entity_words)
     subject_hit = None
@@ -399,7 +399,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         coverage=coverage, entities=q_ents + a_ents, pairs=pairs, evidence=evidence, blend=blend, reasons=reasons,
         route=route, thresholds={"known_docs": known, "cooc_threshold": cfg.cooc_threshold,
                                  "pass_support": cfg.pass_support, "association": cfg.association,
-                                 **{k: v for k, v in asdict(cfg).items() if k in ("known_per_million",)}},
+                                 "known_per_million": cfg.known_per_million},
         timing={k: round(v, 3) for k, v in timing.items()},
     )
 
@@ -455,6 +455,10 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
         return [], [], support, passed
     ids = ix.ids_of_hashes(np.array([key_hash_of_key(k) for ab in cand for k in ab], dtype=np.uint64))
     counts = ix.cooc_ids(ids[0::2], ids[1::2], cfg.scope).tolist()
+    if cfg.scope == "document" and getattr(ix, "phrases", None) is not None:  # a phrase that is no entity
+        for k, ((x, y, _), ia, ib) in enumerate(zip(cand.values(), ids[0::2].tolist(), ids[1::2].tolist())):
+            if (ia < 0 or ib < 0) and x.freq > 0 and y.freq > 0:
+                counts[k] = ix.cooc(x.text, y.text, scope="document")
     anchor_keys = {e.key for e in anchors}
     n = ix.n_documents
     pairs, keys = [], []

@@ -386,8 +386,8 @@ def resolve(cands: list[Span]) -> list[Span]:
 
     pool = []
     for s in cands:
-        if s.origin == "noun" and not _known(s):
-            continue  # an unknown common noun says nothing
+        if s.origin == "noun" and not (_known(s) and s.kind == "entity"):
+            continue  # a common noun counts only as an entity of the index (a title), not as any phrase
         if s.origin not in _EXPLICIT and not _known(s) and any(
                 _known(t) and s.start <= t.start and t.end <= s.end and 2 * words(t) > words(s) for t in cands):
             continue
