@@ -1,7 +1,7 @@
 """The ``quco serve`` ASGI app: the risk API, the OpenAI-compatible proxy and a page to try it by hand.
 
-The index is opened once, when the app is made, and shared by every request; each check runs in Starlette's
-thread pool (``run_in_threadpool``) so index lookups never block the event loop. Every error is a JSON body in
+The index is opened once, when the app is made, and shared by every request; each check runs in a worker
+thread (``anyio.to_thread``), so index lookups never block the event loop. Every error is a JSON body in
 OpenAI's shape, ``{"error": {"message", "type", "code"}}``, with a 4xx status for the caller's mistakes and 502 /
 504 for the upstream's: never a traceback.
 """
@@ -12,15 +12,16 @@ import json
 import logging
 import threading
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
 from typing import Any, Literal
 
+import anyio
 import httpx
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quco import __version__
@@ -83,6 +84,7 @@ class ServeState:
         # little; ``--workers N`` runs N processes. The threads only wait here, the event loop never does.
         self.lock = threading.Lock()
         self.aclient: httpx.AsyncClient | None = None
+        self.checks: anyio.CapacityLimiter | None = None
         self.client: httpx.Client | None = None
 
     def timeout(self) -> httpx.Timeout:
@@ -90,6 +92,7 @@ class ServeState:
         return httpx.Timeout(c.upstream_timeout, connect=c.connect_timeout)
 
     def open_clients(self) -> None:
+        self.checks = anyio.CapacityLimiter(1)  # checks wait here, in the event loop, not in a pool thread
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self.aclient = httpx.AsyncClient(timeout=self.timeout(), limits=limits, trust_env=False)
         self.client = httpx.Client(timeout=self.timeout(), limits=limits, trust_env=False)
@@ -103,6 +106,19 @@ class ServeState:
     def assess(self, question: str, answer: str | None, mode: str | None, subject: str | None = None) -> RiskReport:
         with self.lock:
             return assess(question, answer, index=self.index, mode=mode or self.config.mode, subject=subject)
+
+
+    async def check(self, question: str, answer: str | None, mode: str | None,
+                    subject: str | None = None) -> RiskReport:
+        """:meth:`assess` in a worker thread, one at a time, without holding threads of the shared pool while
+        waiting (the proxy's upstream calls use that pool)."""
+        return await anyio.to_thread.run_sync(partial(self.assess, question, answer, mode, subject),
+                                              limiter=self.checks)
+
+    async def check_many(self, items: list[Any]) -> list[RiskReport]:
+        def run() -> list[RiskReport]:
+            return [self.assess(r.question, r.answer, r.mode, r.subject) for r in items]
+        return await anyio.to_thread.run_sync(run, limiter=self.checks)
 
 
 class Guard:
@@ -251,7 +267,7 @@ def _install_routes(app: FastAPI, state: ServeState) -> None:
     @app.post("/v1/risk", summary="One RiskReport, exactly as `quco risk --json` prints it",
               responses={200: {"description": "The RiskReport (JSON), or its HTML rendering with format=html"}})
     async def risk(req: RiskRequest, format: Literal["json", "html"] = Query("json")) -> Response:
-        report = await run_in_threadpool(state.assess, req.question, req.answer, req.mode, req.subject)
+        report = await state.check(req.question, req.answer, req.mode, req.subject)
         if format == "html":
             return Response(json_bytes(report.render_html()), media_type="text/html; charset=utf-8",
                             headers=report_headers(report))
@@ -265,11 +281,7 @@ def _install_routes(app: FastAPI, state: ServeState) -> None:
         if len(items) > config.max_batch:
             return error_response(413, f"batch of {len(items)} requests; at most {config.max_batch}",
                                   code="batch_too_large")
-
-        def run() -> list[RiskReport]:
-            return [state.assess(r.question, r.answer, r.mode, r.subject) for r in items]
-
-        reports = await run_in_threadpool(run)
+        reports = await state.check_many(items)
         body = "[" + ",".join(r.to_json() for r in reports) + "]"
         return Response(json_bytes(body), media_type="application/json")
 

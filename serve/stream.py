@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 from fastapi.responses import Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from quco.serve.app import ServeState, error_body, json_bytes, report_headers
 from quco.serve.proxy import ChatRequest, UpstreamChat, UpstreamError, blocked_response, check_status, gated
@@ -98,7 +97,7 @@ def release(lines: list[str], quco: dict[str, Any], headers: dict[str, str]) -> 
 
 async def stream_through(chat: ChatRequest, state: ServeState, headers: dict[str, str]) -> Response:
     """Pass mode: pre-check, then the upstream's events as they come, the post-check in the final chunk."""
-    pre = await run_in_threadpool(state.assess, chat.question, None, chat.mode, chat.subject)
+    pre = await state.check(chat.question, None, chat.mode, chat.subject)
     body = chat.body
     if pre.flagged and chat.on_risk == "block":
         return blocked_response(pre)
@@ -123,7 +122,7 @@ async def stream_through(chat: ChatRequest, state: ServeState, headers: dict[str
         acc, reported = SSEText(), False
 
         async def report_line(line: str) -> str:
-            report = await run_in_threadpool(state.assess, chat.question, acc.text, chat.mode, chat.subject)
+            report = await state.check(chat.question, acc.text, chat.mode, chat.subject)
             return with_quco(line, quco_object(report, pre))
 
         try:
