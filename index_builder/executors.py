@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 
 from quco import registry
 from quco.errors import BuildError
-from quco.index_builder.shard_plan import (ReadOptions, ShardInfo, count_docs, count_range, file_shards, plan_file,
-                                           split_ranges, worker_extractor)
+from quco.index_builder.shard_plan import (ReadOptions, ShardInfo, ShardRange, count_docs, count_range, file_shards,
+                                           plan_file, split_ranges, worker_extractor)
 
 POLL_SECONDS = 0.5  # how often the count loop looks for new completion markers (progress of range tasks)
 RESTART_HINT = ("run the same command with --resume to reuse the finished shards, with fewer --workers or a "
@@ -188,8 +188,14 @@ def _count_documents(ex: Executor, files, opts, spec, window, work, done, reject
 
 
 def _count_ranges(ex: Executor, files, opts, spec, window, work, done, reject, progress) -> list[str]:
-    shard_ids: list[str] = []
-    sizes: dict[str, int] = {}  # shards submitted and not yet seen complete
+    """Ranges of shards read by the workers. With at least as many files as workers, a task is a whole file and
+    nothing is read here; otherwise each file is planned here (read once) and cut into about ``workers / files``
+    ranges of consecutive shards."""
+    per_file: dict[int, list[str]] = {}
+    file_rejects: dict[int, list[dict]] = {}
+    sizes: dict[str, int] = {}  # planned shards submitted and not yet seen complete
+    whole: dict[Any, int] = {}  # task -> file number, for whole-file tasks
+    expect: set[str] = set()
     pending: list[Any] = []
     parts = max(1, -(-ex.capacity() // max(1, len(files))))
 
@@ -197,27 +203,43 @@ def _count_ranges(ex: Executor, files, opts, spec, window, work, done, reject, p
         finished = ex.wait_first(pending, timeout) if pending else []
         for f in finished:
             pending.remove(f)
-            ex.result(f)
+            res = ex.result(f)
+            if f in whole:
+                fi = whole.pop(f)
+                per_file[fi] = [sid for sid, _ in res["shards"]]
+                file_rejects[fi] = res["rejects"]
+                expect.update(per_file[fi])
+                progress(sum(n for _, n in res["shards"]))
         for sid in _completed(work) & sizes.keys():
             progress(sizes.pop(sid))
 
     for fi, path in enumerate(files):
+        if parts == 1:
+            task = ShardRange(str(path), fi, 0, None, reject is not None)
+            handle = ex.submit(count_range, spec, opts, task, window, str(work))
+            whole[handle] = fi
+            pending.append(handle)
+            continue
         shards: list[ShardInfo] = plan_file(path, fi, opts, reject)
-        shard_ids += [s.sid for s in shards]
+        per_file[fi] = [s.sid for s in shards]
         progress(sum(s.chars for s in shards if s.sid in done))
         todo = [s for s in shards if s.sid not in done]
         sizes.update((s.sid, s.chars) for s in todo)
+        expect.update(s.sid for s in todo)
         for task in split_ranges(str(path), fi, todo, parts):
             pending.append(ex.submit(count_range, spec, opts, task, window, str(work)))
         poll(0)
     while pending:
         poll(POLL_SECONDS)
-    missing = sizes.keys() - _completed(work)
+    missing = expect - _completed(work)
     if missing:
         raise BuildError(f"{len(missing)} shards have no completion marker after their tasks finished (is the work "
                          f"directory {work} shared with the workers?): {RESTART_HINT}")
     progress(sum(sizes.values()))
-    return shard_ids
+    for fi in sorted(file_rejects):  # in reading order, as the local executor records them
+        for rec in file_rejects[fi]:
+            reject(rec)
+    return [sid for fi in sorted(per_file) for sid in per_file[fi]]
 
 
 def iter_registered() -> Iterator[str]:

@@ -9,11 +9,12 @@ Two ways to hand shards to workers:
 
 - documents (the local process pool): the build process reads the file and sends each shard's documents down a
   pipe to a worker on the same machine;
-- ranges (Dask, Ray, ...): the build process reads each file once to *plan* it (shard ids and sizes, nothing
-  kept), then sends a :class:`ShardRange` -- a path and a range of shard numbers -- to a worker, which reads the
-  file itself: no corpus text passes through the scheduler. Compressed files cannot be entered in the middle, so
-  a worker whose range starts at shard ``k0`` parses (without counting) the shards before it; the build uses few
-  ranges per file (about ``workers / files``) to keep that re-reading small.
+- ranges (Dask, Ray, ...): a worker gets a :class:`ShardRange` -- a path and a range of shard numbers -- and reads
+  the file itself: no corpus text passes through the scheduler. With at least as many files as workers (the
+  usual case for a large corpus), a task is a whole file and the build process reads nothing. With fewer, the
+  build process reads each file once to *plan* it (shard ids and sizes, nothing kept) and cuts it into about
+  ``workers / files`` ranges; compressed files cannot be entered in the middle, so a worker whose range starts
+  at shard ``k0`` parses (without counting) the shards before it.
 """
 from __future__ import annotations
 
@@ -51,12 +52,14 @@ class ShardInfo:
 
 @dataclass(frozen=True)
 class ShardRange:
-    """A task for a worker that reads for itself: shards ``k0 <= k < k1`` of input file number ``fi``."""
+    """A task for a worker that reads for itself: shards ``k0 <= k < k1`` of input file number ``fi`` (``k1``
+    None: to the end of the file). ``rejects``: send back the bad records skipped (when no plan recorded them)."""
 
     path: str
     fi: int
     k0: int
-    k1: int
+    k1: int | None
+    rejects: bool = False
 
 
 def shard_id(fi: int, k: int) -> str:
@@ -128,16 +131,20 @@ def count_docs(spec: dict[str, Any], sid: str, docs: list[Document], window: int
     return process_shard(sid, docs, worker_extractor(spec), window, Path(work))
 
 
-def count_range(spec: dict[str, Any], opts: ReadOptions, task: ShardRange, window: int, work: str) -> list[str]:
-    """Read ``task.path`` and count the shards of the range that have no completion marker yet; returns the ids
-    counted. Shards before the range are parsed and dropped (a compressed file has no other way in)."""
+def count_range(spec: dict[str, Any], opts: ReadOptions, task: ShardRange, window: int, work: str
+                ) -> dict[str, list]:
+    """Read ``task.path`` and count the shards of the range that have no completion marker yet. Returns every
+    shard of the range as ``[id, characters]`` (counted now or before) and, if asked, the rejected records.
+    Shards before the range are parsed and dropped (a compressed file has no other way in)."""
     extractor = worker_extractor(spec)
     marks = Path(work) / "completions"
-    counted = []
-    for sid, docs in file_shards(task.path, task.fi, opts, None, stop=task.k1):
+    shards: list[list] = []
+    rejects: list[dict] = []
+    for sid, docs in file_shards(task.path, task.fi, opts, rejects.append if task.rejects else None, stop=task.k1):
         k = int(sid.split("-")[1])
-        if k < task.k0 or (marks / sid).exists():
+        if k < task.k0:
             continue
-        process_shard(sid, docs, extractor, window, Path(work))
-        counted.append(sid)
-    return counted
+        shards.append([sid, sum(d.n_chars for d in docs)])
+        if not (marks / sid).exists():
+            process_shard(sid, docs, extractor, window, Path(work))
+    return {"shards": shards, "rejects": rejects}

@@ -189,8 +189,28 @@ def test_a_lost_dask_worker_has_its_shards_retried(tmp_path):
         time.sleep(0.05)
     stdout, stderr = p.communicate(timeout=300)
     assert p.returncode == 0, stderr[-2000:]
-    print(killed, stderr[-3000:])
     assert killed is not None, "the build finished before a worker could be killed"
     assert json.loads(stdout)["stats"]["shards"] == 40
     for name in ARRAYS:
         assert (ref / "arrays" / f"{name}.npy").read_bytes() == (out / "arrays" / f"{name}.npy").read_bytes(), name
+
+
+@pytest.mark.parametrize("n_files", [1, 2])
+def test_skipped_records_are_reported_alike(tmp_path, n_files):
+    """Bad records skipped by Dask workers (whole-file tasks) or by the plan (split files) end up in rejects.jsonl
+    exactly as the local executor writes them, in reading order."""
+    pytest.importorskip("distributed")
+    synthetic_corpus(tmp_path / "a.jsonl", 60, 7)
+    lines = (tmp_path / "a.jsonl").read_text().splitlines()
+    lines[10] = '{"id": "broken", "text": '
+    lines[45] = "[1, 2, 3]"
+    for i in range(n_files):
+        (tmp_path / f"in{i}.jsonl").write_text("\n".join(lines) + "\n")
+    inputs = [str(tmp_path / f"in{i}.jsonl") for i in range(n_files)]
+    outs = {}
+    for ex in ("local", "dask"):
+        outs[ex] = tmp_path / f"{ex}.idx"
+        m = build_index(inputs, str(outs[ex]), workers=2, executor=ex, on_bad_record="skip", **opts(tmp_path))
+        assert m["stats"]["rejects"] == 2 * n_files
+    assert (outs["local"] / "rejects.jsonl").read_text() == (outs["dask"] / "rejects.jsonl").read_text()
+    assert_same_index(outs["local"], outs["dask"])
