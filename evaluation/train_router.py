@@ -135,3 +135,51 @@ def cross_validated_predictions(
         proba[test] = head.predict_proba(X[test])
         pred[test] = proba[test] >= threshold
     return proba, pred
+
+
+def _inner_choice(X: np.ndarray, y: np.ndarray, l2_grid: tuple[float, ...], k: int, seed: int,
+                  min_precision: float) -> tuple[float, float]:
+    """(l2, threshold) chosen on these rows only: each ``l2`` by the balanced accuracy of its ``k``-fold
+    out-of-fold decisions (threshold by :func:`choose_threshold` on the same out-of-fold probabilities)."""
+    folds = stratified_folds(y, k, seed)
+    best = None
+    for l2 in l2_grid:
+        p = np.zeros(len(y))
+        for g in range(k):
+            p[folds == g] = fit_head(X[folds != g], y[folds != g], l2=l2).predict_proba(X[folds == g])
+        t = choose_threshold(p, y, min_precision)
+        pred = p >= t
+        bacc = 0.5 * (pred[y == 1].mean() + (~pred[y == 0]).mean())
+        if best is None or bacc > best[0] + 1e-12:
+            best = (bacc, l2, t)
+    return best[1], best[2]
+
+
+def nested_cross_validated_predictions(
+    X: np.ndarray,
+    y: np.ndarray,
+    k: int = 5,
+    seed: int = 0,
+    l2_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0),
+    min_precision: float = 0.75,
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Out-of-fold probabilities and decisions with *every* choice made inside the training folds.
+
+    For each outer fold, the regularization ``l2`` (from ``l2_grid``) and the threshold are chosen by an inner
+    ``k``-fold cross-validation on the outer training rows alone (:func:`_inner_choice`); the head is then fitted
+    on those rows and applied to the held-out fold. Returns the probabilities, the decisions and the ``l2``
+    chosen in each outer fold. Nothing about a held-out row, its label included, reaches its prediction.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y).astype(int)
+    outer = stratified_folds(y, k, seed)
+    proba = np.zeros(len(y))
+    pred = np.zeros(len(y), dtype=bool)
+    chosen = []
+    for f in range(k):
+        train, test = outer != f, outer == f
+        l2, threshold = _inner_choice(X[train], y[train], l2_grid, k, seed + 1 + f, min_precision)
+        chosen.append(l2)
+        proba[test] = fit_head(X[train], y[train], l2=l2).predict_proba(X[test])
+        pred[test] = proba[test] >= threshold
+    return proba, pred, chosen

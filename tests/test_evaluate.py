@@ -174,3 +174,16 @@ def test_headline_scoring_never_reads_the_gold_subject(tmp_path, ix):  # noqa: F
     assert a["auroc"] == b["auroc"] and a["gate"] == b["gate"]
     hinted, _ = evaluate_detection(write_jsonl(tmp_path / "c.jsonl", lying), ix, subject_hint=True, bootstrap=0)
     assert hinted["strata"]["unknown"]["fraction"] == 1.0  # the hint is read only when asked for
+
+
+def test_ablation_command_prints_one_markdown_row_per_variant(tmp_path, ix, capsys):  # noqa: F811
+    """#14 item 4: the ablation table of docs/eval.md comes from a command in the repo."""
+    from quco.evaluation import ablation
+
+    path = write_jsonl(tmp_path / "s.jsonl", SWAP)
+    assert ablation.main([path, "--index", str(ix.path), "--only", "default (hint-free)",
+                          "association: binary (QuCo-RAG, count >= 1)"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| variant | known |") and len(out) == 4
+    assert out[2].startswith("| default (hint-free) | 1.000 (66.7%)")
+    assert set(ablation.variants()) >= {"default (hint-free)", "with the gold subject as a hint"}
