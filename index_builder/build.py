@@ -234,6 +234,11 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(params_path, json.dumps(params, sort_keys=True).encode())
+    phrase_job = None
+    if cfg.phrase_counts:  # a child process beside harvest, count, merge and retrieval; waited for before blends
+        phrase_job = PhraseJob(files, work / "phrase", {"format": cfg.format, "text_field": cfg.text_field,
+                                                        "on_bad_record": cfg.on_bad_record},
+                               background=workers > 1 and total_bytes > AUTO_GAZETTEER_BYTES)
     rejects_path = work / "rejects.jsonl"
     rejects_n = 0
 
@@ -278,11 +283,6 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
         raise ConfigError(f"no corpus documents in {', '.join(map(str, cfg.inputs))}"
                           + (f" ({rejects_n} records rejected)" if rejects_n else "")
                           + ": nothing to index; pass WikiExtractor, JSONL, Parquet or plain text files")
-    phrase_job = None
-    if cfg.phrase_counts:  # a child process on its own core while this one merges, indexes passages, blends
-        phrase_job = PhraseJob(files, work / "phrase", {"format": cfg.format, "text_field": cfg.text_field,
-                                                        "on_bad_record": cfg.on_bad_record},
-                               background=workers > 1 and total_bytes > AUTO_GAZETTEER_BYTES)
 
     t = time.perf_counter()
     _step(cfg, f"merging {len(partials)} shard(s)")
@@ -327,19 +327,19 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
                  retrieval=retrieval_stats)
     if uses_gazetteer:
         stats["harvest"] = json.loads((work / "harvest.json").read_text())
-    if cfg.blend and stats["entities"] > 1:
-        t = time.perf_counter()
-        _step(cfg, f"computing the blend vectors of {stats['entities']:,} entities")
-        stats["blend"] = compute_embeddings(root, n_documents=stats["documents"])
-        timing["blend"] = time.perf_counter() - t
     if phrase_job is not None:
-        t = time.perf_counter()
+        t = time.perf_counter()  # before blends: their peak and the phrase build's do not add up
         stats["phrase_counts"] = phrase_job.finish(root / "arrays")
         if stats["phrase_counts"]["documents"] != stats["documents"]:
             raise BuildError(f"the phrase arrays have {stats['phrase_counts']['documents']} documents, the counts "
                              f"{stats['documents']}: the two reads of the corpus differ")
         array_rows.update(PhraseJob.rows(root / "arrays"))
         timing["phrase_counts_wait"] = time.perf_counter() - t
+    if cfg.blend and stats["entities"] > 1:
+        t = time.perf_counter()
+        _step(cfg, f"computing the blend vectors of {stats['entities']:,} entities")
+        stats["blend"] = compute_embeddings(root, n_documents=stats["documents"])
+        timing["blend"] = time.perf_counter() - t
     rows = {"entities.parquet": stats["entities"], "pairs.parquet": n_pairs, "passages.parquet": n_passages,
             "arrays/entity_hash.npy": stats["entities"], "arrays/entity_freq.npy": stats["entities"], **array_rows}
     timing["total"] = time.perf_counter() - t0
