@@ -176,9 +176,11 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
         prefix = answer_prefix(answer, steps.max_sentences)
         bounds = split_sentences(prefix)
         # parsed lazily: the claim steps stop at the claim sentence, usually the first
-        sentences = ((a, _parse_answer(prefix[a:b])) for a, b in bounds)
         a_spans = _index_spans(ix, prefix, a_hits)
         whole = _whole_answer(lex, answer, short_words)
+        # a short answer the index knows whole is the value: tokenizing it is enough (no tagger, no NER)
+        parse = parser().make_doc if whole is not None else _parse_answer
+        sentences = ((a, parse(prefix[a:b])) for a, b in bounds)
     claims = extract_claims(qdoc, sentences, lex, steps, q_spans, a_spans, whole)
     q_labels = {(h.start, h.end): h.label for h in q_hits}
     a_labels = {(h.start, h.end): h.label for h in a_hits}
