@@ -48,6 +48,7 @@ arrays. Retrievers are classes registered in ``quco.registry.retrievers`` ("bm25
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence, runtime_checkable
@@ -163,12 +164,16 @@ class TokenizedPassages:
 
 
 class PassageStore:
-    """Passages by row id from ``passages.parquet`` (memory-mapped); a lookup decodes only its row groups."""
+    """Passages by row id from ``passages.parquet`` (memory-mapped); a lookup decodes only its row groups.
+
+    Safe to share between threads: row-group reads take a lock (a few ms each).
+    """
 
     def __init__(self, path: Path):
         self.path = path
         try:
             self._pf = pq.ParquetFile(path, memory_map=True)
+            self._lock = threading.Lock()  # one ParquetFile reader is not safe for concurrent reads (it segfaults)
         except (OSError, pa.ArrowInvalid) as e:
             raise IndexCorruptError(f"unreadable passages {path} ({e}): {REBUILD}") from None
         md = self._pf.metadata
@@ -187,7 +192,8 @@ class PassageStore:
         groups = np.searchsorted(self.group_starts, ids, side="right") - 1
         rows: dict[int, tuple] = {}
         for g in np.unique(groups).tolist():
-            table = self._pf.read_row_group(g, columns=list(COLUMNS), use_threads=False)
+            with self._lock:
+                table = self._pf.read_row_group(g, columns=list(COLUMNS), use_threads=False)
             cols = [table.column(c) for c in COLUMNS]
             start = int(self.group_starts[g])
             for pid in ids[groups == g].tolist():

@@ -441,3 +441,38 @@ def test_dedupe_kernel_matches_reference(values, repeat):
         unique, inverse = kernel(values)
         np.testing.assert_array_equal(unique, want_unique)
         np.testing.assert_array_equal(inverse, want_inverse)
+
+
+SHARED_STORE = """
+import random, sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+import pyarrow as pa, pyarrow.parquet as pq
+from quco.cooccur.bm25 import PassageStore
+rng = random.Random(0)
+words = [f"w{i}" for i in range(5000)]
+n = 3000
+rows = {"passage_id": list(range(n)), "doc_id": [f"d{i // 4}" for i in range(n)], "title": [f"T{i}" for i in range(n)],
+        "text": [" ".join(rng.choices(words, k=120)) for _ in range(n)]}
+path = Path(sys.argv[1]) / "passages.parquet"
+pq.write_table(pa.table(rows), path, compression="zstd", row_group_size=64)
+store = PassageStore(path)
+hits = [[(rng.randrange(n), 1.0) for _ in range(5)] for _ in range(600)]
+want = [store.passages(h) for h in hits]
+with ThreadPoolExecutor(16) as pool:
+    for _ in range(3):
+        assert list(pool.map(store.passages, hits)) == want
+print("ok")
+"""
+
+
+def test_the_passage_store_is_safe_to_share_between_threads(tmp_path):
+    """A server shares one retriever between request threads. Concurrent fetches through one Parquet reader crash
+    the process (a segfault in Arrow, seen under load on the wiki2015 passages), so the store takes a lock; this
+    runs the fetches in a child process, where a crash is a failed test rather than a dead test run."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", SHARED_STORE, str(tmp_path)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
