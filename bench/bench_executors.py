@@ -75,6 +75,32 @@ def harvest_once(files: list[Path], target: Path) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - t, 1), "entries": stats.get("entries")}
 
 
+def per_core_count(path: Path, gazetteer: Path, work: Path) -> dict[str, Any]:
+    """The count alone (read, tokenize, match, pairs, passages, partial written) of the file's first shard, in this
+    process, in CPU seconds: the per-core rate that scales out."""
+    from quco.cooccur.extract import DEFAULT_LABELS
+    from quco.index_builder.shard import process_shard
+    from quco.index_builder.shard_plan import ReadOptions, file_shards, worker_extractor
+
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    shutil.copy(gazetteer, work / "gazetteer.parquet")
+    ex = worker_extractor({"name": "gazetteer", "labels": list(DEFAULT_LABELS), "work": str(work)})
+    sid, docs = next(iter(file_shards(path, 0, ReadOptions())))
+    process_shard(sid, docs[:50], ex, 1000, work)  # warm: numba's cache
+    del docs
+    c, t = time.process_time(), time.perf_counter()
+    sid, docs = next(iter(file_shards(path, 0, ReadOptions())))
+    read_cpu = time.process_time() - c
+    stats = process_shard(sid, docs, ex, 1000, work)
+    cpu, wall = time.process_time() - c, time.perf_counter() - t
+    mb = stats["chars"] / 1e6
+    shutil.rmtree(work)
+    return {"text_mb": round(mb, 1), "cpu_s": round(cpu, 2), "read_cpu_s": round(read_cpu, 2),
+            "wall_s": round(wall, 2), "mb_per_cpu_s": round(mb / cpu, 2)}
+
+
 def arrays_digest(index: Path) -> dict[str, str]:
     return {n: hashlib.sha256((index / "arrays" / f"{n}.npy").read_bytes()).hexdigest()[:16] for n in ARRAYS}
 
@@ -111,7 +137,7 @@ def full_build(files: list[Path], out: Path, workers: int) -> dict[str, Any]:
 
 
 def render(res: dict[str, Any]) -> str:
-    lines = [f"## Executors ({res['machine'].get('cpus')} CPUs, load {res['load_start']} -> {res['load_end']})", "",
+    lines = [f"## Executors ({res['machine'].get('nproc')} CPUs, load {res['load_start']} -> {res['load_end']})", "",
              "| executor | workers | text MB | shards | count s | count MB/s | per worker | build s | CPU s | "
              "MB per CPU s | peak PSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for b in res["builds"]:
@@ -120,7 +146,9 @@ def render(res: dict[str, Any]) -> str:
                      f"{b['tree_peak_pss_mib']} |")
     lines += ["", f"Dask overhead on the count (best of each): {res['overhead_count_pct']:+.1f} % "
                   f"(target <= 20 %); on the whole build {res['overhead_build_pct']:+.1f} %; "
-                  f"arrays byte-identical: {res['identical']}"]
+                  f"arrays byte-identical: {res['identical']}",
+              f"Count alone, one core (first shard, in-process): {res['per_core']['text_mb']} MB in "
+              f"{res['per_core']['cpu_s']} CPU s = {res['per_core']['mb_per_cpu_s']} MB per CPU second"]
     if "full" in res:
         f = res["full"]
         lines += ["", f"Full build through Dask: {f['text_mb']} MB in {f['build_s']} s ({f['build_mb_s']} MB/s; "
@@ -146,6 +174,8 @@ def main() -> None:
     if not args.full_only:
         gz = work / "gazetteer.parquet"
         res["harvest"] = harvest_once(files, gz)
+        res["per_core"] = per_core_count(files[0], gz, work / "per-core")
+        print(json.dumps(res["per_core"]), file=sys.stderr, flush=True)
         order = []
         for r in range(args.rounds):
             order += ["local", "dask"] if r % 2 == 0 else ["dask", "local"]

@@ -9,7 +9,7 @@ progress bar over all shards, completion markers for ``--resume``, errors turned
   ``PR_SET_PDEATHSIG``); ``workers <= 1`` counts in the build process itself.
 - ``dask`` (``pip install 'quco-gate[dask]'``, :mod:`quco.index_builder.executor_dask`): a ``distributed``
   cluster, a local one on 127.0.0.1 unless ``address`` names a scheduler. Workers receive a path and a range of
-  shard numbers (:class:`~quco.index_builder.shard_plan.ShardRange`) and read the file themselves.
+  shard numbers (:class:`~quco.index_builder.shard_plan.FileTask`) and read the file themselves.
 
 Every engine writes the same partials to the build's work directory (which workers on other machines must see
 at the same path, e.g. a shared filesystem), and the merge after them is the same: the counts do not depend on
@@ -18,8 +18,8 @@ register the class with ``@quco.registry.executors.register("name")`` (or an ent
 """
 from __future__ import annotations
 
+import json
 import os
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -29,8 +29,7 @@ from typing import Any, ClassVar
 
 from quco import registry
 from quco.errors import BuildError
-from quco.index_builder.shard_plan import (ReadOptions, ShardInfo, ShardRange, count_docs, count_range, file_shards,
-                                           plan_file, split_ranges, worker_extractor)
+from quco.index_builder.shard_plan import ReadOptions, FileTask, count_docs, count_file, file_shards, worker_extractor
 
 POLL_SECONDS = 0.5  # how often the count loop looks for new completion markers (progress of range tasks)
 RESTART_HINT = ("run the same command with --resume to reuse the finished shards, with fewer --workers or a "
@@ -157,7 +156,7 @@ def run_count(ex: Executor, files: Sequence[Path], opts: ReadOptions, spec: dict
     called with the characters of every shard finished (or skipped as done)."""
     ex.start(spec)
     try:
-        loop = _count_documents if ex.ships_documents else _count_ranges
+        loop = _count_documents if ex.ships_documents else _count_files
         return loop(ex, files, opts, spec, window, work, done, reject, progress)
     finally:
         ex.close()
@@ -187,59 +186,57 @@ def _count_documents(ex: Executor, files, opts, spec, window, work, done, reject
     return shard_ids
 
 
-def _count_ranges(ex: Executor, files, opts, spec, window, work, done, reject, progress) -> list[str]:
-    """Ranges of shards read by the workers. With at least as many files as workers, a task is a whole file and
-    nothing is read here; otherwise each file is planned here (read once) and cut into about ``workers / files``
-    ranges of consecutive shards."""
+def _shard_chars(work: Path, sid: str) -> int:
+    try:
+        return int(json.loads((work / "partials" / sid / "stats.json").read_text())["chars"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _count_files(ex: Executor, files, opts, spec, window, work, done, reject, progress) -> list[str]:
+    """File tasks read by the workers (``quco.index_builder.shard_plan``): a whole file each when there are at
+    least as many files as workers, else ``stride`` tasks per file. Progress: the characters of each shard, from
+    its partial's stats, as its completion marker appears."""
+    stride = max(1, -(-ex.capacity() // max(1, len(files))))
     per_file: dict[int, list[str]] = {}
     file_rejects: dict[int, list[dict]] = {}
-    sizes: dict[str, int] = {}  # planned shards submitted and not yet seen complete
-    whole: dict[Any, int] = {}  # task -> file number, for whole-file tasks
-    expect: set[str] = set()
+    reporting: dict[Any, int] = {}  # task -> file number, for the task that reports the file's shards
     pending: list[Any] = []
-    parts = max(1, -(-ex.capacity() // max(1, len(files))))
+    seen = set(done)
+    progress(sum(_shard_chars(work, sid) for sid in done))
 
     def poll(timeout: float) -> None:
         finished = ex.wait_first(pending, timeout) if pending else []
         for f in finished:
             pending.remove(f)
             res = ex.result(f)
-            if f in whole:
-                fi = whole.pop(f)
+            if f in reporting:
+                fi = reporting.pop(f)
                 per_file[fi] = [sid for sid, _ in res["shards"]]
                 file_rejects[fi] = res["rejects"]
-                expect.update(per_file[fi])
-                progress(sum(n for _, n in res["shards"]))
-        for sid in _completed(work) & sizes.keys():
-            progress(sizes.pop(sid))
+        for sid in sorted(_completed(work) - seen):
+            seen.add(sid)
+            progress(_shard_chars(work, sid))
 
     for fi, path in enumerate(files):
-        if parts == 1:
-            task = ShardRange(str(path), fi, 0, None, reject is not None)
-            handle = ex.submit(count_range, spec, opts, task, window, str(work))
-            whole[handle] = fi
+        for part in range(stride):
+            handle = ex.submit(count_file, spec, opts, FileTask(str(path), fi, part, stride, part == 0), window,
+                               str(work))
             pending.append(handle)
-            continue
-        shards: list[ShardInfo] = plan_file(path, fi, opts, reject)
-        per_file[fi] = [s.sid for s in shards]
-        progress(sum(s.chars for s in shards if s.sid in done))
-        todo = [s for s in shards if s.sid not in done]
-        sizes.update((s.sid, s.chars) for s in todo)
-        expect.update(s.sid for s in todo)
-        for task in split_ranges(str(path), fi, todo, parts):
-            pending.append(ex.submit(count_range, spec, opts, task, window, str(work)))
-        poll(0)
+            if part == 0:
+                reporting[handle] = fi
     while pending:
         poll(POLL_SECONDS)
-    missing = expect - _completed(work)
+    shard_ids = [sid for fi in sorted(per_file) for sid in per_file[fi]]
+    missing = set(shard_ids) - _completed(work)
     if missing:
         raise BuildError(f"{len(missing)} shards have no completion marker after their tasks finished (is the work "
                          f"directory {work} shared with the workers?): {RESTART_HINT}")
-    progress(sum(sizes.values()))
-    for fi in sorted(file_rejects):  # in reading order, as the local executor records them
-        for rec in file_rejects[fi]:
-            reject(rec)
-    return [sid for fi in sorted(per_file) for sid in per_file[fi]]
+    if reject is not None:
+        for fi in sorted(file_rejects):  # in reading order, as the local executor records them
+            for rec in file_rejects[fi]:
+                reject(rec)
+    return shard_ids
 
 
 def iter_registered() -> Iterator[str]:

@@ -9,17 +9,17 @@ Two ways to hand shards to workers:
 
 - documents (the local process pool): the build process reads the file and sends each shard's documents down a
   pipe to a worker on the same machine;
-- ranges (Dask, Ray, ...): a worker gets a :class:`ShardRange` -- a path and a range of shard numbers -- and reads
-  the file itself: no corpus text passes through the scheduler. With at least as many files as workers (the
-  usual case for a large corpus), a task is a whole file and the build process reads nothing. With fewer, the
-  build process reads each file once to *plan* it (shard ids and sizes, nothing kept) and cuts it into about
-  ``workers / files`` ranges; compressed files cannot be entered in the middle, so a worker whose range starts
-  at shard ``k0`` parses (without counting) the shards before it.
+- file tasks (Dask, Ray, ...): a worker gets a :class:`FileTask` -- a path, and which of its shards to count --
+  and reads the file itself: no corpus text passes through the scheduler, and the build process reads nothing.
+  With at least as many files as workers (the usual case for a large corpus) a task is a whole file. With fewer,
+  a file is shared by ``stride`` tasks, task ``r`` counting the shards ``k`` with ``k % stride == r``: each reads
+  the whole file (a compressed file cannot be entered in the middle) but counts only its shards, so no shard
+  boundaries need to be known in advance, and the shards of a file interleave over its tasks evenly.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,24 +42,15 @@ class ReadOptions:
 
 
 @dataclass(frozen=True)
-class ShardInfo:
-    """One planned shard: its id, its number in its file, and its size in characters (for the progress bar)."""
-
-    sid: str
-    k: int
-    chars: int
-
-
-@dataclass(frozen=True)
-class ShardRange:
-    """A task for a worker that reads for itself: shards ``k0 <= k < k1`` of input file number ``fi`` (``k1``
-    None: to the end of the file). ``rejects``: send back the bad records skipped (when no plan recorded them)."""
+class FileTask:
+    """A task for a worker that reads for itself: the shards ``k`` of input file number ``fi`` with
+    ``k % stride == part``. ``report``: this task sends back the file's shard list and rejected records."""
 
     path: str
     fi: int
-    k0: int
-    k1: int | None
-    rejects: bool = False
+    part: int = 0
+    stride: int = 1
+    report: bool = True
 
 
 def shard_id(fi: int, k: int) -> str:
@@ -86,31 +77,6 @@ def file_shards(path: Path | str, fi: int, opts: ReadOptions, reject: Callable[[
         yield shard_id(fi, k), chunk
 
 
-def plan_file(path: Path | str, fi: int, opts: ReadOptions,
-              reject: Callable[[dict], None] | None = None) -> list[ShardInfo]:
-    """Read one file through and list its shards (bad records are reported to ``reject`` here, once)."""
-    return [ShardInfo(sid, int(sid.split("-")[1]), sum(d.n_chars for d in docs))
-            for sid, docs in file_shards(path, fi, opts, reject)]
-
-
-def split_ranges(path: str, fi: int, todo: Sequence[ShardInfo], parts: int) -> list[ShardRange]:
-    """Cut a file's shards still to count into at most ``parts`` ranges of consecutive shards, of about equal
-    size in characters."""
-    if not todo:
-        return []
-    parts = max(1, min(parts, len(todo)))
-    total = sum(s.chars for s in todo) or len(todo)
-    ranges: list[ShardRange] = []
-    start, acc = 0, 0
-    for i, s in enumerate(todo):
-        acc += s.chars or 1
-        if len(ranges) < parts - 1 and acc >= total * (len(ranges) + 1) / parts and i + 1 < len(todo):
-            ranges.append(ShardRange(path, fi, todo[start].k, s.k + 1))
-            start = i + 1
-    ranges.append(ShardRange(path, fi, todo[start].k, todo[-1].k + 1))
-    return ranges
-
-
 # ---- worker side: an extractor per worker process, made once ---------------------------------------------------
 _EXTRACTORS: dict[str, Extractor] = {}
 
@@ -131,20 +97,18 @@ def count_docs(spec: dict[str, Any], sid: str, docs: list[Document], window: int
     return process_shard(sid, docs, worker_extractor(spec), window, Path(work))
 
 
-def count_range(spec: dict[str, Any], opts: ReadOptions, task: ShardRange, window: int, work: str
-                ) -> dict[str, list]:
-    """Read ``task.path`` and count the shards of the range that have no completion marker yet. Returns every
-    shard of the range as ``[id, characters]`` (counted now or before) and, if asked, the rejected records.
-    Shards before the range are parsed and dropped (a compressed file has no other way in)."""
+def count_file(spec: dict[str, Any], opts: ReadOptions, task: FileTask, window: int, work: str
+               ) -> dict[str, list]:
+    """Read ``task.path`` and count the task's shards that have no completion marker yet. If ``task.report``,
+    returns every shard of the file as ``[id, characters]`` and the records rejected (``on_bad_record="skip"``)."""
     extractor = worker_extractor(spec)
     marks = Path(work) / "completions"
     shards: list[list] = []
     rejects: list[dict] = []
-    for sid, docs in file_shards(task.path, task.fi, opts, rejects.append if task.rejects else None, stop=task.k1):
+    for sid, docs in file_shards(task.path, task.fi, opts, rejects.append if task.report else None):
         k = int(sid.split("-")[1])
-        if k < task.k0:
-            continue
-        shards.append([sid, sum(d.n_chars for d in docs)])
-        if not (marks / sid).exists():
+        if task.report:
+            shards.append([sid, sum(d.n_chars for d in docs)])
+        if k % task.stride == task.part and not (marks / sid).exists():
             process_shard(sid, docs, extractor, window, Path(work))
     return {"shards": shards, "rejects": rejects}

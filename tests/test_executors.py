@@ -14,7 +14,7 @@ from quco.cooccur.extract import DEFAULT_LABELS
 from quco.errors import BuildError, UnknownComponentError
 from quco.index_builder.build import build_index
 from quco.index_builder.executors import make_executor, run_count
-from quco.index_builder.shard_plan import ReadOptions, ShardInfo, file_shards, plan_file, split_ranges
+from quco.index_builder.shard_plan import FileTask, ReadOptions, count_file, file_shards
 
 ARRAYS = ("entity_hash", "entity_freq", "nbr_indptr", "nbr_id", "nbr_count", "doc_indptr", "doc_ids")
 TABLES = ("entities.parquet", "pairs.parquet", "passages.parquet")
@@ -81,27 +81,25 @@ def test_address_needs_a_cluster_executor(corpus, tmp_path):
                     **opts(corpus))
 
 
-def test_ranges_cover_each_shard_once():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        n = int(rng.integers(1, 30))
-        ks = sorted(rng.choice(100, size=n, replace=False).tolist())
-        todo = [ShardInfo(f"00000-{k:06d}", k, int(rng.integers(0, 1000))) for k in ks]
-        parts = int(rng.integers(1, 8))
-        ranges = split_ranges("f", 0, todo, parts)
-        assert 1 <= len(ranges) <= min(parts, n)
-        covered = [k for k in ks if any(r.k0 <= k < r.k1 for r in ranges)]
-        assert covered == ks
-        assert all(r.k0 < r.k1 for r in ranges) and all(a.k1 <= b.k0 for a, b in zip(ranges, ranges[1:]))
-
-
-def test_a_worker_reads_the_same_shards_as_the_plan(corpus):
+@pytest.mark.parametrize("stride", [1, 2, 3, 5])
+def test_file_tasks_count_each_shard_once(corpus, local_index, stride, tmp_path):
+    """The ``stride`` tasks of a file count disjoint sets of shards that together are all of the file's shards,
+    and the reporting task lists them in order."""
     ro = ReadOptions(shard_docs=40)
-    plan = plan_file(corpus / "a.jsonl", 3, ro)
-    assert [s.sid for s in plan] == [f"00003-{k:06d}" for k in range(4)]
-    whole = {sid: [d.doc_id for d in docs] for sid, docs in file_shards(corpus / "a.jsonl", 3, ro)}
-    part = {sid: [d.doc_id for d in docs] for sid, docs in file_shards(corpus / "a.jsonl", 3, ro, stop=2)}
-    assert list(part) == list(whole)[:2] and all(part[s] == whole[s] for s in part)
+    whole = [sid for sid, _ in file_shards(corpus / "a.jsonl", 3, ro)]
+    assert whole == [f"00003-{k:06d}" for k in range(4)]
+    spec = {"name": "gazetteer", "labels": list(DEFAULT_LABELS), "work": ""}
+    counted = []
+    for part in range(stride):
+        work = tmp_path / f"w{part}"
+        work.mkdir()
+        shutil.copy(local_index / "gazetteer.parquet", work / "gazetteer.parquet")
+        res = count_file({**spec, "work": str(work)}, ro, FileTask(str(corpus / "a.jsonl"), 3, part, stride,
+                                                                    part == 0), 80, str(work))
+        assert [sid for sid, _ in res["shards"]] == (whole if part == 0 else [])
+        counted.append({p.name for p in (work / "completions").glob("*")} if (work / "completions").exists()
+                       else set())
+    assert sorted(set().union(*counted)) == whole and sum(map(len, counted)) == len(whole)
 
 
 def test_local_serial_and_pool_agree(corpus, local_index, tmp_path):
