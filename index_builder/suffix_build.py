@@ -20,7 +20,8 @@ are counted exactly by scanning their interval at query time.
 Measured on wiki2015 (bench/README.md, "Phrase counts"; 2 CPUs at load 10, so CPU seconds compare): the whole
 phrase build, reading the ``.zst`` files included, 30.5 CPU s with the numba construction against 45.0 with
 libdivsufsort, peak 1.5 GiB against 2.3 GiB; 544 MB of arrays (1.32x the text). Inside a build it runs in a child
-process (:class:`PhraseJob`) while the parent merges, indexes passages and computes blends.
+process (:class:`PhraseJob`, a fresh interpreter) beside the harvest, count, merge and retrieval stages, and the
+build waits for it before computing the blend vectors, so that the two peaks do not add up.
 """
 from __future__ import annotations
 
@@ -330,8 +331,8 @@ _RUNNING: set["PhraseJob"] = set()
 
 
 class PhraseJob:
-    """The phrase arrays of a build, made in a child process while the build merges, indexes passages and
-    computes blends in its own (``background``), or in-process when :meth:`finish` is called."""
+    """The phrase arrays of a build, made in a child interpreter while the build does its other stages
+    (``background``), or in-process when :meth:`finish` is called."""
 
     def __init__(self, files: list[str], work_dir: Path, read_args: dict[str, Any], background: bool):
         self.files, self.work, self.read_args = [str(f) for f in files], Path(work_dir), dict(read_args)
