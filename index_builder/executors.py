@@ -13,8 +13,10 @@ progress bar over all shards, completion markers for ``--resume``, errors turned
 
 Every engine writes the same partials to the build's work directory (which workers on other machines must see
 at the same path, e.g. a shared filesystem), and the merge after them is the same: the counts do not depend on
-the engine. A third engine is one module: subclass :class:`Executor`, set ``ships_documents = False``, and
-register the class with ``@quco.registry.executors.register("name")`` (or an entry point in ``quco_executors``).
+the engine. ``ray`` (:mod:`quco.index_builder.executor_ray`, ``pip install 'quco-gate[ray]'``) runs the same
+file tasks as Ray tasks. Another engine is one module: subclass :class:`Executor`, set ``ships_documents =
+False``, and register the class with ``@quco.registry.executors.register("name")`` (or an entry point in
+``quco_executors``).
 """
 from __future__ import annotations
 
@@ -117,7 +119,10 @@ class LocalExecutor(Executor):
 
     def submit(self, fn: Callable, *args: Any) -> Future:
         if self.pool is not None:
-            return self.pool.submit(fn, *args)
+            try:
+                return self.pool.submit(fn, *args)
+            except BrokenProcessPool:
+                raise BuildError(f"a worker process died (killed, or out of memory?): {RESTART_HINT}") from None
         f: Future = Future()
         try:
             f.set_result(fn(*args))
@@ -245,6 +250,6 @@ def iter_registered() -> Iterator[str]:
 
 
 # The built-in cluster engines register on import; each imports its engine only when it starts.
-from quco.index_builder import executor_dask  # noqa: E402,F401  (registers "dask")
+from quco.index_builder import executor_dask, executor_ray  # noqa: E402,F401  (register "dask", "ray")
 
 __all__ = ["Executor", "LocalExecutor", "make_executor", "run_count", "init_local_worker"]

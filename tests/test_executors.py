@@ -117,6 +117,14 @@ def test_dask_build_is_byte_identical_to_local(corpus, local_index, tmp_path):
     assert_same_index(local_index, out)
 
 
+def test_ray_build_is_byte_identical_to_local(corpus, local_index, tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "ray.idx"
+    build_index([str(corpus / "a.jsonl"), str(corpus / "b.jsonl")], str(out), workers=2, executor="ray",
+                **opts(corpus))
+    assert_same_index(local_index, out)
+
+
 def test_dask_resumes_what_the_local_executor_counted(corpus, local_index, tmp_path):
     """A work directory as a killed local build leaves it (some shards complete) is finished by Dask."""
     pytest.importorskip("distributed")
