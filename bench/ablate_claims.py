@@ -49,6 +49,7 @@ def configs() -> dict[str, dict]:
     }
     variants = {
         "  default, lists: first item only": dict(claim_lists=False),
+        "  default, no common-noun topics": dict(claim_noun_topics=False),
         "  default, coverage of the best topic": dict(coverage_of="best"),
         "  default, aggregate min": dict(aggregate="min"),
         "  default, aggregate max": dict(aggregate="max"),

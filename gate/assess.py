@@ -82,7 +82,8 @@ class GateConfig:
     the question's topics x the values the answer asserts) instead of every question entity x every answer
     entity. ``claim_form``, ``claim_generic``, ``claim_span``, ``claim_hedges``, ``claim_lists``: its steps
     (question form, generic-term filter, answer span without the restated question, hedge removal, every list
-    item); ``generic_share``: an entity in more than this share of the documents is generic.
+    item); ``generic_share``: an entity in more than this share of the documents is generic;
+    ``claim_noun_topics``: a question naming nothing takes the common nouns the corpus has as topics.
     ``coverage_of``: the question's coverage is that of its ``weakest`` deciding entity, or of its ``best``
     (with claims: the topic the claim can be checked against).
     ``aggregate``: how the values' supports make the answer's: ``auto`` (a short answer its best part, a longer
@@ -115,6 +116,7 @@ class GateConfig:
     claim_span: bool = True
     claim_hedges: bool = True
     claim_lists: bool = True
+    claim_noun_topics: bool = True
     generic_share: float = 0.03
     coverage_of: str = "weakest"
     aggregate: str = "auto"
@@ -421,7 +423,8 @@ def _claim_steps(cfg: GateConfig):
     from quco.gate.claims import ClaimSteps
 
     return ClaimSteps(question_form=cfg.claim_form, generic_filter=cfg.claim_generic, answer_span=cfg.claim_span,
-                      hedges=cfg.claim_hedges, lists=cfg.claim_lists, generic_share=cfg.generic_share)
+                      hedges=cfg.claim_hedges, lists=cfg.claim_lists, generic_share=cfg.generic_share,
+                      noun_topics=cfg.claim_noun_topics)
 
 
 def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: list[EntityHit],

@@ -272,7 +272,7 @@ def _known(s: Span) -> bool:
     return s.freq > 0 and s.kind != "absent"
 
 
-def resolve(cands: list[Span]) -> list[Span]:
+def resolve(cands: list[Span], noun_phrases: bool = False) -> list[Span]:
     """Non-overlapping spans, in text order. An explicit title (or the whole short answer) wins; otherwise the
     longer span, except that an unknown span gives way to a known one inside it holding more than half its words
     ("iHeartRadio Music Awards" in "the 2021 iHeartRadio Music Awards"). So an unknown full name is kept whole
@@ -282,7 +282,7 @@ def resolve(cands: list[Span]) -> list[Span]:
 
     pool = []
     for s in cands:
-        if s.origin == "noun" and not (_known(s) and s.kind == "entity"):
+        if s.origin == "noun" and not (_known(s) and (s.kind == "entity" or noun_phrases)):
             continue  # a common noun counts only as an entity of the index (a title), not as any phrase
         if s.origin not in _EXPLICIT and not _known(s) and any(
                 _known(t) and s.start <= t.start and t.end <= s.end and 2 * words(t) > words(s) for t in cands):

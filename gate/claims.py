@@ -85,6 +85,8 @@ class ClaimSteps:
 
     ``generic_share``: an entity mentioned in more than this share of the corpus's documents is generic.
     ``max_sentences``: how many answer sentences are read at most (the claim is nearly always in the first few).
+    ``noun_topics``: a question with nothing named takes its common nouns that the corpus has as topics ("who
+    developed the geocentric view"); without it only those that are entities (titles) of the index.
     """
 
     question_form: bool = True
@@ -94,6 +96,7 @@ class ClaimSteps:
     lists: bool = True
     generic_share: float = 0.03
     max_sentences: int = 4
+    noun_topics: bool = True
 
 
 @dataclass
@@ -190,7 +193,8 @@ def topics(qdoc: Any, lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
            index_spans: Sequence[tuple[int, int, str]] = (), dropped: list[Span] | None = None) -> list[Span]:
     """The question's topic entities: its named candidates (no dates or numbers), generic ones dropped."""
     dropped = [] if dropped is None else dropped
-    spans = resolve(annotate(candidates(qdoc, index_spans), lexicon))
+    # a question's common nouns may be any phrase the corpus has ("the geocentric view"): only a fallback topic
+    spans = resolve(annotate(candidates(qdoc, index_spans), lexicon), noun_phrases=steps.noun_topics)
     names = [s for s in spans if not s.numeric]
     return _drop_generic(names, qdoc, lexicon, steps, _is_cased(view(qdoc).text), dropped)
 
