@@ -17,7 +17,9 @@ FREQ = {
     "scott": 90, "south pole": 20, "roald amundsen": 9, "greek": 250, "zeus": 15, "paul mccartney": 30,
     "sir": 120, "beatles": 60, "white christmas": 5, "holiday inn": 4, "french revolution": 60, "louis xvi": 20,
     "truffle": 3, "fungus": 9, "organism": 40, "katy perry": 10, "hot n cold": 2,
+    "geocentric view": 4, "ptolemy": 12, "character": 300, "ulm": 5, "germany": 200, "warsaw": 20,
 }
+PHRASES = {"geocentric view", "character"}  # in the corpus, but no entity of the index
 
 
 class Stats:
@@ -29,7 +31,8 @@ class Stats:
         out = []
         for t in texts:
             f = FREQ.get(" ".join(key_tokens(t)), 0)
-            out.append(TermStats(f, None, "entity" if f else "absent"))
+            key = " ".join(key_tokens(t))
+            out.append(TermStats(f, None, "absent" if not f else "phrase" if key in PHRASES else "entity"))
         return out
 
 
@@ -185,6 +188,22 @@ def test_sentences_do_not_end_at_initials_or_abbreviations():
     text = "It was J. R. R. Tolkien. Mr. Chips lived in St. Louis!  Then he left.\nA new line"
     got = [text[a:b].strip() for a, b in split_sentences(text)]
     assert got == ["It was J. R. R. Tolkien.", "Mr. Chips lived in St. Louis!", "Then he left.", "A new line"]
+
+
+def test_common_noun_phrase_is_a_fallback_topic_never_a_value(nlp):
+    c = claims(nlp, "Who developed the geocentric view?", "The geocentric view was developed by Ptolemy.")
+    assert texts(c.topics) == ["geocentric view"] and texts(c.values) == ["Ptolemy"]
+    off = claims(nlp, "Who developed the geocentric view?", noun_topics=False)
+    assert off.topics == []
+    none = claims(nlp, "Who played Maudie in Holiday Inn?", "There is no character named Maudie in Holiday Inn.")
+    assert none.values == []  # "character" occurs in the corpus, but a common noun is no claim
+
+
+def test_a_place_named_with_its_country_is_one_value_not_a_list(nlp):
+    one = claims(nlp, "Where was Albert Einstein born?", "Albert Einstein was born in Ulm, Germany.")
+    assert set(texts(one.values)) == {"Ulm", "Germany"} and not one.is_list
+    listed = claims(nlp, "Where did Albert Einstein live?", "He lived in Ulm and Warsaw.")
+    assert texts(listed.values) == ["Ulm", "Warsaw"] and listed.is_list
 
 
 # ---- text cleaning -----------------------------------------------------------------------------------------------
