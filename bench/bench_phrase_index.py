@@ -53,11 +53,14 @@ from quco.cooccur.normalize import tokenize
 from quco.cooccur.phrase_index import PhraseCounts
 from quco.index_builder import readers
 rng = random.Random(ARGS["seed"])
-docs = []
+docs, head = [], []
 for f in ARGS["files"]:
     for d in readers.read_documents(f):
+        if len(head) < 50:
+            head.append(d)
         if rng.random() < ARGS["doc_rate"]:
             docs.append(d)
+docs = docs or head  # a corpus too small for the sampling rate
 phrases = []
 while len(phrases) < ARGS["n"]:
     d = rng.choice(docs)
@@ -98,6 +101,8 @@ res = {
     "heavy_share": float(np.mean([pc.hits(p).heavy >= 0 for p in phrases])),
     "absent_found": int(sum(pc.freq(p) > 0 for p in absent)), "n_absent": len(absent),
     "interval_mismatches": mismatch,
+    "by_method": {name: {"freq": timed(o.freq, phrases), "cooc": timed(lambda ab: o.cooc(ab[0], ab[1]), pairs)}
+                  for name, o in others.items()},
 }
 _report(res)
 """
@@ -129,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                      x_text=dir_size(out) / size)
             results["runs"].append(r)
             dirs[m] = str(out)
-            print(f"{k} file(s) {size / 1e6:.1f} MB, {m}: wall {r['wall_s']:.1f} s (sa {r['timing']['suffix_array']:.1f}"
-                  f" s, tokenize {r['timing']['tokenize']:.1f} s, heavy {r['timing']['heavy']:.1f} s), peak "
+            tm = r["timing"]
+            print(f"{k} file(s) {size / 1e6:.1f} MB, {m}: wall {r['wall_s']:.1f} s (sa {tm['suffix_array']:.1f}"
+                  f" s, tokenize {tm['tokenize']:.1f} s, heavy {tm['heavy']:.1f} s), CPU {r['cpu_self_s']:.1f} s, peak "
                   f"{r['maxrss_self_mib']:.0f} MiB, {r['array_bytes'] / 1e6:.0f} MB = {r['x_text']:.2f}x text, "
                   f"{r['heavy_intervals']} heavy intervals ({r['heavy_sets']} bitmaps)", flush=True)
         main_m = methods[0]
@@ -143,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{q['occurrences']['p95_us']:.1f} us, cooc {q['cooc']['p50_us']:.1f}/{q['cooc']['p95_us']:.1f}/"
               f"{q['cooc']['p99_us']:.1f} us (p50/p95/p99); median phrase {q['occurrences_p50']:.0f} occurrences, "
               f"{q['heavy_share']:.0%} precomputed; interval mismatches {q['interval_mismatches']}", flush=True)
+        for name, r in q.get("by_method", {}).items():
+            print(f"  queries ({name} arrays): freq p50/p95 {r['freq']['p50_us']:.1f}/{r['freq']['p95_us']:.1f} us, "
+                  f"cooc p50/p95 {r['cooc']['p50_us']:.1f}/{r['cooc']['p95_us']:.1f} us", flush=True)
     results["load_end"] = load_average()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "bench-phrase.json").write_text(json.dumps(results, indent=1))

@@ -19,9 +19,10 @@ are counted exactly by scanning their interval at query time.
 
 Measured on wiki2015 (bench/README.md, "Phrase counts"; 2 CPUs at load 10, so CPU seconds compare): the whole
 phrase build, reading the ``.zst`` files included, 30.5 CPU s with the numba construction against 45.0 with
-libdivsufsort, peak 1.5 GiB against 2.3 GiB (1.3 GiB after two memory fixes); 544 MB of arrays (1.32x the text). Inside a build it runs in a child
-process (:class:`PhraseJob`, a fresh interpreter) beside the harvest, count, merge and retrieval stages, and the
-build waits for it before computing the blend vectors, so that the two peaks do not add up.
+libdivsufsort, peak 1.5 GiB against 2.3 GiB (1.3 GiB after two memory fixes); 544 MB of arrays (1.32x the text).
+Inside a build it runs in a child process (:class:`PhraseJob`, a fresh interpreter) beside the harvest, count,
+merge and retrieval stages, and the build waits for it before computing the blend vectors, so that the two peaks
+do not add up.
 """
 from __future__ import annotations
 
