@@ -187,3 +187,14 @@ def test_ablation_command_prints_one_markdown_row_per_variant(tmp_path, ix, caps
     assert out[0].startswith("| variant | known |") and len(out) == 4
     assert out[2].startswith("| default (hint-free) | 1.000 (66.7%)")
     assert set(ablation.variants()) >= {"default (hint-free)", "with the gold subject as a hint"}
+
+
+def test_blends_with_a_missing_field_name(tmp_path, ix):  # noqa: F811
+    """#14 item 15: ``A | B - {None}`` bound as ``A | (B - {None})``: a row without ``field_a`` crashed the
+    per-field table (sorting None with strings) or listed None as a field."""
+    from quco.evaluation.evaluate import evaluate_blends
+
+    rows = [{"a": "Albert Einstein", "b": "Warsaw", "kind": "cross_field", "field_b": "geography"},
+            {"a": "Marie Curie", "b": "Ulm", "kind": "near", "field_a": "science", "field_b": "geography"}]
+    summary, _ = evaluate_blends(write_jsonl(tmp_path / "b.jsonl", rows), ix)
+    assert set(summary["per_field_auroc"]) == {"geography", "science"}
