@@ -7,6 +7,12 @@ after the count; with ``address`` (``ray://host:10001`` or ``auto``) the build j
 workers must see the inputs and the build's work directory at the same paths. A task whose worker dies is
 retried by Ray (``max_retries``), and skips the shards already marked complete. ``ray`` is imported when the
 executor starts, never when this module is imported.
+
+Unlike the Dask local cluster (bound to 127.0.0.1), a local Ray instance listens on every interface whatever
+``_node_ip_address`` says (Ray 2.60: GCS, raylet and workers on ``*``, its runtime-env agent on the host's
+address): start it only on a machine whose network you trust, or join a cluster you run with ``--address``.
+Tested here once (byte-identical to the local executor), then not run again for that reason; Ray is not in the
+test extra, so CI skips its test.
 """
 from __future__ import annotations
 
