@@ -37,7 +37,7 @@ representative senator general captain admiral marshal field pope emperor empres
 professor prof judge justice chancellor governor mayor colonel major lieutenant sergeant""".split())
 _FOOTNOTE = re.compile(r"(?<=[a-z)\]\"'\u201d])\d{1,2}(?=[\s.,;:!?)]|$)|^[ \t]*(?:\d{1,2}[.)]|[-*\u2022])(?=\s)",
                        re.M)
-_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
+YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ def candidates(doc: Any, index_spans: Sequence[tuple[int, int, str]] = ()) -> li
         if sp is not None:
             out.append(sp)
     for sp in out:
-        if sp.label == "DATE" and _YEAR.fullmatch(sp.text.strip()):
+        if sp.label == "DATE" and YEAR.fullmatch(sp.text.strip()):
             sp.label = "YEAR"
     return out
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from quco.cooccur.normalize import key_tokens
-from quco.gate.claim_spans import (NAME_LABELS, VALUE_LABELS, HONORIFICS, Lexicon, Span, TermStats, annotate,
+from quco.gate.claim_spans import (HONORIFICS, NAME_LABELS, VALUE_LABELS, YEAR, Lexicon, Span, TermStats, annotate,
                                    candidates, clean_answer, clean_question, resolve, split_sentences, view)
 
 __all__ = ["ClaimSteps", "Claims", "Lexicon", "Span", "TermStats", "clean_answer", "clean_question", "extract_claims",
@@ -174,8 +174,9 @@ def _drop_generic(spans: list[Span], doc: Any, lexicon: Lexicon, steps: ClaimSte
     for s in spans:
         s.reason = generic_reason(s, doc, lexicon.n_documents, steps, cased, by_share)
     keep = [s for s in spans if not s.reason]
-    if not keep:  # nothing specific: the generic ones are all there is (but never a span without a word)
-        keep = [s for s in spans if s.reason not in ("no word", "stop words")]
+    if not keep:  # nothing specific: the generic ones are all there is (never a span without a word), the least
+        usable = [s for s in spans if s.reason not in ("no word", "stop words")]  # frequent first
+        keep = [s for s in usable if "documents" not in s.reason] or usable
         for s in keep:
             s.reason = ""
     dropped += [s for s in spans if s.reason]
@@ -221,7 +222,10 @@ def _sentence_values(doc: Any, offset: int, question: str, q_keys: set[str], q_w
     if whole is not None and offset <= whole.start and whole.end <= end:
         cands.append(replace(whole, start=whole.start - offset, end=whole.end - offset))
     new = []
-    for s in resolve(annotate(cands, lexicon)):
+    spans = resolve(annotate(cands, lexicon))
+    if steps.question_form and form == "date":  # a full date is rarely written the same way twice: its year
+        spans = _years(spans, lexicon)
+    for s in spans:
         if (restates(s, q_keys, q_words) if steps.answer_span else s.key in q_keys):
             s.reason = "restates the question"
             dropped.append(s)
@@ -232,6 +236,22 @@ def _sentence_values(doc: Any, offset: int, question: str, q_keys: set[str], q_w
     for s in keep:
         s.start, s.end = s.start + offset, s.end + offset
     return (keep if not typed else []), (keep if typed else [])
+
+
+def _years(spans: list[Span], lexicon: Lexicon) -> list[Span]:
+    """``spans`` with each date that holds a year ("September 28, 2017") replaced by that year ("2017")."""
+    out, years = [], []
+    for s in spans:
+        m = YEAR.search(s.text) if s.label == "DATE" else None
+        if m:
+            y = Span(m.group(1), s.start + m.start(1), s.start + m.end(1), "YEAR", s.origin, m.group(1))
+            years.append(y)
+            out.append(y)
+        else:
+            out.append(s)
+    for y, st in zip(years, lexicon.stats([y.text for y in years]) if years else []):
+        y.freq, y.titled, y.kind = st.freq, st.titled, st.kind
+    return out
 
 
 _JOINER = re.compile(r"\band\b|\bor\b|&|\n|;", re.I)

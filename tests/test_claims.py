@@ -118,6 +118,11 @@ def test_when_question_claims_the_date(nlp):
     assert [(s.text, s.label) for s in c.values] == [("1921", "YEAR")]
 
 
+def test_when_question_checks_the_year_of_a_full_date(nlp):
+    c = claims(nlp, "When was the Royal British Legion founded?", "It was founded on May 14, 1921 in London.")
+    assert [(s.text, s.label) for s in c.values] == [("1921", "YEAR")]
+
+
 def test_how_many_question_claims_the_number_and_dates_are_not_topics(nlp):
     c = claims(nlp, "How many countries did Roald Amundsen visit in 1911?", "Roald Amundsen visited seven countries.")
     assert texts(c.topics) == ["Roald Amundsen"]  # 1911 is not a topic
