@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from quco.errors import ConfigError
-from quco.evaluation.train_router import cross_validated_predictions
+from quco.evaluation.train_router import nested_cross_validated_predictions
 from quco.gate.router import MODES, get_router, model_extra_available, model_router
 from quco.gate.router_model import head_features
 
@@ -92,8 +92,9 @@ def _evaluate_model_cv(prompts: list[str], labels: list[str], folds: int, seed: 
     X = head_features(router.embedder.encode(prompts), prompts, router.rules, router.cue_scale)
     embed_seconds = time.perf_counter() - start
     meta = router.head.meta
-    proba, pred = cross_validated_predictions(
-        X, y, k=folds, seed=seed, l2=float(meta.get("l2", 1.0)), min_precision=float(meta.get("min_precision", 0.75))
+    grid = tuple(float(v) for v in meta.get("l2_grid") or [meta.get("l2", 1.0)])
+    proba, pred, _ = nested_cross_validated_predictions(
+        X, y, k=folds, seed=seed, l2_grid=grid, min_precision=float(meta.get("min_precision", 0.75))
     )
     predicted = ["creative" if p else "factual" for p in pred]
     reasons = [f"cross-validated MiniLM head: p(creative) = {p:.3f}" for p in proba]
@@ -102,7 +103,7 @@ def _evaluate_model_cv(prompts: list[str], labels: list[str], folds: int, seed: 
         cross_validated=True,
         folds=folds,
         ms_per_prompt=1000.0 * embed_seconds / len(prompts),
-        note="head retrained per fold; threshold from an inner cross-validation on each training part",
+        note="head retrained per fold; l2 and threshold from an inner cross-validation on each training part",
     )
     return out
 

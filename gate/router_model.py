@@ -173,7 +173,8 @@ def head_features(embeddings: np.ndarray, prompts: Sequence[str], rules: RuleRou
 
 
 class ModelRouter:
-    """MiniLM embedding + rule cue indicators -> logistic head. ``confidence`` is the head's probability of
+    """MiniLM embedding (+ rule cue indicators when the head was trained with them; the shipped head is
+    embeddings only) -> logistic head. ``confidence`` is the head's probability of
     the chosen mode (rescaled around the tuned threshold so that 0.5 sits on the decision boundary)."""
 
     name = "model"

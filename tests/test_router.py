@@ -209,21 +209,28 @@ def test_shipped_head_file_loads_without_torch():
     assert head.meta["cv"]["folds"] == 5 and head.meta["n_train"] > 0
 
 
-def test_shipped_head_was_trained_with_the_current_rule_cues():
-    head, cue_names, _ = LogisticHead.load(default_head_path())
-    by_name = {c.name: c for c in RuleRouter().cues}
-    assert head.meta["cue_fingerprint"] == cue_fingerprint(RuleRouter(tuple(by_name[n] for n in cue_names)))
+def test_shipped_head_uses_embeddings_only_with_nested_figures():
+    """#14 item 3: the shipped head reads no dev-tuned rule cue, and its recorded figures are nested CV over seeds."""
+    head, cue_names, cue_scale = LogisticHead.load(default_head_path())
+    assert cue_scale == 0.0 and cue_names == [] and head.coef.shape == (384,)
+    cv = head.meta["cv"]
+    assert cv["nested"] is True and len(cv["seeds"]) >= 3 and cv["balanced_accuracy_sd"] >= 0.0
+    assert head.meta["l2"] in head.meta["l2_grid"]
 
 
 def test_model_router_refuses_a_head_trained_with_other_cues():
     from quco.gate.router_model import ModelRouter
 
-    head, cue_names, cue_scale = LogisticHead.load(default_head_path())
+    cue_names = [c.name for c in RuleRouter().cues][:2]
+    by_name = {c.name: c for c in RuleRouter().cues}
+    head = LogisticHead(coef=np.zeros(384 + 2, np.float32), intercept=0.0, threshold=0.5,
+                        meta={"cue_fingerprint": cue_fingerprint(RuleRouter(tuple(by_name[n] for n in cue_names)))})
+    ModelRouter(None, head, cue_names, 1.0)  # type: ignore[arg-type]  # the right cues: accepted
     head.meta["cue_fingerprint"] = "0" * 16
     with pytest.raises(ConfigError, match="retrain"):
-        ModelRouter(None, head, cue_names, cue_scale)  # type: ignore[arg-type]  # fails before any embedding
+        ModelRouter(None, head, cue_names, 1.0)  # type: ignore[arg-type]  # fails before any embedding
     with pytest.raises(ConfigError, match="unknown rule cues"):
-        ModelRouter(None, head, [*cue_names[:-1], "no_such_cue"], cue_scale)  # type: ignore[arg-type]
+        ModelRouter(None, head, [cue_names[0], "no_such_cue"], 1.0)  # type: ignore[arg-type]
 
 
 def test_missing_head_file_says_how_to_fix(tmp_path):
@@ -416,3 +423,23 @@ def test_loading_the_model_router_prints_nothing():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "creative"
     assert r.stderr == ""
+
+
+def test_nested_cross_validation_chooses_everything_inside_the_training_folds():
+    """#14 item 3: the head's l2 and threshold are chosen per outer fold, on its training rows only; random
+    labels give chance-level figures, a real signal survives."""
+    from quco.evaluation.modes import metrics
+    from quco.evaluation.train_router import nested_cross_validated_predictions
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(160, 12))
+    y = np.r_[np.ones(40), np.zeros(120)].astype(int)
+    grid = (0.1, 1.0, 10.0)
+    _, pred, chosen = nested_cross_validated_predictions(X, rng.permutation(y), k=4, seed=1, l2_grid=grid)
+    labels = ["creative" if v else "factual" for v in y]
+    assert len(chosen) == 4 and set(chosen) <= set(grid)
+    noise = metrics(labels, ["creative" if p else "factual" for p in pred])["balanced_accuracy"]
+    X[y == 1, 0] += 2.5
+    _, pred, _ = nested_cross_validated_predictions(X, y, k=4, seed=1, l2_grid=grid)
+    signal = metrics(labels, ["creative" if p else "factual" for p in pred])["balanced_accuracy"]
+    assert signal > 0.8 and signal > noise + 0.2
