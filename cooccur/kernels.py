@@ -65,7 +65,8 @@ def _doc_pairs(ent, pos, lo, hi, window, d, last_doc, last_i, mark, out, k):
         return k
     k = _window_scan(ent, pos, lo, hi, window, d, last_doc, last_i, mark, out, k, True)
     if k - start > 1:
-        s = np.sort(out[start:k])
+        s = out[start:k].copy()  # not np.sort(slice): numba 0.68.1 can return it unsorted once another module's
+        s.sort()  # kernels compiled np.sort first (the phrase build's did: duplicate pair keys, counts doubled)
         m = start
         out[m] = s[0]
         m += 1
