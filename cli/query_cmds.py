@@ -19,13 +19,25 @@ def count_command(a, b, index_path, as_json) -> None:
       quco count "Marie Curie" "Warsaw"
     """
     ix = open_index(index_path)
-    data = {"a": ix.describe(a), "b": ix.describe(b), "cooccurrence": ix.cooc(a, b), "window": ix.window,
+    da, db = ix.describe(a), ix.describe(b)
+    both_entities = da["kind"] == db["kind"] == "entity"
+    data = {"a": da, "b": db, "cooccurrence": ix.cooc(a, b) if both_entities else None, "window": ix.window,
             "documents_together": ix.cooc(a, b, scope="document")}
-    emit(data, as_json, lambda d: (
-        f"{d['a']['text']!r} [{d['a']['key']}]: {d['a']['freq']:,} documents\n"
-        f"{d['b']['text']!r} [{d['b']['key']}]: {d['b']['freq']:,} documents\n"
-        f"together within {d['window']:,} tokens: {d['cooccurrence']:,} documents\n"
-        f"together anywhere in a document: {d['documents_together']:,} documents"))
+    emit(data, as_json, _human_count)
+
+
+KIND_WORDS = {"entity": "", "phrase": " (occurs, but is not an entity of the index)",
+              "absent": " (never occurs in the corpus)",
+              "unknown": " (not an entity; this index has no phrase counts to tell whether it occurs)"}
+
+
+def _human_count(d: dict) -> str:
+    window = (f"{d['cooccurrence']:,} documents" if d["cooccurrence"] is not None
+              else "n/a (window counts are kept for entity pairs only)")
+    return "\n".join([*(f"{s['text']!r} [{s['key']}]: {s['freq']:,} documents{KIND_WORDS[s['kind']]}"
+                         for s in (d["a"], d["b"])),
+                       f"together within {d['window']:,} tokens: {window}",
+                       f"together anywhere in a document: {d['documents_together']:,} documents"])
 
 
 @click.command("stats")

@@ -270,7 +270,10 @@ class Index:
                  "freq": int(self.entity_freq[i])} for j, i in enumerate(ids)]
 
     def describe(self, text: str) -> dict[str, Any]:
-        return {"text": text, "key": normalize(text), "freq": self.freq(text)}
+        """``text``, its key, its document frequency and its ``kind`` (see :meth:`lookup`): ``entity``,
+        ``phrase`` (occurs, but is no entity of the index), ``absent`` (never occurs) or ``unknown``."""
+        found = self.lookup(text)
+        return {"text": text, "key": found.key, "freq": found.freq, "kind": found.kind}
 
     # ---- SQL -----------------------------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | None = None):

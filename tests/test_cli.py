@@ -376,7 +376,11 @@ def test_odd_query_text_never_tracebacks(small_index, text):
     r = run("count", text, "London", "--index", ix, "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert data["b"]["freq"] == 20 and data["cooccurrence"] in (0, 20)
+    assert data["b"]["freq"] == 20 and data["b"]["kind"] == "entity"
+    if data["a"]["kind"] == "entity":
+        assert data["cooccurrence"] in (0, 20)
+    else:  # window counts exist for entity pairs only
+        assert data["cooccurrence"] is None
     r = run("neighbors", text, "--index", ix, "--json")
     assert r.exit_code == 0, r.output
     for argv in (["-q", text, "-a", text, "--json", "--no-evidence"], ["-q", text]):
@@ -436,7 +440,8 @@ def test_build_with_phrases_finds_names_no_source_listed(tmp_path):
     assert c["a"]["freq"] == c["b"]["freq"] == 6
     assert c["cooccurrence"] == 6 and c["documents_together"] == 6  # 300 words apart: within the window
     c = json.loads(run("count", "Charles Babbage", "Later", "--index", str(out), "--json").stdout)
-    assert c["b"]["freq"] == 0  # a sentence-initial word is not a name
+    assert c["b"]["kind"] == "phrase" and c["b"]["freq"] == 6  # in the corpus, but a sentence-initial word is no name
+    assert c["cooccurrence"] is None  # window counts exist for entity pairs only
 
 
 @pytest.mark.parametrize("flag", [["--phrases"], ["--entities", "NAMES"]])
