@@ -39,7 +39,7 @@ from quco.cooccur.normalize import tokenize
 from quco.cooccur.phrase_index import BLOCK_SHIFT, PHRASE_ARRAYS, SEP
 from quco.cooccur.types import Document
 from quco.errors import BuildError
-from quco.index_builder.suffix_sort import SUFFIX_METHODS, TokenIds
+from quco.index_builder.suffix_sort import SUFFIX_METHODS, TokenIds, _grow
 
 BATCH_CHARS = 4_000_000
 HEAVY_MIN = 2048  # phrases with at least this many occurrences get a precomputed document count
@@ -187,13 +187,6 @@ def _heavy_intervals(tokens, sa, starts, min_size, max_depth):
                 sp += 1
             i = j
     return out_lo[:k], out_hi[:k]
-
-
-@nb.njit(cache=True, nogil=True)
-def _grow(a):
-    b = np.empty(a.shape[0] * 2, dtype=a.dtype)
-    b[:a.shape[0]] = a
-    return b
 
 
 @nb.njit(cache=True, nogil=True)
