@@ -208,7 +208,7 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
         a_spans = _index_spans(ix, prefix, a_hits)
         whole = _whole_answer(lex, answer, short_words)
         # a short answer the index knows whole is the value: tokenizing it is enough (no tagger, no NER)
-        parse = parser().make_doc if whole is not None else _DOCS.get
+        parse = (lambda t: parser().make_doc(_SURROGATE.sub("\ufffd", t))) if whole is not None else _DOCS.get
         if whole is None and bounds:  # the question and the first sentence in one batch
             _DOCS.parse_many([qtext, prefix[bounds[0][0]:bounds[0][1]]])
         sentences = ((a, parse(prefix[a:b])) for a, b in bounds)
