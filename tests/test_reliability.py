@@ -652,7 +652,10 @@ def test_one_megabyte_prompt_gazetteer_index(full_index):
     prompt = _megabyte_of(["word", "london", "paris", "ada lovelace", "\x00", "🙂", "東京", "\ud800", "\u200b", "\n\n"])
     with within(10):
         rep = assess(prompt, "Ada Lovelace lived in London.", index=str(full_index), retrieve=False)
-    assert rep.decision in ("pass", "retrieve") and len(rep.entities) > 1000
+    # the claim path reads a question's first 2,000 characters for its topics (README, failure modes): the
+    # report is a normal one, with the question entities found there
+    q = [e for e in rep.entities if e.source == "question"]
+    assert rep.decision in ("pass", "retrieve") and rep.checked and q and all(e.start < 2000 for e in q)
 
 
 def test_one_megabyte_prompt_of_names_gazetteer_index(full_index):
@@ -660,7 +663,10 @@ def test_one_megabyte_prompt_of_names_gazetteer_index(full_index):
     prompt = _megabyte_of(NAMES + unknown + ["word", "\x00", "🙂", "東京", "\ud800", ".", "\n", "\n\n"])
     with within(10):
         rep = assess(prompt, "Ada Lovelace lived in London.", index=str(full_index), retrieve=False)
-    assert rep.decision in ("pass", "retrieve") and len(rep.entities) > 1000
+    # the claim path reads a question's first 2,000 characters for its topics (README, failure modes): the
+    # report is a normal one, with the question entities found there
+    q = [e for e in rep.entities if e.source == "question"]
+    assert rep.decision in ("pass", "retrieve") and rep.checked and q and all(e.start < 2000 for e in q)
 
 
 def test_one_megabyte_answer_gazetteer_index(full_index):
