@@ -29,7 +29,7 @@ import numpy as np
 from quco.evaluation.modes import metrics
 from quco.gate.router import RuleRouter
 from quco.evaluation.train_router import _inner_choice, fit_head, nested_cross_validated_predictions
-from quco.gate.router_model import Embedder, ModelRouter, cue_fingerprint, head_features
+from quco.gate.router_model import Embedder, ModelRouter, head_features
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "modes" / "modes_dev.jsonl"
