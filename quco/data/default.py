@@ -36,8 +36,12 @@ def cache_dir() -> Path:
     return Path(base) / "quco"
 
 
+# What a cached sample index must have been built with; a change here rebuilds caches made by an older quco.
+SAMPLE_BUILD = "phrase-counts"  # the default build's any-phrase arrays (issue #13), absent from older caches
+
+
 def _fingerprint() -> str:
-    h = hashlib.sha256(f"{quco.__version__} schema {SCHEMA_VERSION}".encode())
+    h = hashlib.sha256(f"{quco.__version__} schema {SCHEMA_VERSION} {SAMPLE_BUILD}".encode())
     for p in (SAMPLE, ENTITIES):
         h.update(p.read_bytes())
     return h.hexdigest()[:12]
