@@ -11,13 +11,15 @@ only when the ``router`` extra is installed; otherwise it is listed under ``"ski
 """
 from __future__ import annotations
 
+import re
 import time
 from typing import Sequence
 
 import numpy as np
 
 from quco.errors import ConfigError
-from quco.evaluation.train_router import nested_cross_validated_predictions
+from quco.evaluation.train_router import nested_cross_validated_predictions, stratified_folds
+from quco.gate.rules import RuleRouter
 from quco.gate.router import MODES, get_router, model_extra_available, model_router
 from quco.gate.router_model import head_features
 
@@ -108,6 +110,36 @@ def _evaluate_model_cv(prompts: list[str], labels: list[str], folds: int, seed: 
     return out
 
 
+def leave_prompts_out_rules(prompts: list[str], labels: list[str], folds: int = 5, seed: int = 0) -> dict:
+    """The rule router on prompts its cues could not have been written from.
+
+    The cues were written by people reading the dev prompts, so the rules' dev figures are in-sample. In each of
+    ``folds`` stratified folds, every cue alternative that matches no prompt of its own mode outside the fold
+    is dropped (nothing but the held-out prompts could have suggested it), and the reduced router routes the
+    held-out fold. A cue written from general principles that the other prompts also use survives; one that a
+    single prompt suggested does not. Returns :func:`metrics` over the out-of-fold decisions, with
+    ``alternatives_dropped`` (mean per fold, of ``alternatives``).
+    """
+    rules = RuleRouter()
+    y = np.array([label == "creative" for label in labels], dtype=int)
+    fold = stratified_folds(y, folds, seed)
+    predicted: list[str] = [""] * len(prompts)
+    dropped = []
+    for f in range(folds):
+        train = [(p, t) for p, t, g in zip(prompts, labels, fold) if g != f]
+        keep = {a for cue in rules.cues for a in cue.alternatives
+                if any(t == cue.mode and re.search(a, p, re.IGNORECASE) for p, t in train)}
+        cues = tuple(c for c in (cue.restricted(keep) for cue in rules.cues) if c is not None)
+        dropped.append(sum(len(c.alternatives) for c in rules.cues) - sum(len(c.alternatives) for c in cues))
+        router = RuleRouter(cues) if cues else None
+        for i in np.flatnonzero(fold == f):
+            predicted[i] = router(prompts[i]).mode if router else "factual"
+    out = metrics(labels, predicted)
+    out.update(folds=folds, seed=seed, alternatives=sum(len(c.alternatives) for c in rules.cues),
+               alternatives_dropped=float(np.mean(dropped)))
+    return out
+
+
 def evaluate_modes(
     rows: Sequence[dict], routers: Sequence[str] = ("rules", "model"), folds: int = 5, seed: int = 0
 ) -> dict:
@@ -133,4 +165,7 @@ def evaluate_modes(
             result["routers"]["model"] = _evaluate_model_cv(prompts, labels, folds, seed)
         else:
             result["routers"][name] = _evaluate_direct(name, prompts, labels)
+            if name == "rules" and min(labels.count(m) for m in MODES) >= folds:
+                result["routers"]["rules"]["leave_prompts_out"] = leave_prompts_out_rules(prompts, labels, folds,
+                                                                                          seed)
     return result

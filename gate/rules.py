@@ -53,11 +53,17 @@ class CueGroup:
     weight: float
     pattern: re.Pattern
     description: str
+    alternatives: tuple[str, ...] = ()  # the regexes ``pattern`` is the union of
+
+    def restricted(self, keep: set[str]) -> "CueGroup | None":
+        """The same group with only the alternatives in ``keep`` (None when none is left)."""
+        alts = tuple(a for a in self.alternatives if a in keep)
+        return _cue(self.name, self.mode, self.weight, self.description, *alts) if alts else None
 
 
 def _cue(name: str, mode: str, weight: float, description: str, *alternatives: str) -> CueGroup:
     pattern = re.compile("|".join(f"(?:{a})" for a in alternatives), re.IGNORECASE)
-    return CueGroup(name, mode, weight, pattern, description)
+    return CueGroup(name, mode, weight, pattern, description, tuple(alternatives))
 
 
 # Kinds of composed text whose content is the writer's own invention.

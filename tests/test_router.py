@@ -443,3 +443,21 @@ def test_nested_cross_validation_chooses_everything_inside_the_training_folds():
     _, pred, _ = nested_cross_validated_predictions(X, y, k=4, seed=1, l2_grid=grid)
     signal = metrics(labels, ["creative" if p else "factual" for p in pred])["balanced_accuracy"]
     assert signal > 0.8 and signal > noise + 0.2
+
+
+def test_leave_prompts_out_drops_cues_only_the_held_out_prompts_suggest():
+    """A cue alternative that only one prompt matches cannot survive that prompt's fold: the prompt is routed
+    without it, while the in-sample rules (written from every prompt) route it right."""
+    from quco.evaluation.modes import leave_prompts_out_rules
+
+    creative = [f"Write a poem about the {w}." for w in ("sea", "moon", "rain", "city", "night", "wind", "fire",
+                                                         "snow", "road", "sun")]
+    lone = "Pretend you are a cat and describe your morning."  # 'pretend': the only prompt with that cue
+    factual = [f"What is the capital of {c}?" for c in ("France", "Peru", "Chad", "Laos", "Fiji", "Iraq", "Cuba",
+                                                        "Oman", "Mali", "Togo", "Iran")]
+    prompts, labels = creative + [lone] + factual, ["creative"] * 11 + ["factual"] * 11
+    assert RuleRouter()(lone).mode == "creative"
+    out = leave_prompts_out_rules(prompts, labels, folds=5, seed=0)
+    assert out["recall"]["creative"] == pytest.approx(10 / 11)  # only the lone prompt is lost
+    assert out["recall"]["factual"] == 1.0
+    assert out["alternatives_dropped"] > 0 and out["alternatives"] == sum(len(c.alternatives) for c in RuleRouter().cues)
