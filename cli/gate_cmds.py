@@ -162,10 +162,20 @@ def _human_blends(s: dict) -> str:
 
 def _human_modes(s: dict) -> str:
     lines = [f"modes: {s['n']} prompts"]
+
+    def row(label: str, r: dict) -> str:
+        return (f"  {label:<6} balanced accuracy {_fmt_metric(r['balanced_accuracy'])}  recall factual "
+                f"{_fmt_metric(r['recall']['factual'])} creative {_fmt_metric(r['recall']['creative'])}  "
+                f"precision creative {_fmt_metric(r['precision']['creative'])}")
+
     for name, r in s["routers"].items():
-        lines.append(f"  {name:<6} balanced accuracy {_fmt_metric(r['balanced_accuracy'])}  recall factual "
-                     f"{_fmt_metric(r['recall']['factual'])} creative {_fmt_metric(r['recall']['creative'])}  "
-                     f"precision creative {_fmt_metric(r['precision']['creative'])}")
+        lines.append(row(name, r) + ("  (in-sample: the cues were written from these prompts)"
+                                     if "leave_prompts_out" in r else ""))
+        if "leave_prompts_out" in r:
+            lpo = r["leave_prompts_out"]
+            lines.append(row("", lpo).replace("  " + " " * 6, "    leave-prompts-out:", 1)
+                         + f"  ({lpo['alternatives_dropped']:.0f} of {lpo['alternatives']} cue alternatives "
+                           f"dropped per fold)")
     return "\n".join(lines)
 
 

@@ -7,6 +7,11 @@ A router reads a prompt and decides whether invented content is acceptable in th
 - ``factual``: the user wants true information or practical guidance whose correctness matters (questions
   about the world, lists of real things, explanations, advice, how-to, recommendations, trip plans, recipes).
   When in doubt the prompt is factual: a wrong fact there misleads.
+
+Each cue group names one kind of request (what is asked for), and its alternatives are the common words of that
+kind, not the words of one prompt. The dev prompts were read while writing them, so the rules' dev figures are
+in-sample; ``quco.evaluation.modes.leave_prompts_out_rules`` measures them on prompts each cue could not have
+come from (README, "Evaluation").
 """
 from __future__ import annotations
 
