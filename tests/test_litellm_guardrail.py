@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from quco.index_builder.build import build_index
-from test_serve_support import (CORPUS, CURIE_Q, CURIE_RIGHT, EINSTEIN_Q, EINSTEIN_WRONG, Upstream, running)
+from test_serve_support import (CURIE_Q, CURIE_RIGHT, EINSTEIN_Q, EINSTEIN_WRONG, build_tiny_index,  # noqa: F401
+                                upstream)  # upstream: a fixture
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM stays offline
 litellm = pytest.importorskip("litellm")
@@ -50,21 +50,12 @@ def guardrail(tmp_path_factory):
     from quco.serve.litellm_guardrail import QucoGuardrail
 
     root = tmp_path_factory.mktemp("litellm")
-    (root / "corpus.txt").write_text(CORPUS, encoding="utf-8")
-    build_index([str(root / "corpus.txt")], str(root / "tiny.idx"), extractor="spacy", workers=1, progress=False)
+    build_tiny_index(root)
     config = root / "config.yaml"
     config.write_text(CONFIG.format(index=root / "tiny.idx"), encoding="utf-8")
     loaded = load_guardrails(config)
     assert len(loaded) == 1 and isinstance(loaded[0], QucoGuardrail)
     return loaded[0]
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = Upstream()
-    with running(up.app) as url:
-        up.url = url + "/v1"
-        yield up
 
 
 def _call(guardrail, upstream, question: str):

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from quco.cli.main import cli
 from quco.cooccur.index import Index
-from quco.index_builder.build import build_index
 from quco.serve.app import create_app
 from quco.serve.config import ServeConfig
-from test_serve_support import (CORPUS, CURIE_Q, CURIE_RIGHT, EINSTEIN_Q, EINSTEIN_RIGHT, EINSTEIN_WRONG,
-                                EVIDENCE_MARK, Upstream, closed_port, running, user_text)
+from test_serve_support import (CURIE_Q, CURIE_RIGHT, EINSTEIN_Q, EINSTEIN_RIGHT, EINSTEIN_WRONG,  # noqa: F401
+                                EVIDENCE_MARK, build_tiny_index, closed_port, running, upstream, user_text)
+# (upstream is a fixture, shared with tests/test_litellm_guardrail.py)
 
 openai = pytest.importorskip("openai")
 
@@ -28,25 +28,12 @@ UPSTREAM_KEY = "sk-upstream-secret"
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    corpus = root / "tiny_wiki.txt"
-    corpus.write_text(CORPUS, encoding="utf-8")
-    out = root / "tiny.idx"
-    build_index([str(corpus)], str(out), extractor="spacy", workers=1, progress=False)
-    return out
+    return build_tiny_index(tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture(scope="module")
 def index(index_dir):
     return Index(index_dir)
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = Upstream()
-    with running(up.app) as url:
-        up.url = url + "/v1"
-        yield up
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from quco.index_builder.build import build_index
 from quco.serve.app import create_app
 from quco.serve.config import ServeConfig
-from test_serve_support import CORPUS, EINSTEIN_Q, EINSTEIN_WRONG, running
+from test_serve_support import EINSTEIN_Q, EINSTEIN_WRONG, build_tiny_index, running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -44,10 +43,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("page")
-    (root / "corpus.txt").write_text(CORPUS, encoding="utf-8")
-    build_index([str(root / "corpus.txt")], str(root / "tiny.idx"), extractor="spacy", workers=1, progress=False)
-    with running(create_app(ServeConfig(index=str(root / "tiny.idx"), api_key=KEY))) as url:
+    index = build_tiny_index(tmp_path_factory.mktemp("page"))
+    with running(create_app(ServeConfig(index=str(index), api_key=KEY))) as url:
         yield url
 
 

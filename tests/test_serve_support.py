@@ -17,8 +17,10 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -148,6 +150,25 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def build_tiny_index(root: Path) -> Path:
+    """``CORPUS`` indexed with spaCy NER under ``root`` (``root/tiny.idx``)."""
+    from quco.index_builder.build import build_index
+
+    (root / "corpus.txt").write_text(CORPUS, encoding="utf-8")
+    out = root / "tiny.idx"
+    build_index([str(root / "corpus.txt")], str(out), extractor="spacy", workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    """The stand-in upstream, running on loopback for a test module; its base URL (``.../v1``) in ``up.url``."""
+    up = Upstream()
+    with running(up.app) as url:
+        up.url = url + "/v1"
+        yield up
 
 
 @contextmanager
