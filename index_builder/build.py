@@ -33,7 +33,7 @@ from quco.index_builder.merge import merge_entities, merge_pairs, merge_postings
 from quco.index_builder.executors import init_local_worker, make_executor, run_count
 from quco.index_builder.shard import atomic_write_bytes, process_shard
 from quco.index_builder.suffix_build import PhraseJob, close_phrase_jobs
-from quco.index_builder.shard_plan import ReadOptions
+from quco.index_builder.shard_plan import ReadOptions, extractor_config
 from quco.index_builder.swap import check_target, lock_target, swap_into_place
 
 AUTO_GAZETTEER_BYTES = 20_000_000  # inputs larger than this default to the gazetteer extractor
@@ -182,7 +182,7 @@ def _manifest(root: Path, cfg: BuildConfig, extractor: str, spec: dict, fingerpr
         "schema_version": SCHEMA_VERSION,
         "quco_version": quco.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "build": {**cfg.count_params(extractor), "extractor_config": {k: v for k, v in spec.items() if k != "work"},
+        "build": {**cfg.count_params(extractor), "extractor_config": extractor_config(spec),
                   "retrieval": list(cfg.retrieval), "inputs": [str(i) for i in cfg.inputs]},
         "corpus": fingerprint,
         "stats": stats,

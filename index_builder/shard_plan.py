@@ -81,13 +81,19 @@ def file_shards(path: Path | str, fi: int, opts: ReadOptions, reject: Callable[[
 _EXTRACTORS: dict[str, Extractor] = {}
 
 
+def extractor_config(spec: dict[str, Any]) -> dict[str, Any]:
+    """The extractor's own configuration in a build's ``spec`` (what the manifest keeps): all but the work
+    directory."""
+    return {k: v for k, v in spec.items() if k != "work"}
+
+
 def worker_extractor(spec: dict[str, Any]) -> Extractor:
     """The build's extractor, from the registry, made once per process; its files (the harvested gazetteer) are
     in the work directory ``spec["work"]``."""
     key = json.dumps(spec, sort_keys=True)
     if key not in _EXTRACTORS:
         _EXTRACTORS.clear()  # one build at a time per worker
-        _EXTRACTORS[key] = make_extractor(spec["name"], {k: v for k, v in spec.items() if k != "work"},
+        _EXTRACTORS[key] = make_extractor(spec["name"], extractor_config(spec),
                                           lambda name: Path(spec["work"]) / name)
     return _EXTRACTORS[key]
 
