@@ -188,6 +188,31 @@ def uses_dictionary(ix: Index) -> bool:
     return isinstance(ix.extractor, GazetteerExtractor)
 
 
+def _answer_plan(lex: IndexLexicon, answer: str, max_sentences: int,
+                 short_words: int) -> tuple[str, list[tuple[int, int]], Span | None]:
+    """What the claim steps read of ``answer``: its prefix, the prefix's sentences, and the whole-answer value."""
+    prefix = answer_prefix(answer, max_sentences)
+    return prefix, split_sentences(prefix), _whole_answer(lex, answer, short_words)
+
+
+def parse_ahead(ix: Index, pairs: Sequence[tuple[str, str | None]], max_sentences: int = ClaimSteps.max_sentences,
+                short_words: int = 6) -> None:
+    """Parse in one spaCy batch what :func:`claim_entities` parses first for each ``(question, answer)``: the
+    question and, unless the index knows the answer whole, the answer's first sentence. A server checking several
+    requests at once calls it before their checks, which then find the parses in the cache (one pass of each
+    pipeline component for all of them). It changes no result: with other ``max_sentences`` / ``short_words``
+    than the checks' (defaults: ``GateConfig``'s), the checks just parse what they miss themselves."""
+    lex = _lexicon(ix)
+    texts = []
+    for question, answer in pairs:
+        texts.append(clean_question(question[:_QUESTION_CHARS]))
+        if answer is not None:
+            prefix, bounds, whole = _answer_plan(lex, answer, max_sentences, short_words)
+            if whole is None and bounds:
+                texts.append(prefix[bounds[0][0]:bounds[0][1]])
+    _DOCS.parse_many(texts)
+
+
 def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[EntityHit],
                    a_hits: list[EntityHit], steps: ClaimSteps,
                    short_words: int) -> tuple[list[EntityHit], list[EntityHit], Claims]:
@@ -202,11 +227,9 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
     q_spans = [sp for sp in _index_spans(ix, qtext, q_hits) if sp[1] <= len(qtext)]
     sentences, a_spans, whole = None, [], None
     if answer is not None:
-        prefix = answer_prefix(answer, steps.max_sentences)
-        bounds = split_sentences(prefix)
+        prefix, bounds, whole = _answer_plan(lex, answer, steps.max_sentences, short_words)
         # parsed lazily: the claim steps stop at the claim sentence, usually the first
         a_spans = _index_spans(ix, prefix, a_hits)
-        whole = _whole_answer(lex, answer, short_words)
         # a short answer the index knows whole is the value: tokenizing it is enough (no tagger, no NER)
         parse = (lambda t: parser().make_doc(_SURROGATE.sub("\ufffd", t))) if whole is not None else _DOCS.get
         if whole is None and bounds:  # the question and the first sentence in one batch
