@@ -29,8 +29,9 @@ from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifes
 from quco.errors import BuildError, ConfigError
 from quco.index_builder.blend_build import compute_embeddings
 from quco.index_builder.bm25_build import build_retrieval
-from quco.index_builder.merge import merge_entities, merge_pairs, merge_postings, write_pair_rows
-from quco.index_builder.executors import init_local_worker, make_executor, run_count
+from quco.index_builder.buckets import reduce_partials
+from quco.index_builder.merge import merge_entities
+from quco.index_builder.executors import Executor, Progress, init_local_worker, make_executor, run_count
 from quco.index_builder.shard import atomic_write_bytes, process_shard
 from quco.index_builder.suffix_build import PhraseJob, close_phrase_jobs
 from quco.index_builder.shard_plan import ReadOptions, extractor_config
@@ -66,6 +67,7 @@ class BuildConfig:
     executor: str = "local"  # local | dask | a plugin's (quco.index_builder.executors); does not change counts
     address: str | None = None  # a cluster scheduler for executors that have one (dask: tcp://host:8786)
     gazetteer: str | None = None  # use this gazetteer.parquet as the dictionary, no harvest (--append, merges)
+    buckets: int = 0  # tasks of the reduce (index_builder/buckets.py); 0 = from the pair entries; no effect on counts
     extra: dict = field(default_factory=dict)
 
     def count_params(self, extractor: str) -> dict[str, Any]:
@@ -103,26 +105,6 @@ def _step(cfg: BuildConfig, what: str) -> None:
         print(f"quco build: {what} ...", file=sys.stderr, flush=True)
 
 
-class _Progress:
-    """A tqdm bar on stderr over characters of text, or nothing."""
-
-    def __init__(self, enabled: bool, desc: str, total: int | None = None):
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, file=sys.stderr, leave=False,
-                            dynamic_ncols=True, mininterval=0.5)
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 # ---- the count: shards on an executor (quco.index_builder.executors) -------------------------------------------
 def _init_worker(spec: dict[str, Any], parent: int | None = None) -> None:
     """Kept for bench/bench_merge.py: a local pool worker's initializer."""
@@ -136,17 +118,26 @@ def _run_shard(shard: str, docs: list, window: int, work: str) -> dict:
     return process_shard(shard, docs, next(iter(_EXTRACTORS.values())), window, Path(work))
 
 
-def _count(files, cfg: BuildConfig, spec: dict, work: Path, workers: int, reject) -> list[str]:
-    """Run every shard not yet complete on ``cfg.executor``; returns all shard ids in order."""
+def _count(ex: Executor, files, cfg: BuildConfig, spec: dict, work: Path, reject) -> list[str]:
+    """Run every shard not yet complete on ``ex``, left running for the reduce; returns all shard ids in order."""
     done = {p.name for p in (work / "completions").glob("*") if ".tmp" not in p.name} if cfg.resume else set()
     cfg.extra["resumed_shards"] = len(done)
     total = sum(f.stat().st_size for f in files)
-    bar = _Progress(cfg.progress, "counting", total=None if any(str(f).endswith((".zst", ".gz")) for f in files)
-                    else total)
+    bar = Progress(cfg.progress, "counting", total=None if any(str(f).endswith((".zst", ".gz")) for f in files)
+                   else total)
     opts = ReadOptions(cfg.format, cfg.text_field, cfg.on_bad_record, cfg.shard_docs, cfg.shard_chars)
     try:
-        return run_count(make_executor(cfg.executor, workers, cfg.address), files, opts, spec, cfg.window, work,
-                         done, reject, bar.update)
+        return run_count(ex, files, opts, spec, cfg.window, work, done, reject, bar.update, close=False)
+    finally:
+        bar.close()
+
+
+def reduce_on(ex: Executor, partials: Sequence[Path], documents: Sequence[int], root: Path, work: Path,
+              buckets: int, progress: bool) -> dict[str, Any]:
+    """The bucketed reduce (``index_builder/buckets.py``) on ``ex``, with one progress bar over its buckets."""
+    bar = Progress(progress, "reducing", unit="bucket")
+    try:
+        return reduce_partials(ex, partials, documents, root, work, buckets, bar.update, bar.set_total)
     finally:
         bar.close()
 
@@ -275,43 +266,45 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     t = time.perf_counter()
     if cfg.resume and rejects_path.exists():
         rejects_path.unlink()  # the reader pass runs again in full and re-reports every reject
-    shard_ids = _count(files, cfg, spec, work, workers, reject if cfg.on_bad_record == "skip" else None)
-    timing["count"] = time.perf_counter() - t
-    partials = [work / "partials" / s for s in shard_ids]
-    n_docs = sum(json.loads((p / "stats.json").read_text())["documents"] for p in partials)
-    if n_docs == 0:  # an empty index would only fail later, at query time
-        raise ConfigError(f"no corpus documents in {', '.join(map(str, cfg.inputs))}"
-                          + (f" ({rejects_n} records rejected)" if rejects_n else "")
-                          + ": nothing to index; pass WikiExtractor, JSONL, Parquet or plain text files")
+    ex = make_executor(cfg.executor, workers, cfg.address)  # the count's engine runs the reduce too
+    try:
+        shard_ids = _count(ex, files, cfg, spec, work, reject if cfg.on_bad_record == "skip" else None)
+        timing["count"] = time.perf_counter() - t
+        partials = [work / "partials" / s for s in shard_ids]
+        n_docs = sum(json.loads((p / "stats.json").read_text())["documents"] for p in partials)
+        if n_docs == 0:  # an empty index would only fail later, at query time
+            raise ConfigError(f"no corpus documents in {', '.join(map(str, cfg.inputs))}"
+                              + (f" ({rejects_n} records rejected)" if rejects_n else "")
+                              + ": nothing to index; pass WikiExtractor, JSONL, Parquet or plain text files")
 
-    t = time.perf_counter()
-    _step(cfg, f"merging {len(partials)} shard(s)")
-    root = work / "index"
-    if root.exists():
-        shutil.rmtree(root)
-    (root / "arrays").mkdir(parents=True)
-    ent = merge_entities(partials, root, tmp=work)
-    entity_hash = ent.column("hash").to_numpy()
-    entity_freq = ent.column("freq").to_numpy()
-    if entity_hash.shape[0] == 0:
-        raise ConfigError(f"no entities found in the {n_docs:,} documents of the corpus: an index without entities "
-                          "answers nothing; give a larger corpus, or entities with --entities")
-    np.save(root / "arrays" / "entity_hash.npy", entity_hash)
-    np.save(root / "arrays" / "entity_freq.npy", entity_freq)
-    n_pairs = merge_pairs(partials, entity_hash, work / "pair_key.npy", work / "pair_count.npy",
-                          root / "pairs.parquet")
-    array_rows = write_pair_rows(work / "pair_key.npy", work / "pair_count.npy", len(entity_hash), root / "arrays")
-    (work / "pair_key.npy").unlink()
-    (work / "pair_count.npy").unlink()
-    shard_stats = [json.loads((p / "stats.json").read_text()) for p in partials]
-    array_rows.update(merge_postings(partials, [s["documents"] for s in shard_stats], entity_hash, entity_freq,
-                                     root / "arrays"))
-    n_passages = _write_passages(partials, root / "passages.parquet")
-    if uses_gazetteer:
-        shutil.copy(work / "gazetteer.parquet", root / "gazetteer.parquet")
-    if rejects_path.exists():
-        shutil.copy(rejects_path, root / "rejects.jsonl")
-    timing["merge"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _step(cfg, f"merging {len(partials)} shard(s)")
+        root = work / "index"
+        if root.exists():
+            shutil.rmtree(root)
+        (root / "arrays").mkdir(parents=True)
+        ent = merge_entities(partials, root, tmp=work)
+        entity_hash = ent.column("hash").to_numpy()
+        entity_freq = ent.column("freq").to_numpy()
+        if entity_hash.shape[0] == 0:
+            raise ConfigError(f"no entities found in the {n_docs:,} documents of the corpus: an index without "
+                              "entities answers nothing; give a larger corpus, or entities with --entities")
+        np.save(root / "arrays" / "entity_hash.npy", entity_hash)
+        np.save(root / "arrays" / "entity_freq.npy", entity_freq)
+        timing["entities"] = time.perf_counter() - t
+        shard_stats = [json.loads((p / "stats.json").read_text()) for p in partials]
+        reduced = reduce_on(ex, partials, [s["documents"] for s in shard_stats], root, work, cfg.buckets,
+                            cfg.progress)
+        ex.close()  # the engine's workers are not needed past the reduce
+        n_pairs, array_rows = reduced["pairs"], reduced["rows"]
+        n_passages = _write_passages(partials, root / "passages.parquet")
+        if uses_gazetteer:
+            shutil.copy(work / "gazetteer.parquet", root / "gazetteer.parquet")
+        if rejects_path.exists():
+            shutil.copy(rejects_path, root / "rejects.jsonl")
+        timing["merge"] = time.perf_counter() - t
+    finally:
+        ex.close()
     t = time.perf_counter()
     retrieval_stats = {}
     if cfg.retrieval:
@@ -324,7 +317,7 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
                  shards=len(partials), resumed_shards=cfg.extra.get("resumed_shards", 0), workers=workers, timing=timing,
                  stage_seconds={k: round(sum(s["timing"].get(k, 0.0) for s in shard_stats), 3)
                                 for k in ("tokenize", "extract", "pairs", "passages", "write")},
-                 retrieval=retrieval_stats)
+                 retrieval=retrieval_stats, reduce=reduced["stats"])
     if uses_gazetteer:
         stats["harvest"] = json.loads((work / "harvest.json").read_text())
     if phrase_job is not None:

@@ -12,8 +12,8 @@ progress bar over all shards, completion markers for ``--resume``, errors turned
   shard numbers (:class:`~quco.index_builder.shard_plan.FileTask`) and read the file themselves.
 
 Every engine writes the same partials to the build's work directory (which workers on other machines must see
-at the same path, e.g. a shared filesystem), and the merge after them is the same: the counts do not depend on
-the engine. ``ray`` (:mod:`quco.index_builder.executor_ray`, ``pip install 'quco-gate[ray]'``) runs the same
+at the same path, e.g. a shared filesystem), and runs the same reduce after them, one task per bucket of entities
+(:mod:`quco.index_builder.buckets`), on the same engine: the counts do not depend on the engine. ``ray`` (:mod:`quco.index_builder.executor_ray`, ``pip install 'quco-gate[ray]'``) runs the same
 file tasks as Ray tasks. Another engine is one module: subclass :class:`Executor`, set ``ships_documents =
 False``, and register the class with ``@quco.registry.executors.register("name")`` (or an entry point in
 ``quco_executors``).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -92,10 +93,12 @@ def _die_with_parent(parent: int) -> None:
 
 
 def init_local_worker(spec: dict[str, Any], parent: int | None = None) -> None:
-    """Initializer of a local pool worker: die with the build, make the extractor once."""
+    """Initializer of a local pool worker: die with the build, make the extractor once (``spec`` empty: a pool
+    for the reduce alone, as ``quco merge`` starts, needs no extractor)."""
     if parent is not None:
         _die_with_parent(parent)
-    worker_extractor(spec)
+    if spec:
+        worker_extractor(spec)
 
 
 @registry.executors.register("local")
@@ -145,6 +148,31 @@ class LocalExecutor(Executor):
             self.pool = None
 
 
+class Progress:
+    """One tqdm bar on stderr (over characters of text, or buckets of the reduce), or nothing."""
+
+    def __init__(self, enabled: bool, desc: str, total: int | None = None, unit: str = "B"):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=sys.stderr,
+                            leave=False, dynamic_ncols=True, mininterval=0.5)
+
+    def set_total(self, total: int) -> None:
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def make_executor(name: str, workers: int, address: str | None = None) -> Executor:
     """The registered executor ``name`` (unknown names fail listing the available ones)."""
     return registry.get(registry.executors, name)(workers, address)
@@ -156,15 +184,20 @@ def _completed(work: Path) -> set[str]:
 
 def run_count(ex: Executor, files: Sequence[Path], opts: ReadOptions, spec: dict[str, Any], window: int,
               work: Path, done: set[str], reject: Callable[[dict], None] | None,
-              progress: Callable[[int], None]) -> list[str]:
+              progress: Callable[[int], None], close: bool = True) -> list[str]:
     """Count every shard of ``files`` not in ``done`` on ``ex``; returns all shard ids in order. ``progress`` is
-    called with the characters of every shard finished (or skipped as done)."""
+    called with the characters of every shard finished (or skipped as done). ``close=False`` leaves the engine
+    running (for the reduce after the count); it is closed anyway if the count fails."""
     ex.start(spec)
+    ok = False
     try:
         loop = _count_documents if ex.ships_documents else _count_files
-        return loop(ex, files, opts, spec, window, work, done, reject, progress)
+        shard_ids = loop(ex, files, opts, spec, window, work, done, reject, progress)
+        ok = True
+        return shard_ids
     finally:
-        ex.close()
+        if close or not ok:
+            ex.close()
 
 
 def _count_documents(ex: Executor, files, opts, spec, window, work, done, reject, progress) -> list[str]:
@@ -252,4 +285,4 @@ def iter_registered() -> Iterator[str]:
 # The built-in cluster engines register on import; each imports its engine only when it starts.
 from quco.index_builder import executor_dask, executor_ray  # noqa: E402,F401  (register "dask", "ray")
 
-__all__ = ["Executor", "LocalExecutor", "make_executor", "run_count", "init_local_worker"]
+__all__ = ["Executor", "LocalExecutor", "Progress", "make_executor", "run_count", "init_local_worker"]

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 import quco
 from quco.cooccur.store import (MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, read_manifest,
@@ -37,14 +36,14 @@ from quco.cooccur.store import (MANIFEST, SCHEMA_VERSION, artifact_files, manife
 from quco.errors import ConfigError
 from quco.index_builder.blend_build import compute_embeddings
 from quco.index_builder.bm25_build import build_retrieval
-from quco.index_builder.build import BuildConfig, _write_passages, build
-from quco.index_builder.merge import NpyAppender, merge_entities, merge_pairs, merge_postings, write_pair_rows
+from quco.index_builder.build import BuildConfig, _write_passages, build, reduce_on
+from quco.index_builder.executors import make_executor
+from quco.index_builder.merge import NpyAppender, merge_entities
 from quco.index_builder.shard import atomic_write_bytes
 from quco.index_builder.swap import check_target, lock_target, swap_into_place
 
 MERGED = {"entities.parquet", "pairs.parquet", "passages.parquet", "gazetteer.parquet", "rejects.jsonl"}
 MERGED_ARRAYS = {"entity_hash", "entity_freq", "nbr_indptr", "nbr_id", "nbr_count", "doc_indptr", "doc_ids"}
-PAIR_BATCH = 4_000_000
 ROW_CHUNK = 200_000  # entities per chunk when writing postings as (hash, document) lists
 SUMMED = ("documents", "tokens", "chars", "mentions", "pair_instances", "rejects", "shards")
 
@@ -77,27 +76,29 @@ def check_compatible(paths: Sequence[Path], manifests: Sequence[dict]) -> None:
 
 
 def _as_partial(index: Path, part: Path, documents: int) -> None:
-    """Lay out ``index`` as a shard partial in ``part`` (files linked where the formats agree)."""
+    """Lay out ``index`` as a shard partial in ``part`` (files linked where the formats agree). The index's
+    symmetric pair rows are already the partial's directed pair list: row hash, partner hash, count, sorted."""
     part.mkdir(parents=True)
     for name in ("entities.parquet", "passages.parquet"):
         os.symlink(index / name, part / name)
     os.symlink(index / "arrays" / "doc_ids.npy", part / "post_doc.npy")
-    entity_hash = np.load(index / "arrays" / "entity_hash.npy")
+    arrays = index / "arrays"
+    entity_hash = np.load(arrays / "entity_hash.npy")
+    nbr_indptr = np.load(arrays / "nbr_indptr.npy")
+    nbr_id, nbr_count = (np.load(arrays / f"{n}.npy", mmap_mode="r") for n in ("nbr_id", "nbr_count"))
+    doc_indptr = np.load(arrays / "doc_indptr.npy", mmap_mode="r")
     ha, hb = NpyAppender(part / "pairs_ha.npy", np.uint64), NpyAppender(part / "pairs_hb.npy", np.uint64)
-    n = NpyAppender(part / "pairs_n.npy", np.int64)
-    for batch in pq.ParquetFile(index / "pairs.parquet").iter_batches(batch_size=PAIR_BATCH):
-        keys = batch.column("key").to_numpy()
-        ha.append(entity_hash[keys >> 32])
-        hb.append(entity_hash[keys & 0xFFFFFFFF])
-        n.append(batch.column("count").to_numpy().astype(np.int64))
-    for f in (ha, hb, n):
-        f.close()
-    indptr = np.load(index / "arrays" / "doc_indptr.npy", mmap_mode="r")
+    n = NpyAppender(part / "pairs_n.npy", np.int32)
     post = NpyAppender(part / "post_h.npy", np.uint64)
     for s in range(0, entity_hash.shape[0], ROW_CHUNK):
         e = min(s + ROW_CHUNK, entity_hash.shape[0])
-        post.append(np.repeat(entity_hash[s:e], np.diff(np.asarray(indptr[s:e + 1]))))
-    post.close()
+        a, b = int(nbr_indptr[s]), int(nbr_indptr[e])
+        ha.append(np.repeat(entity_hash[s:e], np.diff(nbr_indptr[s:e + 1])))
+        hb.append(entity_hash[np.asarray(nbr_id[a:b], dtype=np.int64)])
+        n.append(np.asarray(nbr_count[a:b], dtype=np.int32))
+        post.append(np.repeat(entity_hash[s:e], np.diff(np.asarray(doc_indptr[s:e + 1]))))
+    for f in (ha, hb, n, post):
+        f.close()
     atomic_write_bytes(part / "stats.json", json.dumps({"documents": documents}).encode())
 
 
@@ -109,9 +110,11 @@ def _fingerprint(manifests: Sequence[dict]) -> dict[str, Any]:
 
 
 def merge_indexes(indexes: Sequence[str | Path], out: str | Path, *, retrieval: Sequence[str] | None = None,
-                  blend: bool = True, progress: bool = False, lock: bool = True) -> dict[str, Any]:
+                  blend: bool = True, progress: bool = False, lock: bool = True, workers: int = 1,
+                  buckets: int = 0) -> dict[str, Any]:
     """Sum compatible ``indexes`` into ``out`` (which may be one of them), swapped in atomically; returns the
-    manifest. ``retrieval``: backends to build (default: those of the first index)."""
+    manifest. ``retrieval``: backends to build (default: those of the first index). The reduce runs as
+    ``buckets`` tasks (0: automatic) on a local pool of ``workers`` processes (1: in this process)."""
     if len(indexes) < 2:
         raise ConfigError("quco merge needs at least two indexes")
     paths = [Path(p).resolve() for p in indexes]
@@ -122,13 +125,14 @@ def merge_indexes(indexes: Sequence[str | Path], out: str | Path, *, retrieval: 
     out = Path(out).resolve()
     check_target(out)
     if not lock:
-        return _merge(paths, manifests, out, retrieval, blend, progress)
+        return _merge(paths, manifests, out, retrieval, blend, progress, ("local", workers, None), buckets)
     with lock_target(out):
-        return _merge(paths, manifests, out, retrieval, blend, progress)
+        return _merge(paths, manifests, out, retrieval, blend, progress, ("local", workers, None), buckets)
 
 
 def _merge(paths: list[Path], manifests: list[dict], out: Path, retrieval: Sequence[str] | None, blend: bool,
-           progress: bool) -> dict[str, Any]:
+           progress: bool, engine: tuple[str, int, str | None], buckets: int = 0) -> dict[str, Any]:
+    """Merge into ``out``; ``engine`` (executor name, workers, address) runs the bucketed reduce."""
     t0 = time.perf_counter()
     work = out.parent / f".{out.name}.merging"
     if work.exists():
@@ -143,10 +147,10 @@ def _merge(paths: list[Path], manifests: list[dict], out: Path, retrieval: Seque
     entity_hash, entity_freq = ent.column("hash").to_numpy(), ent.column("freq").to_numpy()
     np.save(root / "arrays" / "entity_hash.npy", entity_hash)
     np.save(root / "arrays" / "entity_freq.npy", entity_freq)
-    n_pairs = merge_pairs(partials, entity_hash, work / "pair_key.npy", work / "pair_count.npy",
-                          root / "pairs.parquet")
-    rows = write_pair_rows(work / "pair_key.npy", work / "pair_count.npy", len(entity_hash), root / "arrays")
-    rows.update(merge_postings(partials, docs, entity_hash, entity_freq, root / "arrays"))
+    with make_executor(*engine) as ex:
+        ex.start({})
+        reduced = reduce_on(ex, partials, docs, root, work, buckets, progress)
+    n_pairs, rows = reduced["pairs"], reduced["rows"]
     n_passages = _write_passages(partials, root / "passages.parquet")
     if (paths[0] / "gazetteer.parquet").exists():
         shutil.copy(paths[0] / "gazetteer.parquet", root / "gazetteer.parquet")
@@ -163,7 +167,8 @@ def _merge(paths: list[Path], manifests: list[dict], out: Path, retrieval: Seque
                       and not a.startswith(("retrieval/", "arrays/entity_vec", "arrays/blend"))})
     stats: dict[str, Any] = {k: sum(int(m["stats"].get(k, 0)) for m in manifests) for k in SUMMED}
     stats.update(entities=int(entity_hash.shape[0]), pairs=int(n_pairs), passages=n_passages, timing=timing,
-                 retrieval=retrieval_stats, merge={"indexes": [str(p) for p in paths], "dropped": dropped})
+                 retrieval=retrieval_stats, merge={"indexes": [str(p) for p in paths], "dropped": dropped},
+                 reduce=reduced["stats"])
     if "harvest" in manifests[0]["stats"]:
         stats["harvest"] = manifests[0]["stats"]["harvest"]
     if blend and stats["entities"] > 1:
@@ -212,7 +217,7 @@ def append_to_index(index: str | Path, inputs: Sequence[str], *, workers: int = 
         build(cfg)
         try:
             merged = _merge([index, tmp], [m, read_manifest(tmp)], index, None,
-                            "blend" in m["stats"], progress)
+                            "blend" in m["stats"], progress, (executor, workers or os.cpu_count() or 1, address))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return merged

@@ -1,10 +1,12 @@
 """One shard of a build: documents in, a partial (entity counts, pair counts, passages) out.
 
 A partial is a directory ``partials/<shard>/`` with ``entities.parquet`` (hash, key, text, label, freq, mentions),
-``pairs_ha.npy``/``pairs_hb.npy``/``pairs_n.npy`` (pairs of entity hashes, ``ha < hb``, sorted, with document
-counts; ``.npy`` so that the merge can memory-map and slice them), ``post_h.npy``/``post_doc.npy`` (each entity
+``pairs_ha.npy``/``pairs_hb.npy``/``pairs_n.npy`` (every pair once per direction: row entity hash, partner hash,
+``int32`` document count, sorted by row hash then partner hash), ``post_h.npy``/``post_doc.npy`` (each entity
 hash with the shard-local number of every document that mentions it, sorted), ``passages.parquet`` and
-``stats.json``. The
+``stats.json``. Sorted by hash, every list is already split into the reduce's buckets (ranges of hashes) for any
+number of them: a bucket is one slice, found by a binary search in the memory-mapped ``.npy``
+(``index_builder/buckets.py``). The
 completion marker ``completions/<shard>`` is written last, after everything else is on disk, so a shard either has
 a marker and complete outputs or is redone.
 """
@@ -107,6 +109,26 @@ def _pieces(docs: Sequence[Document], max_chars: int = BATCH_CHARS) -> Iterator[
             piece, size = [], 0
     if piece:
         yield piece
+
+
+def directed_pairs(keys: np.ndarray, counts: np.ndarray, hashes: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A shard's pairs once per direction, in hash space: (row hash, partner hash, count), sorted by row hash then
+    partner hash. ``keys`` are ``a << 32 | b`` of vocabulary ids (``hashes[id]``), each pair once.
+
+    Sorted as one ``int64`` key: each id is replaced by the rank of its hash in the vocabulary, so the order of the
+    packed ranks is the order of the hashes."""
+    n = hashes.shape[0]
+    by_hash = np.argsort(hashes, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_hash] = np.arange(n, dtype=np.int64)
+    a, b = rank[keys >> 32], rank[keys & 0xFFFFFFFF]
+    packed = np.concatenate([(a << 32) | b, (b << 32) | a])
+    order = np.argsort(packed, kind="stable")
+    packed = packed[order]
+    sorted_h = hashes[by_hash]
+    return (sorted_h[packed >> 32], sorted_h[packed & 0xFFFFFFFF],
+            np.concatenate([counts, counts])[order].astype(np.int32))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -214,12 +236,10 @@ def process_shard(shard: str, docs: Sequence[Document], extractor: Extractor, wi
     pq.write_table(ent_table, str(out / "entities.parquet"), compression="zstd")
     keys, counts = acc.result()
     hashes = np.asarray(rows["hash"], dtype=np.uint64)
-    ha, hb = hashes[keys >> 32], hashes[keys & 0xFFFFFFFF]
-    lo, hi = np.minimum(ha, hb), np.maximum(ha, hb)
-    order = np.lexsort((hi, lo))
-    np.save(out / "pairs_ha.npy", lo[order])
-    np.save(out / "pairs_hb.npy", hi[order])
-    np.save(out / "pairs_n.npy", counts[order].astype(np.int64))
+    row_h, partner_h, pair_n = directed_pairs(keys, counts, hashes)
+    np.save(out / "pairs_ha.npy", row_h)
+    np.save(out / "pairs_hb.npy", partner_h)
+    np.save(out / "pairs_n.npy", pair_n)
     post = np.unique(np.concatenate(post_runs)) if post_runs else np.empty(0, np.int64)
     post_h = hashes[post >> 32]
     order = np.lexsort((post & 0xFFFFFFFF, post_h))
