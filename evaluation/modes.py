@@ -19,7 +19,7 @@ import numpy as np
 
 from quco.errors import ConfigError
 from quco.evaluation.train_router import nested_cross_validated_predictions, stratified_folds
-from quco.gate.rules import RuleRouter
+from quco.gate.rules import CueGroup, RuleRouter
 from quco.gate.router import MODES, get_router, model_extra_available, model_router
 from quco.gate.router_model import head_features
 
@@ -113,12 +113,13 @@ def _evaluate_model_cv(prompts: list[str], labels: list[str], folds: int, seed: 
 def leave_prompts_out_rules(prompts: list[str], labels: list[str], folds: int = 5, seed: int = 0) -> dict:
     """The rule router on prompts its cues could not have been written from.
 
-    The cues were written by people reading the dev prompts, so the rules' dev figures are in-sample. In each of
-    ``folds`` stratified folds, every cue alternative that matches no prompt of its own mode outside the fold
-    is dropped (nothing but the held-out prompts could have suggested it), and the reduced router routes the
-    held-out fold. A cue written from general principles that the other prompts also use survives; one that a
-    single prompt suggested does not. Returns :func:`metrics` over the out-of-fold decisions, with
-    ``alternatives_dropped`` (mean per fold, of ``alternatives``).
+    In each of ``folds`` stratified folds, every cue alternative that matches no prompt of its own mode outside
+    the fold is dropped (nothing but the held-out prompts could have suggested it), and the reduced router routes
+    the held-out fold. A cue the other prompts also use survives; one only a held-out prompt uses does not, so a
+    cue written from one prompt cannot help that prompt. For cues written from principles (the present ones) the
+    protocol is conservative: a principled alternative that happens to match one prompt is dropped too. Returns
+    :func:`metrics` over the out-of-fold decisions, with ``alternatives_dropped`` (mean per fold, of
+    ``alternatives``).
     """
     rules = RuleRouter()
     y = np.array([label == "creative" for label in labels], dtype=int)
@@ -137,6 +138,23 @@ def leave_prompts_out_rules(prompts: list[str], labels: list[str], folds: int = 
     out = metrics(labels, predicted)
     out.update(folds=folds, seed=seed, alternatives=sum(len(c.alternatives) for c in rules.cues),
                alternatives_dropped=float(np.mean(dropped)))
+    return out
+
+
+def alternative_matches(prompts: Sequence[str], labels: Sequence[str] | None = None,
+                        cues: tuple[CueGroup, ...] | None = None) -> list[dict]:
+    """Per cue alternative: ``group``, ``mode``, ``alternative`` (the regex), ``prompts`` (how many of ``prompts``
+    it matches) and, with ``labels``, ``own_mode`` (how many of those have the group's mode). An alternative that
+    matches exactly one prompt is the mark of a cue written from that prompt (``tests/test_router_cues.py``)."""
+    out = []
+    for cue in cues if cues is not None else RuleRouter().cues:
+        for alt in cue.alternatives:
+            rx = re.compile(alt, re.IGNORECASE)
+            hits = [i for i, p in enumerate(prompts) if rx.search(p)]
+            row = {"group": cue.name, "mode": cue.mode, "alternative": alt, "prompts": len(hits)}
+            if labels is not None:
+                row["own_mode"] = sum(1 for i in hits if labels[i] == cue.mode)
+            out.append(row)
     return out
 
 

@@ -39,8 +39,8 @@ FACTUAL = [
 
 
 def test_route_fields_and_validation():
-    r = Route("creative", 0.8, "rules", "compose_form fired")
-    assert r.to_dict() == {"mode": "creative", "confidence": 0.8, "router": "rules", "reason": "compose_form fired"}
+    r = Route("creative", 0.8, "rules", "invented_text fired")
+    assert r.to_dict() == {"mode": "creative", "confidence": 0.8, "router": "rules", "reason": "invented_text fired"}
     with pytest.raises(ConfigError):
         Route("poetic", 0.5, "rules", "")
     with pytest.raises(ConfigError):
@@ -64,7 +64,7 @@ def test_rules_route_clear_factual_prompts(prompt):
 
 def test_rules_reason_names_the_cues_that_fired():
     r = RuleRouter()("Write a poem about the sea")
-    assert "compose_form" in r.reason and "Write a poem" in r.reason
+    assert "invented_text" in r.reason and "Write a poem" in r.reason
     assert RuleRouter()("zzz qqq").reason == "no cue fired; factual by default"
 
 
@@ -81,7 +81,7 @@ def test_rule_features_one_indicator_per_cue():
     assert f.shape == (len(rules.cues),)
     fired = {c.name for c, v in zip(rules.cues, f) if v}
     assert fired == {c.name for c, _ in rules.matches("Write a poem")}
-    assert "compose_form" in fired
+    assert "invented_text" in fired
 
 
 # --- registry and route() -----------------------------------------------------------------------------
