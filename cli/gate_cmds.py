@@ -169,7 +169,7 @@ def _human_modes(s: dict) -> str:
                 f"precision creative {_fmt_metric(r['precision']['creative'])}")
 
     for name, r in s["routers"].items():
-        lines.append(row(name, r) + ("  (in-sample: the cues were written from these prompts)"
+        lines.append(row(name, r) + ("  (whole file, in-sample)"
                                      if "leave_prompts_out" in r else ""))
         if "leave_prompts_out" in r:
             lpo = r["leave_prompts_out"]
