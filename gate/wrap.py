@@ -178,7 +178,7 @@ class GatedLLM:
         try:
             ix = resolve_index(self.index)  # before any model call: a broken index fails closed without one
             if self.on_risk in ("retrieve", "block"):
-                pre = self._assess(ix, prompt, None, subject)
+                pre = self.check(ix, prompt, None, subject)
         except ConfigError:
             raise
         except Exception as e:  # noqa: BLE001 - every failure of the check is reported, never skipped
@@ -221,13 +221,15 @@ class GatedLLM:
             return self.evidence_template(question, passages)
         return self.evidence_template.format(evidence=format_evidence(passages), question=question)
 
-    def _assess(self, ix: Index, question: str, answer: str | None, subject: str | None = None) -> RiskReport:
+    def check(self, ix: Index, question: str, answer: str | None, subject: str | None = None) -> RiskReport:
+        """The one check every stage of a request runs (``answer=None``: the pre-check). A subclass may override
+        it to run the check elsewhere, with the same result: ``quco serve`` sends it to its check batcher."""
         return assess(question, answer, index=ix, mode=self.mode, config=self.config, router=self.router,
                       subject=subject)
 
     def _post_check(self, ix: Index, question: str, answer: str, subject: str | None = None) -> RiskReport:
         try:
-            return self._assess(ix, question, answer, subject)
+            return self.check(ix, question, answer, subject)
         except ConfigError:
             raise
         except Exception as e:  # noqa: BLE001

@@ -210,9 +210,9 @@ class _ServerGate(GatedLLM):
                          config=None, router=None, logger=None, evidence_template=None)
         self.lock: threading.Lock = state.lock
 
-    def _assess(self, *args: Any, **kwargs: Any) -> RiskReport:
+    def check(self, *args: Any, **kwargs: Any) -> RiskReport:
         with self.lock:
-            return super()._assess(*args, **kwargs)
+            return super().check(*args, **kwargs)
 
 
 def gated(chat: ChatRequest, state: ServeState, adapter: Adapter) -> GatedLLM:
