@@ -33,6 +33,9 @@ def _human_build(m: dict) -> str:
               help="Where shards are counted: local (process pool), dask (a local Dask cluster, or --address), or "
                    "a plugin's (`quco plugins`). Counts do not depend on it.")
 @click.option("--address", default=None, help="Cluster scheduler for --executor dask, e.g. tcp://10.0.0.5:8786.")
+@click.option("--buckets", default=0, type=click.IntRange(min=0),
+              help="Tasks of the reduce, each summing one range of entities on the executor (0 = about 16 M pair "
+                   "entries each, at least 2 per worker). Counts do not depend on it.")
 @click.option("--append", is_flag=True, help="Count INPUTS with the parameters and dictionary of --index and add "
               "them to it, atomically, without recounting its shards.")
 @click.option("--index", "index_path", type=click.Path(file_okay=False), help="The index --append adds to.")
@@ -61,7 +64,7 @@ def _human_build(m: dict) -> str:
                    "then only entities are counted.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_option
-def build_command(inputs, out, fmt, window, text_field, workers, executor, address, append, index_path,
+def build_command(inputs, out, fmt, window, text_field, workers, executor, address, buckets, append, index_path,
                   gazetteer_from, extractor, harvest_sample, entities, phrases, shard_docs, resume, on_bad_record,
                   no_retrieval, no_blend, no_phrase_counts, quiet, as_json) -> None:
     """Build an entity co-occurrence index from corpus files (WikiExtractor, JSONL[.gz|.zst], Parquet, text).
@@ -78,13 +81,13 @@ def build_command(inputs, out, fmt, window, text_field, workers, executor, addre
         if not index_path or out:
             raise click.UsageError("--append adds to the index named by --index (and takes no --out)")
         m = append_to_index(index_path, list(inputs), workers=workers, executor=executor, address=address,
-                            progress=not quiet)
+                            progress=not quiet, buckets=buckets)
         emit(m, as_json, _human_build)
         return
     if not out:
         raise click.UsageError("Missing option '--out'.")
     cfg = BuildConfig(inputs=list(inputs), out=out, format=fmt, window=window, text_field=text_field,
-                      workers=workers, executor=executor, address=address, extractor=extractor,
+                      workers=workers, executor=executor, address=address, buckets=buckets, extractor=extractor,
                       harvest_sample=harvest_sample, entities=entities, gazetteer=gazetteer_from,
                       phrases=phrases, shard_docs=shard_docs, resume=resume, on_bad_record=on_bad_record,
                       retrieval=() if no_retrieval else ("bm25s",), blend=not no_blend, progress=not quiet,

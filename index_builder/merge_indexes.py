@@ -196,7 +196,7 @@ def _merge(paths: list[Path], manifests: list[dict], out: Path, retrieval: Seque
 
 
 def append_to_index(index: str | Path, inputs: Sequence[str], *, workers: int = 0, executor: str = "local",
-                    address: str | None = None, progress: bool = False) -> dict[str, Any]:
+                    address: str | None = None, progress: bool = False, buckets: int = 0) -> dict[str, Any]:
     """Count ``inputs`` with ``index``'s parameters and dictionary and add them to it, atomically; returns the
     new manifest. The old shards are not counted again."""
     index = Path(index).resolve()
@@ -212,12 +212,13 @@ def append_to_index(index: str | Path, inputs: Sequence[str], *, workers: int = 
                           harvest_sample=b["harvest_sample"], entities=b["entities"], titles=b["titles"],
                           phrases=b["phrases"], shard_docs=b["shard_docs"], shard_chars=b["shard_chars"],
                           on_bad_record=b["on_bad_record"], retrieval=(), blend=False, progress=progress,
-                          workers=workers, executor=executor, address=address,
+                          workers=workers, executor=executor, address=address, buckets=buckets,
                           gazetteer=str(gz) if gz.exists() else None)
         build(cfg)
         try:
-            merged = _merge([index, tmp], [m, read_manifest(tmp)], index, None,
-                            "blend" in m["stats"], progress, (executor, workers or os.cpu_count() or 1, address))
+            engine = (executor, workers or os.cpu_count() or 1, address)
+            merged = _merge([index, tmp], [m, read_manifest(tmp)], index, None, "blend" in m["stats"], progress,
+                            engine, buckets)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return merged
