@@ -1,6 +1,7 @@
 """Train the model router's head on the dev prompts and print cross-validated figures (never training ones).
 
     python bench/train_router.py [--data ../shared/data/modes/modes_dev.jsonl] [--out quco/data/router_head.npz]
+    python bench/train_router.py --rules-only      # the rule router's figures alone (no torch, nothing saved)
 
 Steps:
 1. Embed every prompt once with all-MiniLM-L6-v2 (cached in ``bench/out/router_embeddings.npz``, keyed by the
@@ -9,7 +10,8 @@ Steps:
    5-fold cross-validation on each outer training part only), over 5 seeds, reported as mean ± sd: the head on
    embeddings only (the shipped configuration) and, with ``--compare-cues``, on embeddings plus the rule cue
    indicators.
-   The rules alone are printed too, marked in-sample: their cues were written by reading these prompts.
+   The rules are printed first: in-sample, leave-prompts-out (``quco.evaluation.modes.leave_prompts_out_rules``)
+   as mean ± sd over the same seeds, and how many cue alternatives match exactly one of these prompts.
 3. Train the shipped head on all rows, embeddings only: ``l2`` and threshold by 5-fold cross-validation on all
    rows, weights fitted on all rows; save it with its metadata (the nested figures included).
 4. Time both routers per prompt (single-prompt calls, as ``route()`` makes them).
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quco.evaluation.modes import metrics
+from quco.evaluation.modes import alternative_matches, leave_prompts_out_rules, metrics
 from quco.gate.router import RuleRouter
 from quco.evaluation.train_router import _inner_choice, fit_head, nested_cross_validated_predictions
 from quco.gate.router_model import Embedder, ModelRouter, head_features
@@ -85,6 +87,21 @@ def cv_figures(X: np.ndarray, y: np.ndarray, labels: list[str]) -> tuple[list[di
     return out, chosen
 
 
+def print_rules(prompts: list[str], labels: list[str], rules: RuleRouter) -> None:
+    """The rule router in-sample and leave-prompts-out (5 folds x ``SEEDS``), and its single-prompt alternatives."""
+    print(f"rules, whole file (in-sample; the cues were written from principles, not from these prompts): "
+          f"{summary([metrics(labels, [rules(p).mode for p in prompts])])}")
+    lpo = [leave_prompts_out_rules(prompts, labels, folds=5, seed=s) for s in SEEDS]
+    dropped = statistics.mean(f["alternatives_dropped"] for f in lpo)
+    print(f"rules, leave-prompts-out, 5 folds x {len(SEEDS)} seeds: {summary(lpo)}; "
+          f"{dropped:.1f} of {lpo[0]['alternatives']} alternatives dropped per fold")
+    counts = alternative_matches(prompts, labels)
+    single = [c for c in counts if c["prompts"] == 1]
+    print(f"cue alternatives: {len(counts)}; matching exactly one prompt: {len(single)} "
+          f"({', '.join(sorted({c['group'] for c in single}))}); matching none: "
+          f"{sum(c['prompts'] == 0 for c in counts)}")
+
+
 def single_prompt_ms(router, prompts: list[str]) -> float:
     router(prompts[0])  # warm-up
     times = []
@@ -101,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=REPO / "quco" / "data" / "router_head.npz")
     parser.add_argument("--compare-cues", action="store_true",
                         help="also cross-validate the head on embeddings + rule cue indicators (not shipped)")
+    parser.add_argument("--rules-only", action="store_true",
+                        help="print the rule router's figures and stop (no embedding, no training, nothing saved)")
     args = parser.parse_args(argv)
 
     rows = load_rows(args.data)
@@ -108,11 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     labels = [r["label"] for r in rows]
     y = np.array([label == "creative" for label in labels], dtype=int)
     rules = RuleRouter()
-    E = embeddings(prompts)
     print(f"{len(rows)} prompts: {int(y.sum())} creative, {int(len(y) - y.sum())} factual")
-
-    rule_fig = metrics(labels, [rules(p).mode for p in prompts])
-    print(f"rules (in-sample: cues written by reading these prompts): {summary([rule_fig])}")
+    print_rules(prompts, labels, rules)
+    if args.rules_only:
+        return
+    E = embeddings(prompts)
     shipped, l2s = cv_figures(E, y, labels)
     print(f"head, embeddings only (shipped), nested 5-fold CV x {len(SEEDS)} seeds: {summary(shipped)}; "
           f"l2 chosen {sorted(set(l2s))}")
