@@ -276,6 +276,20 @@ def assemble(job: ReduceJob, bounds: np.ndarray, results: Sequence[dict[str, int
             "arrays/doc_indptr.npy": n + 1, "arrays/doc_ids.npy": postings}
 
 
+def plan_reduce(partials: Sequence[Path], documents: Sequence[int], arrays: Path, work: Path, buckets: int,
+                capacity: int) -> tuple[ReduceJob, np.ndarray]:
+    """The reduce's job and bucket bounds: ``arrays`` holds the merged ``entity_hash.npy`` and ``entity_freq.npy``;
+    ``buckets`` 0 chooses K from the partials' pair entries and ``capacity`` (the executor's parallel tasks)."""
+    freq = np.load(arrays / "entity_freq.npy")
+    entries = sum(int(np.load(p / "pairs_ha.npy", mmap_mode="r").shape[0]) for p in partials)
+    bounds = bucket_bounds(freq, buckets or auto_buckets(entries, capacity))
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(documents, dtype=np.int64))])[:-1]
+    job = ReduceJob(tuple(str(p) for p in partials), tuple(int(o) for o in offsets), str(arrays / "entity_hash.npy"),
+                    str(arrays / "entity_freq.npy"), "")
+    return ReduceJob(job.partials, job.doc_offsets, job.entity_hash, job.entity_freq,
+                     str(work / "reduce" / job_digest(job, bounds))), bounds
+
+
 def reduce_partials(ex: Executor, partials: Sequence[Path], documents: Sequence[int], root: Path, work: Path,
                     buckets: int, progress: Callable[[int], Any] | None = None,
                     total: Callable[[int], Any] | None = None) -> dict[str, Any]:
@@ -283,30 +297,20 @@ def reduce_partials(ex: Executor, partials: Sequence[Path], documents: Sequence[
     written. Buckets run on ``ex`` (started); ``buckets`` 0 chooses K from the pair entries. ``total`` is told the
     number of buckets before they start, ``progress`` each one that finishes. Returns ``{"pairs", "rows",
     "stats"}``: the distinct pairs, the arrays' row counts, and the reduce's stats for the manifest."""
-    arrays = root / "arrays"
-    freq = np.load(arrays / "entity_freq.npy")
-    entries = sum(int(np.load(p / "pairs_ha.npy", mmap_mode="r").shape[0]) for p in partials)
-    k = buckets or auto_buckets(entries, ex.capacity())
-    bounds = bucket_bounds(freq, k)
-    offsets = np.concatenate([[0], np.cumsum(np.asarray(documents, dtype=np.int64))])[:-1]
-    job = ReduceJob(tuple(str(p) for p in partials), tuple(int(o) for o in offsets), str(arrays / "entity_hash.npy"),
-                    str(arrays / "entity_freq.npy"), "")
-    job = ReduceJob(job.partials, job.doc_offsets, job.entity_hash, job.entity_freq,
-                    str(work / "reduce" / job_digest(job, bounds)))
+    job, bounds = plan_reduce(partials, documents, root / "arrays", work, buckets, ex.capacity())
     if total is not None:
         total(len(bounds) - 1)
     t = time.perf_counter()
     results = run_reduce(ex, job, bounds, progress or (lambda n: None))
     t_tasks = time.perf_counter() - t
-    rows = assemble(job, bounds, results, arrays, root / "pairs.parquet")
-    pairs = sum(r["pairs"] for r in results)
+    rows = assemble(job, bounds, results, root / "arrays", root / "pairs.parquet")
     sizes = [r["entries"] for r in results]
     stats = {"buckets": len(bounds) - 1, "requested": buckets, "entries_read": sum(r["entries_read"] for r in results),
              "largest_bucket_entries": max(sizes, default=0), "smallest_bucket_entries": min(sizes, default=0),
              "tasks_s": round(t_tasks, 3), "assemble_s": round(time.perf_counter() - t - t_tasks, 3)}
     shutil.rmtree(work / "reduce", ignore_errors=True)
-    return {"pairs": pairs, "rows": rows, "stats": stats}
+    return {"pairs": sum(r["pairs"] for r in results), "rows": rows, "stats": stats}
 
 
 __all__ = ["ReduceJob", "assemble", "auto_buckets", "bucket_bounds", "bucket_pairs", "bucket_postings",
-           "reduce_bucket", "reduce_partials", "run_reduce"]
+           "plan_reduce", "reduce_bucket", "reduce_partials", "run_reduce"]
