@@ -18,7 +18,7 @@ The cues encode what a request asks for, one principle per cue group, each alter
 - C4 a name, title or slogan to invent (``new_name``);
 - C5 a personal choice for an occasion, with no true answer: gifts, costumes, party or date ideas
   (``occasion_choice``);
-- C6 a new use for an existing object (``new_use``);
+- C6 something new to devise: a new use for an object, a new game or product (``new_thing``);
 - C7 ideas rather than facts (``ideation``, weak);
 - C8 a playful or fictional register, or fiction's beings and devices (``playful_register``, ``fiction_world``,
   weak);
@@ -114,7 +114,10 @@ _NARRATIVE = (
     r"(?:diary|journal)\s+entr(?:y|ies)"
 )
 _HUMOUR = r"jokes?|puns?|riddles?|one-?liners?|pick-?up\s+lines?|roasts?|knock[- ]knock"
-_PROMOTION = r"slogans?|taglines?|mottos?|ads?|advert\w*|commercials?|(?:sales\s+)?pitch(?:es)?|press\s+releases?"
+_PROMOTION = (
+    r"slogans?|taglines?|mottos?|ads?|advert\w*|commercials?|(?:sales\s+)?pitch(?:es)?|press\s+releases?|"
+    r"product\s+descriptions?"
+)
 _MESSAGES = (
     r"letters?|e-?mails?|notes?|messages?|cards?|invitations?|speech(?:es)?|toasts?|eulog(?:y|ies)|vows?|"
     r"tributes?|apolog(?:y|ies)|excuses?|tweets?|(?:blog\s+|social\s+media\s+)?posts?|captions?|bios?"
@@ -148,13 +151,14 @@ CREATIVE_CUES: tuple[CueGroup, ...] = (
     _cue(
         "persona", "creative", 2.0,
         "C2: the answer is to speak as someone else: role-play, 'you are a ...', 'act as', "
-        "'in the voice / style of', 'play the part of'",
+        "'in the voice / style of', 'play the part of', 'from the point of view of a ...'",
         r"\brole[- ]?play\w*",
         r"(?:^|[.!?:]\s+)(?:(?:now\s+)?(?:assume|suppose|say|pretend)\s+(?:that\s+)?)?(?:you\s+are|you're)\s+"
         r"(?:now\s+)?(?:a|an|the)\b",
         r"\b(?:act|behave|respond|answer|speak|talk|write)\s+(?:as|like)\s+(?:if|though|a|an)\b",
         r"\bin\s+the\s+(?:voice|style|manner|words|tone)\s+of\b",
         r"\bplay\s+the\s+(?:role|part)\s+of\b",
+        r"\bfrom\s+the\s+(?:perspective|point\s+of\s+view|viewpoint|eyes)\s+of\s+(?:a|an|your)\b",
     ),
     _cue(
         "hypothetical", "creative", 2.0,
@@ -170,11 +174,12 @@ CREATIVE_CUES: tuple[CueGroup, ...] = (
     ),
     _cue(
         "new_name", "creative", 2.0,
-        "C4: a name, title or slogan to invent for something new (names for ..., what should I call ..., a "
-        "tagline)",
+        "C4: a name, title or slogan to invent for something new (names for ..., a good name for ..., what "
+        "should I call ..., a tagline); 'the name for' is a lookup and does not count",
         r"\b(?:some|good|cool|creative|catchy|clever|funny|possible|new|unique|\d+|three|five|ten)\s+(?:\w+\s+)?"
         r"(?:names|titles|nicknames)\b",
         r"\b(?:name|title)\s+(?:ideas?|suggestions?)\b",
+        r"\ban?\s+(?:\w+\s+)?(?:name|title|nickname)\s+for\b",
         r"\b(?:should|could|can|to|would)\s+(?:i|we|you)?\s*(?:name|call|title)\s+(?:my|our|a|an|this|the|it|him|"
         r"her|them)\b",
         _words(r"slogans?", r"taglines?", r"mottos?", r"catch\s*phrases?", r"brand\s+names?", r"nicknames?"),
@@ -184,17 +189,20 @@ CREATIVE_CUES: tuple[CueGroup, ...] = (
         "C5: something personal to choose or devise for an occasion, with no true answer: gifts, costumes, party "
         "themes, surprises, date or celebration ideas",
         _words(r"gifts?", r"costumes?", r"surprises?", r"party\s+themes?"),
-        r"\b(?:ideas?|themes?|plans?|suggestions?)\s+(?:\w+\s+){0,3}?(?:for|on)\s+(?:\w+\s+){0,3}?"
+        r"\b(?:ideas?|themes?|plans?|suggestions?)\s+(?:[\w']+\s+){0,3}?(?:for|on)\s+(?:[\w']+\s+){0,3}?"
         r"(?:birthday|anniversary|wedding|party|date|celebration|holiday|shower)s?\b",
         r"\b(?:birthday|anniversary|wedding|party|date|celebration|holiday)\s+(?:ideas?|themes?)\b",
     ),
     _cue(
-        "new_use", "creative", 2.0,
-        "C6: a new use for an existing object (unusual uses, repurpose, upcycle, what can I do with an old ...)",
+        "new_thing", "creative", 2.0,
+        "C6: something new to devise: a new use for an existing object (unusual uses, repurpose, upcycle, what can "
+        "I do with an old ...), or a new game, sport, creature or product (invent / design / describe a new ...)",
         r"\b(?:other|alternative|unusual|unexpected|new|novel|creative|clever|weird|strange|different)\s+"
         r"(?:uses|ways\s+(?:to|of)\s+us(?:e|ing))\b",
         _words(r"re-?purpos\w*", r"upcycl\w*"),
         r"\b(?:can|could)\s+(?:i|you|we|one)\s+do\s+with\s+(?:a|an|some|my|old|empty|spare|broken)\b",
+        r"\b(?:invent|design|make\s+up|come\s+up\s+with|think\s+(?:of|up)|dream\s+up|imagine|describe)\s+"
+        r"(?:a|an|some|\d+|two|three|five)\s+(?:\w+\s+)?(?:new|original|novel|fictional|imaginary|made[- ]up)\b",
     ),
     _cue(
         "ideation", "creative", 1.0,
@@ -297,7 +305,7 @@ class RuleRouter:
     counts once however often it matches). The prompt is ``creative`` when the creative score is larger than
     the factual score, and ``factual`` otherwise, including when no cue fires (factual is the safe default:
     a wrong fact misleads, a dull poem does not). A creative cue that names the request itself (an invented
-    text, imagination, a persona, a hypothetical, a name to invent, an occasion choice, a new use) weighs 2;
+    text, imagination, a persona, a hypothetical, a name to invent, an occasion choice, something new to devise) weighs 2;
     weak creative hints (a fiction form named alone, ideas, a playful register, fiction's creatures) weigh 1, so
     they need help to outvote a question about the world. Factual cues weigh 1, a real-world plan (trip, recipe,
     schedule) 2: such plans are composed, yet their correctness matters.

@@ -23,12 +23,16 @@ CREATIVE_BY_PRINCIPLE = [
     ("C1 invented text", "invented_text", "Draft a toast for my sister's wedding"),
     ("C1 invented text", "invented_text", "Compose a jingle for a bakery that sells only bagels"),
     ("C1 invented text", "invented_text", "Could you write a short story about a lighthouse keeper?"),
+    ("C1 invented text", "invented_text", "Write a product description for a self-tying shoe"),
+    ("C1 invented text", "invented_text", "Write a cover letter for a junior accountant job"),
     ("C1 fiction form", "fiction_form", "A haiku about the first snow, please"),
     ("C2 imagination", "imagination", "Imagine you woke up as a cat. Describe your morning."),
     ("C2 imagination", "imagination", "Pretend to be a medieval knight and greet me"),
     ("C2 persona", "persona", "Role-play a customer service agent at a spaceship dealership"),
     ("C2 persona", "persona", "You are a pirate captain. Give a speech to your crew."),
     ("C2 persona", "persona", "Answer in the style of a Victorian butler: should I bring an umbrella?"),
+    ("C2 persona", "persona", "From the point of view of a dog, describe a thunderstorm"),
+    ("C2 persona", "persona", "Why do cats purr? Answer as a pirate."),
     ("C3 hypothetical", "hypothetical", "What if the Moon were twice as large?"),
     ("C3 hypothetical", "hypothetical", "If you could live in any century, which would you pick and why?"),
     ("C3 hypothetical", "hypothetical", "Would you rather fly or be invisible?"),
@@ -36,12 +40,16 @@ CREATIVE_BY_PRINCIPLE = [
     ("C4 new name", "new_name", "Suggest some catchy names for my bicycle repair shop"),
     ("C4 new name", "new_name", "What should I name my new goldfish?"),
     ("C4 new name", "new_name", "I need a tagline for a vegan burger truck"),
+    ("C4 new name", "new_name", "What's a good name for a golden retriever?"),
     ("C5 occasion choice", "occasion_choice", "What gift should I get my grandfather who loves fishing?"),
     ("C5 occasion choice", "occasion_choice", "Halloween costume for a tall skinny guy?"),
     ("C5 occasion choice", "occasion_choice", "Help me plan a surprise for my wife's birthday"),
-    ("C6 new use", "new_use", "What are some unusual uses for an empty wine bottle?"),
-    ("C6 new use", "new_use", "How could I repurpose an old ladder?"),
-    ("C6 new use", "new_use", "What can I do with a broken umbrella?"),
+    ("C5 occasion choice", "occasion_choice", "Suggest a theme for my daughter's birthday party"),
+    ("C6 new thing", "new_thing", "What are some unusual uses for an empty wine bottle?"),
+    ("C6 new thing", "new_thing", "How could I repurpose an old ladder?"),
+    ("C6 new thing", "new_thing", "What can I do with a broken umbrella?"),
+    ("C6 new thing", "new_thing", "Describe a new sport that combines chess and boxing"),
+    ("C6 new thing", "new_thing", "Design a new board game for four players"),
     ("C7 ideation", "ideation", "Brainstorm ideas for a science fair"),
     ("C8 playful register", "playful_register", "Give me whimsical plans for a rainy Sunday"),
     ("C8 fiction world", "fiction_world", "Give me some ideas involving dragons and time machines"),
@@ -82,8 +90,15 @@ def test_each_principle_fires_its_group_and_decides(principle, group, prompt):
     "What is the story behind the Statue of Liberty?",
     "Write a summary of the French Revolution",  # a compose verb, but a summary of real events
     "When was the first time travel novel published?",  # fiction's device, asked about as a date
+    "What is the name for a baby kangaroo?",  # 'the name for': a lookup, not a name to invent
+    "Explain inflation from the perspective of an economist",  # a real expert's view, explained
+    "What are the lyrics of the national anthem of France?",
+    "Create a new Python virtual environment",  # 'create a new' in a how-to is no invention
+    "Give me a menu for a dinner party",  # a real-world plan (recipes and menus are factual)
+    "What are some fun team-building activities for a remote team",  # activity suggestions are factual
+    "Write a short essay about why the Yankees are the best baseball team",  # an opinion essay on a real team
 ])
-def test_a_question_about_existing_fiction_or_a_summary_stays_factual(prompt):
+def test_lookups_real_plans_and_opinions_on_real_things_stay_factual(prompt):
     assert RuleRouter()(prompt).mode == "factual", RuleRouter()(prompt).reason
 
 
