@@ -387,6 +387,11 @@ class Bm25sRetriever(_BM25Retriever):
             raise IndexCorruptError(f"{backend_dir} has arrays of inconsistent sizes: {REBUILD}")
         return cls(store, vocab, a)
 
+    def postings(self) -> tuple[np.ndarray, ...]:
+        """``(indptr, docs, tf, idf, norm)``: term t's postings are ``docs[indptr[t]:indptr[t + 1]]`` (passage ids,
+        ascending) with their term frequencies ``tf``; ``norm`` is each passage's length normalizer."""
+        return self._indptr, self._docs, self._tf, self._idf, self._norm
+
     def _top_k(self, query_ids: np.ndarray, k: int) -> list[tuple[int, float]]:
         docs, scores = _top_k(self._indptr, self._docs, self._tf, self._idf, self._norm, query_ids, k)
         return [(int(d), float(s)) for d, s in zip(docs, scores)]

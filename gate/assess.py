@@ -38,6 +38,7 @@ import numpy as np
 from quco.cooccur.index import Index
 from quco.cooccur.normalize import combine, key_hash_of_key, normalize, tokenize, tokenize_py
 from quco.errors import ConfigError
+from quco.gate.evidence import has_passage_support, passage_support, retrieve_evidence
 from quco.gate.report import EntityHit, PairCheck, RiskReport
 from quco.gate.scoring import (ASSOCIATIONS, COVERAGE, entity_coverage, is_titled, neighbour_similarity, pair_risk,
                                support_to_risk, title_hashes, weakest)
@@ -45,9 +46,6 @@ from quco.gate.scoring import (ASSOCIATIONS, COVERAGE, entity_coverage, is_title
 MODES = ("factual", "creative", "auto")
 PAIR_KINDS = ("question-answer", "answer-answer")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
-_STOP = frozenset("""a an the of in on at to for from by with and or is was were are be been being who what when
-where which why how did does do has have had it its this that these those as into than then he she they his her
-their born""".split())
 _NGRAM_MAX = 6
 
 
@@ -90,6 +88,10 @@ class GateConfig:
     one its weakest claim), ``min``, ``max`` or ``mean``.
     ``unknown_value_support``: with claims, the support of an answer value the corpus never mentions when the
     question has an attested topic (``None``: not checkable, as before).
+    ``passage_weight``: in factual mode, the share of an answer's risk that comes from passage support
+    (:mod:`quco.cooccur.passage_support`: does a passage that matches the question best contain the value?);
+    ``risk = (1 - w) * pair risk + w * (1 - passage support) / 2``, 0 for pair counts alone. ``pass_passage``:
+    a passing answer also needs every value's passage support at least this high.
     """
 
     known_per_million: float = 0.05
@@ -121,6 +123,8 @@ class GateConfig:
     coverage_of: str = "weakest"
     aggregate: str = "auto"
     unknown_value_support: float | None = None
+    passage_weight: float = 0.5
+    pass_passage: float = 0.0
 
     def __post_init__(self) -> None:
         if self.association not in ASSOCIATIONS:
@@ -134,6 +138,8 @@ class GateConfig:
             raise ConfigError("pass_support must be in [-1, 1] (an association value)")
         if self.coverage_of not in ("weakest", "best"):
             raise ConfigError(f"coverage_of must be 'weakest' or 'best', not {self.coverage_of!r}")
+        if not 0.0 <= self.passage_weight <= 1.0 or not 0.0 <= self.pass_passage <= 1.0:
+            raise ConfigError("passage_weight and pass_passage must be in [0, 1]")
         if self.aggregate not in ("auto", "min", "max", "mean"):
             raise ConfigError(f"aggregate must be one of auto, min, max, mean, not {self.aggregate!r}")
 
@@ -342,6 +348,9 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         unsupported = [p for p, ks in zip(pairs, pair_keys) if p.unseen and p.freq_a > 0 and p.freq_b > 0
                        and p.kind in cfg.pair_kinds and failing_keys & set(ks)]
         unknown_answer = [e for e in failing if e.freq == 0]
+    passage_values: dict[str, float] = {}
+    # an index built without bm25s retrieval has no passages to ask: its reports say passage_weight 0
+    passage_weight = cfg.passage_weight if has_passage_support(ix) else 0.0
     if answer is None:
         risk = max((1.0 if e.freq == 0 else max(0.0, 1.0 - e.freq / known) for e in decisive),
                    default=cfg.no_evidence_risk)
@@ -351,6 +360,20 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
                "mean": lambda xs: sum(xs) / len(xs)}[cfg.aggregate]
         risk = support_to_risk(agg([support[k] for k in checked])) if checked else cfg.no_evidence_risk
         stage = "post"
+        if mode == "factual" and passage_weight > 0 and claims and coverage != "unknown":
+            t = time.perf_counter()
+            passages = _passage_support(ix, question, claims)
+            passage_values = {k: round(v, 4) for k, v in passages.items()}
+            if passages:
+                low = agg(list(passages.values()))
+                risk = (1 - passage_weight) * risk + passage_weight * (1 - low) / 2
+                if low < cfg.pass_passage:  # the claims below the bar fail (a one-claim answer: all its parts)
+                    below = [e for e in claims if one_claim or passages.get(e.text, 1.0) < cfg.pass_passage]
+                    failing += [e for e in below if e not in failing]
+                    reasons.append("the passages that best match the question do not state "
+                                   + ", ".join(repr(e.text) for e in below)
+                                   + f" (passage support {low:.2f}, below {cfg.pass_passage})")
+            timing["passages_ms"] = (time.perf_counter() - t) * 1e3
     where = "in any document" if cfg.scope == "document" else f"within {ix.window:,} tokens"
     for p in unsupported:
         reasons.append(f"{p.a!r} and {p.b!r} never appear together {where} "
@@ -393,17 +416,26 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     do_retrieve = cfg.retrieve_evidence if retrieve is None else retrieve
     if decision == "retrieve" and do_retrieve:
         t = time.perf_counter()
-        evidence = retrieve_evidence(ix, question, answer, unsupported, rare_q, cfg, reasons)
+        evidence = retrieve_evidence(ix, question, unsupported, cfg.retriever, cfg.evidence_k, reasons)
         timing["retrieval_ms"] = (time.perf_counter() - t) * 1e3
     timing["total_ms"] = (time.perf_counter() - t0) * 1e3
     return RiskReport(
         question=question, answer=answer, mode=mode, decision=decision, stage=stage, risk=round(float(risk), 4),
-        coverage=coverage, entities=q_ents + a_ents, pairs=pairs, evidence=evidence, blend=blend, reasons=reasons,
+        coverage=coverage, entities=q_ents + a_ents, pairs=pairs, evidence=evidence, passage_support=passage_values,
+        blend=blend, reasons=reasons,
         route=route, thresholds={"known_docs": known, "cooc_threshold": cfg.cooc_threshold,
                                  "pass_support": cfg.pass_support, "association": cfg.association,
-                                 "known_per_million": cfg.known_per_million},
+                                 "known_per_million": cfg.known_per_million, "passage_weight": passage_weight,
+                                 "pass_passage": cfg.pass_passage},
         timing={k: round(v, 3) for k, v in timing.items()},
     )
+
+
+def _passage_support(ix: Index, question: str, claims: list[EntityHit]) -> dict[str, float]:
+    """Each claim's passage support (by its text), or ``{}`` when the question has no term the passages know."""
+    texts = list(dict.fromkeys(e.text for e in claims))
+    got = passage_support(ix, question, texts)
+    return {t: v for t, v in zip(texts, got) if v is not None} if got else {}
 
 
 def _question_coverage(ix: Index, cfg: GateConfig, decisive: list[EntityHit], known: int) -> str:
@@ -486,29 +518,3 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
             support[e.key] = assoc if prev is None else max(prev, assoc)
             passed[e.key] = passed[e.key] or good
     return pairs, keys, support, passed
-
-
-def _content_words(text: str) -> list[str]:
-    return [t for t, _, _ in tokenize_py(text) if t not in _STOP and len(t) > 1]
-
-
-def retrieve_evidence(ix: Index, question: str, answer: str | None, unsupported: list[PairCheck],
-                      rare: list[EntityHit], cfg: GateConfig, reasons: list[str]) -> list[dict[str, Any]]:
-    """Top passages for the failing check: the unsupported pair plus the sentence's other content words, or the
-    question for a pre-generation check."""
-    from quco.errors import QucoError
-
-    if unsupported:
-        p = unsupported[0]
-        query = " ".join([p.a, p.b] + _content_words(question))
-    else:
-        query = question
-    from quco.gate.evidence import cached_retriever
-
-    try:
-        retriever = cached_retriever(str(ix.path), cfg.retriever)
-    except QucoError as e:
-        reasons.append(f"no evidence: {e}")
-        return []
-    return [hit.to_dict() for hit in retriever.search(query, k=cfg.evidence_k)]
-

@@ -1,4 +1,6 @@
-"""Evidence straight from the index: passages in which both entities of a pair are mentioned.
+"""Evidence straight from the index's passages: passages in which both entities of a pair are mentioned, the top
+passages for a failing check (:func:`retrieve_evidence`), and passage support of answer values
+(:func:`passage_support`, :mod:`quco.cooccur.passage_support`).
 
 BM25 over the pair's two names proposes candidates (``candidates`` of them); the index's own extractor then keeps
 the passages where both keys really occur, so the evidence agrees with the counts: a pair counted as seen has
@@ -9,9 +11,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from quco.cooccur.bm25 import load_retriever
+from quco.cooccur.bm25 import Bm25sRetriever, load_retriever
 from quco.cooccur.index import Index
-from quco.cooccur.normalize import normalize
+from quco.cooccur.normalize import normalize, tokenize_py
+from quco.cooccur.passage_support import PassageSupport
+from quco.errors import ConfigError, QucoError
+from quco.gate.report import PairCheck
 
 
 @lru_cache(maxsize=8)
@@ -35,3 +40,48 @@ def passages_with_both(ix: Index, a: str, b: str, k: int = 3, *, candidates: int
             if len(out) >= k:
                 break
     return out
+
+
+_STOP = frozenset("""a an the of in on at to for from by with and or is was were are be been being who what when
+where which why how did does do has have had it its this that these those as into than then he she they his her
+their born""".split())
+
+
+def _content_words(text: str) -> list[str]:
+    return [t for t, _, _ in tokenize_py(text) if t not in _STOP and len(t) > 1]
+
+
+def retrieve_evidence(ix: Index, question: str, unsupported: list[PairCheck], backend: str, k: int,
+                      reasons: list[str]) -> list[dict[str, Any]]:
+    """Top ``k`` passages for the failing check: the unsupported pair plus the question's other content words, or
+    the question for a pre-generation check. An index without retrieval adds a reason instead."""
+    query = " ".join([unsupported[0].a, unsupported[0].b] + _content_words(question)) if unsupported else question
+    try:
+        retriever = cached_retriever(str(ix.path), backend)
+    except QucoError as e:
+        reasons.append(f"no evidence: {e}")
+        return []
+    return [hit.to_dict() for hit in retriever.search(query, k=k)]
+
+
+@lru_cache(maxsize=8)
+def _cached_support(path: str) -> PassageSupport | None:
+    retriever = cached_retriever(path, "bm25s")
+    return PassageSupport(retriever) if isinstance(retriever, Bm25sRetriever) else None
+
+
+def has_passage_support(ix: Index) -> bool:
+    """Whether the index was built with the bm25s retrieval that passage support reads (``quco build`` builds it
+    by default; ``--retrieval none`` and some merged indexes have none)."""
+    return "bm25s" in (ix.build.get("retrieval") or ())
+
+
+def passage_support(ix: Index, question: str, values: list[str]) -> list[float | None] | None:
+    """:meth:`quco.cooccur.passage_support.PassageSupport.support` of ``values`` for ``question`` over the index's
+    bm25s postings; ``None`` when the question has no term the passages know. Call it on indexes with
+    :func:`has_passage_support`: a missing or damaged retrieval of such an index raises
+    :class:`~quco.errors.IndexCorruptError` (a damaged index is an error, never a quieter gate)."""
+    support = _cached_support(str(ix.path))
+    if support is None:  # pragma: no cover - the registry maps "bm25s" to Bm25sRetriever
+        raise ConfigError("passage support needs the bm25s retrieval backend")
+    return support.support(question, values)

@@ -51,6 +51,7 @@ class RiskReport:
     entities: list[EntityHit] = field(default_factory=list)
     pairs: list[PairCheck] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    passage_support: dict[str, float] = field(default_factory=dict)  # answer value -> support in [0, 1]
     blend: dict[str, Any] | None = None
     reasons: list[str] = field(default_factory=list)
     route: dict[str, Any] | None = None
@@ -128,6 +129,8 @@ class RiskReport:
         for p in self.pairs:
             flag = "UNSEEN" if p.unseen else "seen"
             lines.append(f"  pair {p.a!r} + {p.b!r}: {p.cooccurrence} documents ({flag}, risk {p.risk:.2f})")
+        for value, sup in self.passage_support.items():
+            lines.append(f"  passage support {value!r}: {sup:.2f} (best passage for the question with it / best)")
         for r in self.reasons:
             lines.append(f"  - {r}")
         if self.blend:

@@ -18,6 +18,7 @@ from quco.errors import RiskBlocked
 from quco.gate.assess import assess
 from quco.gate.report import RiskReport
 from quco.gate.wrap import wrap
+from quco.gate.assess import GateConfig
 from quco.index_builder.build import build_index
 
 POEM_Q = "Write a poem about Marie Curie."
@@ -133,7 +134,14 @@ def test_passages_without_titles_mean_frequency_alone(index, tmp_path):
 
     plain = _copy_index(index, tmp_path / "plain.idx")
     p = plain / "passages.parquet"
-    pq.write_table(pq.read_table(p).drop(["title"]), p)
+    import pyarrow as pa
+
+    table = pq.read_table(p)
+    pq.write_table(table.set_column(table.schema.get_field_index("title"), "title",
+                                    pa.nulls(table.num_rows, pa.string())), p)
+    from quco.index_builder.bm25_build import build_retrieval
+
+    build_retrieval(plain)  # the retrieval of a titleless corpus (passage support reads it)
     from quco.gate.scoring import title_hashes
 
     r = assess("Where was Marie Curie born?", "Marie Curie was born in Warsaw.", index=plain, retrieve=False)
@@ -177,7 +185,7 @@ def mono_indexes(tmp_path_factory):
         corpus = root / f"c{k}.jsonl"
         corpus.write_text(_mono_corpus(k))
         build_index([str(corpus)], str(root / f"k{k}.idx"), extractor="gazetteer", entities=str(names),
-                    harvest_sample=0, retrieval=(), workers=1, progress=False)
+                    harvest_sample=0, workers=1, progress=False)  # with retrieval: passage support is scored
         out[k] = root / f"k{k}.idx"
     return out
 
@@ -192,6 +200,9 @@ def _options():
     for aggregate in ("auto", "min", "max", "mean"):
         for claims in (True, False):
             yield dict(aggregate=aggregate, claims=claims, neighbour_weight=0.5)
+    for passage_weight in (0.0, 0.5, 1.0):
+        for pass_passage in (0.0, 0.9):
+            yield dict(passage_weight=passage_weight, pass_passage=pass_passage, neighbour_weight=0.5)
     yield dict(pair_kinds=("question-answer", "answer-answer"), neighbour_weight=0.5)
     yield dict(coverage_of="best", known_needs_title=False, neighbour_weight=1.0)
 
@@ -210,8 +221,10 @@ def test_more_cooccurrence_never_raises_the_risk_of_assess(mono_indexes, answer)
     question = "Who worked with Ada Lovelace?"
     for opts in _options():
         for mode in ("factual", "creative"):
-            risks = [assess(question, answer, index=ixs[k], mode=mode, retrieve=False, **opts).risk
-                     for k in range(4)]
+            reports = [assess(question, answer, index=ixs[k], mode=mode, retrieve=False, **opts) for k in range(4)]
+            risks = [r.risk for r in reports]
+            if mode == "factual" and opts.get("passage_weight", GateConfig.passage_weight) > 0:
+                assert all(r.passage_support for r in reports), opts  # the passages were asked, on every index
             assert all(a >= b - 1e-9 for a, b in zip(risks, risks[1:])), (opts, mode, risks)
 
 

@@ -1,0 +1,151 @@
+"""Passage support: does a passage that answers the question also contain the answer's value?
+
+Document-level co-occurrence asks whether a topic and a value were ever mentioned in the same article. Long
+articles mention many plausible values (every film of an actor, every country of a region), so a wrong value often
+co-occurs as well as the right one. Passage support asks a narrower question of the index's BM25 postings: among
+the passages that match the *question* best, is there one that contains every term of the *value*?
+
+For a question q and a value v (both tokenized as for retrieval: :func:`quco.cooccur.bm25.tokenize_for_bm25`)::
+
+    support(q, v) = max{ bm25(q, p) : p contains every term of v } / max{ bm25(q, p) : any passage p }
+
+It is 1 when the best passage for the question contains the value, near 0 when only passages that barely match
+the question do, and 0 when no passage contains all of the value's terms (a value the corpus never states). The
+scores are those of the retriever (:mod:`quco.cooccur.bm25`: the same float32 arithmetic as bm25s), so
+``support`` is 1 exactly when a top-1 retrieval would show a passage with the value. Terms are a bag: "Paris
+Hilton" is supported by a passage with "Paris" and "Hilton" anywhere in it.
+
+Measured on the realqa dev files (``python bench/ablate_claims.py``, docs/eval.md), ``support`` alone reaches
+AUROC 0.69 on TriviaQA sentence answers where document-level NPMI reaches 0.64; their mix is what ``assess``
+uses (``GateConfig.passage_weight``).
+
+Cost: one pass over the question terms' postings (as one BM25 query) plus, per value, a walk of its rarest term's
+postings with a binary search in each other term's (postings are sorted by passage id, as the builder writes
+them). Two small numba kernels, each tested against the plain-Python reference below on random postings.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from quco.cooccur.bm25 import K1, Bm25sRetriever, tokenize_for_bm25
+
+
+# -- kernels -----------------------------------------------------------------------------------------------------
+
+
+def _query_scores_reference(indptr, docs, tf, idf, norm, query_ids):
+    """Plain numpy: every passage's BM25 score (float32, bm25s's arithmetic) for the distinct ``query_ids``."""
+    scores = np.zeros(len(norm), dtype=np.float32)
+    for t in query_ids:
+        if not idf[t] > 0:
+            continue
+        for j in range(indptr[t], indptr[t + 1]):
+            d, f = docs[j], np.float32(tf[j])
+            scores[d] += np.float32(np.float64(idf[t]) * (np.float64(f * np.float32(K1 + 1)) / (np.float64(f) + norm[d])))
+    return scores
+
+
+def _query_scores_kernel(indptr, docs, tf, idf, norm, query_ids):
+    """``_query_scores_reference`` for numba."""
+    scores = np.zeros(norm.shape[0], dtype=np.float32)
+    tf_num = np.float32(K1 + 1)
+    for q in range(query_ids.shape[0]):
+        t = query_ids[q]
+        if not idf[t] > 0:
+            continue
+        w = np.float64(idf[t])
+        for j in range(indptr[t], indptr[t + 1]):
+            d = docs[j]
+            f = np.float32(tf[j])
+            scores[d] += np.float32(w * (np.float64(f * tf_num) / (np.float64(f) + norm[d])))
+    return scores
+
+
+def _best_with_all_reference(indptr, docs, scores, term_ids):
+    """Plain Python: the best score among passages whose postings hold every one of ``term_ids`` (0 if none)."""
+    sets = [set(docs[indptr[t]:indptr[t + 1]].tolist()) for t in term_ids]
+    common = set.intersection(*sets) if sets else set()
+    return max((float(scores[d]) for d in common), default=0.0)
+
+
+def _best_with_all_kernel(indptr, docs, scores, term_ids):
+    """``_best_with_all_reference`` for numba: walk the rarest term's postings, binary-search the others'."""
+    n = term_ids.shape[0]
+    if n == 0:
+        return 0.0
+    rare = term_ids[0]
+    for i in range(1, n):
+        t = term_ids[i]
+        if indptr[t + 1] - indptr[t] < indptr[rare + 1] - indptr[rare]:
+            rare = t
+    best = 0.0
+    for j in range(indptr[rare], indptr[rare + 1]):
+        d = docs[j]
+        s = scores[d]
+        if s <= best:
+            continue
+        ok = True
+        for i in range(n):
+            t = term_ids[i]
+            if t == rare:
+                continue
+            lo, hi = indptr[t], indptr[t + 1]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if docs[mid] < d:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == indptr[t + 1] or docs[lo] != d:
+                ok = False
+                break
+        if ok:
+            best = float(s)
+    return best
+
+
+try:  # compiled once, then loaded from numba's on-disk cache by later processes
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a dependency
+    _query_scores, _best_with_all = _query_scores_reference, _best_with_all_reference
+else:
+    _query_scores = njit(cache=True, nogil=True)(_query_scores_kernel)
+    _best_with_all = njit(cache=True, nogil=True)(_best_with_all_kernel)
+
+
+# -- the reader --------------------------------------------------------------------------------------------------
+
+
+class PassageSupport:
+    """Passage support of values for a question, over a :class:`~quco.cooccur.bm25.Bm25sRetriever`'s postings."""
+
+    def __init__(self, retriever: Bm25sRetriever):
+        self._r = retriever
+        self._arrays = retriever.postings()
+
+    def support(self, question: str, values: Sequence[str]) -> list[float] | None:
+        """Each value's support in [0, 1] (see the module docstring); ``None`` when no term of the question is in
+        the passages' vocabulary (nothing to rank by). A value with a term no passage contains gets 0; a value with
+        no term at all (only stopwords or punctuation) gets ``None`` in its place."""
+        indptr, docs, tf, idf, norm = self._arrays
+        q_ids = np.unique(self._r.term_ids(tokenize_for_bm25([question])[0]))
+        if not len(q_ids):
+            return None
+        scores = _query_scores(indptr, docs, tf, idf, norm, q_ids)
+        top = float(scores.max())
+        if top <= 0:
+            return None
+        out: list[float] = []
+        for terms in tokenize_for_bm25(list(values)) if values else []:
+            distinct = np.unique(terms)
+            if not len(distinct):
+                out.append(None)  # type: ignore[arg-type]
+                continue
+            ids = np.unique(self._r.term_ids(distinct))
+            if len(ids) < len(distinct):  # a term no passage has: the corpus never states this value
+                out.append(0.0)
+                continue
+            out.append(min(1.0, _best_with_all(indptr, docs, scores, ids) / top))
+        return out

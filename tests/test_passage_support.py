@@ -1,0 +1,124 @@
+"""Passage support (quco.cooccur.passage_support): kernels against their plain-Python references on random
+postings, the reader against a brute-force reading of a real index's passages, and its place in ``assess``."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from quco.cooccur import passage_support as ps
+from quco.cooccur.bm25 import load_retriever, tokenize_for_bm25
+from quco.cooccur.passage_support import PassageSupport
+
+
+def _random_postings(rng: np.random.Generator, n_passages: int, n_terms: int):
+    """Postings by term, passage ids ascending within a term (as the builder writes them)."""
+    indptr, docs, tf = [0], [], []
+    for _ in range(n_terms):
+        d = np.sort(rng.choice(n_passages, size=rng.integers(0, n_passages + 1), replace=False))
+        docs.append(d)
+        tf.append(rng.integers(1, 5, size=len(d)))
+        indptr.append(indptr[-1] + len(d))
+    idf = rng.uniform(-0.2, 3.0, n_terms).astype(np.float32)  # some terms with idf <= 0 (skipped, as in bm25s)
+    norm = rng.uniform(0.5, 3.0, n_passages)
+    return (np.array(indptr, np.int64), np.concatenate(docs).astype(np.int32), np.concatenate(tf).astype(np.uint8),
+            idf, norm)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_kernels_equal_their_references_on_random_postings(seed):
+    rng = np.random.default_rng(seed)
+    indptr, docs, tf, idf, norm = _random_postings(rng, int(rng.integers(1, 60)), int(rng.integers(1, 12)))
+    n_terms = len(indptr) - 1
+    query = np.unique(rng.integers(0, n_terms, size=rng.integers(1, 5))).astype(np.int64)
+    want = ps._query_scores_reference(indptr, docs, tf, idf, norm, query)
+    got = ps._query_scores(indptr, docs, tf, idf, norm, query)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+    for _ in range(10):
+        terms = np.unique(rng.integers(0, n_terms, size=rng.integers(1, 4))).astype(np.int64)
+        assert ps._best_with_all(indptr, docs, want, terms) == pytest.approx(
+            ps._best_with_all_reference(indptr, docs, want, terms), abs=0)
+    assert ps._best_with_all(indptr, docs, want, np.empty(0, np.int64)) == 0.0
+
+
+CORPUS = [
+    {"title": "Marie Curie", "text": "Marie Curie was born in Warsaw. Marie Curie studied physics in Paris and won "
+                                     "the Nobel Prize twice."},
+    {"title": "Warsaw", "text": "Warsaw is the capital of Poland, on the Vistula river."},
+    {"title": "Ulm", "text": "Ulm is a city in Germany on the Danube, where Albert Einstein was born."},
+    {"title": "Paris", "text": "Paris is the capital of France. Many scientists worked in Paris."},
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    from quco.index_builder.build import build_index
+
+    root = tmp_path_factory.mktemp("passages")
+    (root / "c.jsonl").write_text("".join(json.dumps(d) + "\n" for d in CORPUS), encoding="utf-8")
+    out = root / "p.idx"
+    build_index([str(root / "c.jsonl")], str(out), extractor="spacy", workers=1, progress=False)
+    return out
+
+
+def _brute_force(index, question: str, value: str) -> float:
+    """Every passage's score from the retriever's public search, containment read from the passage's own text."""
+    r = load_retriever(index)
+    hits = r.search(question, k=10_000)
+    top = hits[0].score
+    want = set(tokenize_for_bm25([value])[0].tolist())
+    best = 0.0
+    for h in hits:
+        terms = set(tokenize_for_bm25([f"{h.title}\n{h.text}" if h.title else h.text])[0].tolist())
+        if want <= terms:
+            best = max(best, h.score)
+    return min(1.0, best / top)
+
+
+@pytest.mark.parametrize("question,value", [
+    ("Where was Marie Curie born?", "Warsaw"),
+    ("Where was Marie Curie born?", "Paris"),
+    ("Where was Marie Curie born?", "Ulm"),
+    ("Where was Albert Einstein born?", "Ulm"),
+    ("Where was Albert Einstein born?", "Warsaw"),
+    ("What is the capital of Poland?", "Vistula river"),
+])
+def test_support_equals_a_brute_force_reading_of_the_passages(index, question, value):
+    got = PassageSupport(load_retriever(index)).support(question, [value])[0]
+    assert got == pytest.approx(_brute_force(index, question, value), rel=1e-6)
+
+
+def test_support_orders_values_and_says_what_it_cannot_read(index):
+    sup = PassageSupport(load_retriever(index))
+    warsaw, ulm, never, stop = sup.support("Where was Marie Curie born?", ["Warsaw", "Ulm", "Krakow", "the of"])
+    assert warsaw == 1.0 and 0.0 <= ulm < warsaw  # Warsaw is in the question's best passage; Ulm is not
+    assert never == 0.0 and stop is None  # a value no passage contains; a value with no term at all
+    assert sup.support("zzyzx qqq?", ["Warsaw"]) is None  # nothing of the question is in the passages
+
+
+def test_assess_mixes_passage_support_into_the_risk(index):
+    from quco.gate.assess import assess
+
+    q = "Where was Marie Curie born?"
+    with_p = assess(q, "Marie Curie was born in Ulm.", index=index, retrieve=False)
+    without = assess(q, "Marie Curie was born in Ulm.", index=index, retrieve=False, passage_weight=0.0)
+    right = assess(q, "Marie Curie was born in Warsaw.", index=index, retrieve=False)
+    assert with_p.thresholds["passage_weight"] == 0.5 and without.passage_support == {}
+    assert set(with_p.passage_support) == {"Ulm"} and right.passage_support == {"Warsaw": 1.0}
+    s = with_p.passage_support["Ulm"]
+    assert with_p.risk == pytest.approx(0.5 * without.risk + 0.5 * (1 - s) / 2, abs=1e-3)
+    assert right.risk < with_p.risk
+    strict = assess(q, "Marie Curie was born in Ulm.", index=index, retrieve=False, pass_passage=0.99)
+    assert strict.decision == "retrieve" and any("do not state 'Ulm'" in r for r in strict.reasons)
+
+
+def test_an_index_without_retrieval_reports_passage_weight_zero(tmp_path):
+    from quco.gate.assess import assess
+    from quco.index_builder.build import build_index
+
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(d) + "\n" for d in CORPUS), encoding="utf-8")
+    out = tmp_path / "n.idx"
+    build_index([str(tmp_path / "c.jsonl")], str(out), extractor="spacy", workers=1, progress=False, retrieval=())
+    rep = assess("Where was Marie Curie born?", "Marie Curie was born in Ulm.", index=out, retrieve=False)
+    assert rep.thresholds["passage_weight"] == 0.0 and rep.passage_support == {}
