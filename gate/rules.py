@@ -305,9 +305,9 @@ class RuleRouter:
     counts once however often it matches). The prompt is ``creative`` when the creative score is larger than
     the factual score, and ``factual`` otherwise, including when no cue fires (factual is the safe default:
     a wrong fact misleads, a dull poem does not). A creative cue that names the request itself (an invented
-    text, imagination, a persona, a hypothetical, a name to invent, an occasion choice, something new to devise) weighs 2;
-    weak creative hints (a fiction form named alone, ideas, a playful register, fiction's creatures) weigh 1, so
-    they need help to outvote a question about the world. Factual cues weigh 1, a real-world plan (trip, recipe,
+    text, imagination, a persona, a hypothetical, a name to invent, an occasion choice, something new to
+    devise) weighs 2; weak creative hints (a fiction form named alone, ideas, a playful register, fiction's
+    creatures) weigh 1, so they need help to outvote a question about the world. Factual cues weigh 1, a real-world plan (trip, recipe,
     schedule) 2: such plans are composed, yet their correctness matters.
 
     ``confidence`` grows with the margin: ``0.5 + 0.45 * (1 - exp(-margin / 2))`` (0.5 on a tie, about 0.78 at a
