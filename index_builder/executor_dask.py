@@ -6,11 +6,12 @@ on Linux, as the local pool's are: half a second; no dashboard); its workers die
 running scheduler: its workers need quco installed and must see the input files and the build's work directory
 (beside ``--out``) at the same paths.
 
-Only Dask's task scheduling is used, never its collections or shuffle: a task is one range of shards of one file
-(:class:`~quco.index_builder.shard_plan.ShardRange`), and the reduce is the build's own out-of-core merge. A
+Only Dask's task scheduling is used, never its collections or shuffle: a count task is one range of shards of one
+file (:class:`~quco.index_builder.shard_plan.FileTask`), and a reduce task one bucket of entities
+(:mod:`quco.index_builder.buckets`), reading its slice of every partial from the shared work directory. A
 worker lost mid-task (killed, out of memory) has its tasks rescheduled on another worker by the scheduler, up to
-``distributed.scheduler.allowed-failures`` times (3 by default); the new attempt skips the shards the lost worker
-had already marked complete. Past that, the build fails with a :class:`BuildError` that says to ``--resume``.
+``distributed.scheduler.allowed-failures`` times (3 by default); the new attempt skips the shards (or the bucket)
+the lost worker had already marked complete. Past that, the build fails with a :class:`BuildError` that says to ``--resume``.
 ``distributed`` is imported when the executor starts, never when this module is imported.
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The ``ray`` executor: shards counted as Ray tasks (``pip install 'quco-gate[ray]'``), for users on Ray clusters.
 
 Plain tasks only (``ray.remote`` functions), never Ray Data or its group-bys: a task is one file task of
-:mod:`quco.index_builder.shard_plan`, as on Dask, and the reduce is the build's own merge. Without an address,
+:mod:`quco.index_builder.shard_plan`, as on Dask, or one bucket of the reduce (:mod:`quco.index_builder.buckets`). Without an address,
 ``ray.init`` starts a local Ray instance (node address 127.0.0.1, but see below) with ``workers`` CPUs and no
-dashboard, and shuts it down after the count; with ``address`` (``ray://host:10001`` or ``auto``) the build joins that cluster, whose
+dashboard, and shuts it down after the reduce; with ``address`` (``ray://host:10001`` or ``auto``) the build joins that cluster, whose
 workers must see the inputs and the build's work directory at the same paths. A task whose worker dies is
 retried by Ray (``max_retries``), and skips the shards already marked complete. ``ray`` is imported when the
 executor starts, never when this module is imported.

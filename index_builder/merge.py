@@ -1,14 +1,15 @@
-"""Out-of-core merge of shard partials into the final index tables.
+"""Out-of-core merge of shard partials: the entity table (every build), and the single-process pair and posting
+merge that the bucketed reduce replaced (kept for comparison).
 
 Entities: DuckDB sums the partial entity tables (with a ``memory_limit``, spilling to disk if it must) and orders
-them by hash; an entity's id is its rank, so ``ha < hb`` implies ``id(a) < id(b)`` and every partial's
-(ha, hb)-sorted pair list stays sorted once mapped to global keys. Pairs: the global id range is cut into buckets;
-for each bucket the matching slice of every partial (memory-mapped, found by binary search) is mapped to global
-keys and summed with numba ``merge_sum`` runs; the result is appended to the output files. Peak memory is about
-one bucket of pairs, whatever the corpus size. The summed keys are then laid out as symmetric rows
-(``quco.cooccur.csr``) by a counting pass and a scatter into memory-mapped outputs, a chunk of keys at a time.
-Postings: each partial's (entity, document) list is mapped to global ids and document numbers and scattered, shard
-after shard, into per-entity rows.
+them by hash; an entity's id is its rank, so the hash order of every partial's lists is also their global id
+order. The build then sums pairs and postings with one task per bucket of entities (``index_builder/buckets.py``).
+
+:func:`merge_pairs`, :func:`write_pair_rows` and :func:`merge_postings` are the merge as one process ran it before
+the bucketed reduce, over pair lists holding each pair once (``ha < hb``): the global id range cut into buckets
+summed one after another with numba ``merge_sum`` runs, the summed keys laid out as symmetric rows by passes over
+them, postings scattered shard after shard. ``bench/bench_executors.py`` and ``bench/bench_merge.py`` measure
+them; their output is byte for byte the bucketed reduce's.
 """
 from __future__ import annotations
 
