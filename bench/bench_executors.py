@@ -4,6 +4,7 @@
     python bench/bench_executors.py --rounds 2         # local, dask, dask, local: best of each
     python bench/bench_executors.py --full             # also: all of wiki2015 through Dask (default settings)
     python bench/bench_executors.py --corpus my.jsonl  # any corpus
+    python bench/bench_executors.py --reduce-only --reduce-files 4   # the reduce by K alone, on all of wiki2015
 
 The gazetteer is harvested once, beforehand, and every build reuses it (``gazetteer=``), with no retrieval and
 no blend vectors: a build is then the count (where executors differ) plus the merge (where they do not). Each
@@ -12,6 +13,13 @@ scheduler, nannies and workers included). Reported per executor: the count stage
 stop included) and throughput over the text's characters, per worker too, and the whole build's; the overhead of
 Dask is its count time over the local pool's, minus one, from builds measured in the same run (rounds alternate
 the order, so load drift does not favour either). The two indexes' count arrays are compared byte for byte.
+
+The reduce alone (``--reduce-files`` of the corpus, counted once on the local pool, entities merged): the bucketed
+reduce (``index_builder/buckets.py``) for each K of ``--ks`` on one process (its peak memory above the
+process's size before it, which is what one bucket task costs a worker) and on a pool of ``--workers``, against
+the single-process merge it replaced (``merge_pairs`` + ``write_pair_rows`` + ``merge_postings`` of
+``index_builder/merge.py`` over the same partials reduced to one direction, as shards wrote them before); each in
+a fresh interpreter, and every output's arrays compared byte for byte.
 """
 from __future__ import annotations
 
@@ -26,10 +34,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_build import run_build  # noqa: E402
-from bench_common import OUT_DIR, WIKI, _tree, load_average, machine_info  # noqa: E402
+from bench_common import OUT_DIR, WIKI, _tree, load_average, machine_info, run_child  # noqa: E402
 
 ARRAYS = ("entity_hash", "entity_freq", "nbr_indptr", "nbr_id", "nbr_count", "doc_indptr", "doc_ids")
 
@@ -115,6 +125,8 @@ def one_build(files: list[Path], out: Path, executor: str, workers: int, gazette
     count = s["timing"]["count"]
     return {"executor": executor, "workers": workers, "text_mb": round(mb, 1), "shards": s["shards"],
             "count_s": round(count, 2), "merge_s": round(s["timing"]["merge"], 2), "build_s": round(r["wall_s"], 2),
+            "reduce_s": s["reduce"]["tasks_s"], "assemble_s": s["reduce"]["assemble_s"],
+            "buckets": s["reduce"]["buckets"],
             "count_mb_s": round(mb / count, 3), "count_mb_s_per_worker": round(mb / count / workers, 3),
             "build_mb_s": round(mb / r["wall_s"], 3), "cpu_s": tree_cpu, "mb_per_cpu_s": round(mb / tree_cpu, 3),
             "tree_peak_pss_mib": r["tree_peak_pss_mib"], "entities": s["entities"], "pairs": s["pairs"],
@@ -136,19 +148,134 @@ def full_build(files: list[Path], out: Path, workers: int) -> dict[str, Any]:
             "pairs": s["pairs"], "index_mb": round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)}
 
 
+_REDUCE_CHILD = """
+import shutil
+from pathlib import Path
+import numpy as np
+def rss_mib():
+    with open("/proc/self/status") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:")) / 1024
+root, work = Path(ARGS["root"]), Path(ARGS["work"])
+for d in (root, work):
+    shutil.rmtree(d, ignore_errors=True)
+(root / "arrays").mkdir(parents=True)
+for name in ("entity_hash", "entity_freq"):
+    shutil.copy(Path(ARGS["entities"]) / f"{name}.npy", root / "arrays" / f"{name}.npy")
+partials = [Path(p) for p in ARGS["partials"]]
+from quco.index_builder.buckets import reduce_partials
+from quco.index_builder.executors import LocalExecutor
+from quco.index_builder import merge as M
+entity_hash = np.load(root / "arrays" / "entity_hash.npy")
+entity_freq = np.load(root / "arrays" / "entity_freq.npy")
+from quco.cooccur.csr import scatter_pairs, scatter_rows
+from quco.cooccur.kernels import merge_sum
+z, e = np.zeros(1, np.int64), np.zeros(0, np.int64)  # the kernels loaded (numba, LLVM) before the baseline
+merge_sum(z, z, z, z), scatter_rows(z, z, e, z.copy(), z.copy(), e)
+scatter_pairs(z, z, 0, 1, z.copy(), z.copy(), 0, z.copy(), z.copy())
+base = rss_mib()
+t = time.perf_counter()
+if ARGS["k"] == "single":
+    work.mkdir(parents=True)
+    M.merge_pairs(partials, entity_hash, work / "key.npy", work / "count.npy", root / "pairs.parquet")
+    M.write_pair_rows(work / "key.npy", work / "count.npy", len(entity_hash), root / "arrays")
+    M.merge_postings(partials, ARGS["documents"], entity_hash, entity_freq, root / "arrays")
+    stats = {}
+else:
+    with LocalExecutor(ARGS["workers"]) as ex:
+        ex.start({})
+        stats = reduce_partials(ex, partials, ARGS["documents"], root, work, ARGS["k"])["stats"]
+_report({"wall_s": time.perf_counter() - t, "base_rss_mib": round(base, 1), "stats": stats})
+"""
+
+
+def count_partials(files: list[Path], gazetteer: Path, work: Path, workers: int) -> dict[str, Any]:
+    """Count ``files`` on the local pool into ``work``, merge the entities; the reduce's inputs, kept."""
+    from quco.cooccur.extract import DEFAULT_LABELS
+    from quco.index_builder.executors import make_executor, run_count
+    from quco.index_builder.merge import merge_entities
+    from quco.index_builder.shard_plan import ReadOptions
+
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    shutil.copy(gazetteer, work / "gazetteer.parquet")
+    spec = {"name": "gazetteer", "labels": list(DEFAULT_LABELS), "work": str(work)}
+    t = time.perf_counter()
+    sids = run_count(make_executor("local", workers), files, ReadOptions(), spec, 1000, work, set(), None,
+                     lambda n: None)
+    partials = [work / "partials" / s for s in sids]
+    ent_dir = work / "entities"
+    ent_dir.mkdir()
+    ent = merge_entities(partials, ent_dir, tmp=work)
+    np.save(ent_dir / "entity_hash.npy", ent.column("hash").to_numpy())
+    np.save(ent_dir / "entity_freq.npy", ent.column("freq").to_numpy())
+    docs = [json.loads((p / "stats.json").read_text())["documents"] for p in partials]
+    old = work / "one-direction"  # the partials as shards wrote them before the bucketed reduce: ha < hb only
+    for p in partials:
+        q = old / p.name
+        q.mkdir(parents=True)
+        ha, hb, n = (np.load(p / f"pairs_{x}.npy") for x in ("ha", "hb", "n"))
+        fwd = ha < hb
+        for x, arr in (("ha", ha[fwd]), ("hb", hb[fwd]), ("n", n[fwd].astype(np.int64))):
+            np.save(q / f"pairs_{x}.npy", arr)
+        for name in ("post_h.npy", "post_doc.npy"):
+            os.symlink(p / name, q / name)
+    entries = sum(int(np.load(p / "pairs_ha.npy", mmap_mode="r").shape[0]) for p in partials)
+    return {"partials": [str(p) for p in partials], "old_partials": [str(old / p.name) for p in partials],
+            "documents": docs, "entities": str(ent_dir), "count_s": round(time.perf_counter() - t, 1),
+            "shards": len(partials), "directed_entries": entries, "n_entities": int(ent.num_rows),
+            "partial_pair_mb": round(sum((p / f"pairs_{x}.npy").stat().st_size for p in partials
+                                         for x in ("ha", "hb", "n")) / 1e6, 1)}
+
+
+def reduce_by_k(inp: dict[str, Any], ks: list[int], workers: int, work: Path) -> list[dict[str, Any]]:
+    """The single-process merge, then the bucketed reduce for each K, on 1 process and on ``workers``."""
+    runs = [("single", 1)] + [(k, w) for k in ks for w in sorted({1, workers})]
+    out = []
+    for k, w in runs:
+        root = work / f"reduce-{k}-{w}"
+        partials = inp["old_partials"] if k == "single" else inp["partials"]
+        r = run_child(_REDUCE_CHILD, {"k": k, "workers": w, "partials": partials, "documents": inp["documents"],
+                                      "entities": inp["entities"], "root": str(root), "work": str(work / "rw")})
+        row = {"k": k, "workers": w, "wall_s": round(r["wall_s"], 2),
+               "peak_above_base_mib": round(r["maxrss_self_mib"] - r["base_rss_mib"], 1),
+               "maxrss_children_mib": r["maxrss_children_mib"], "tree_peak_pss_mib": r["tree_peak_pss_mib"],
+               "cpu_s": round(r["cpu_self_s"] + r["cpu_children_s"], 2), "digest": arrays_digest(root)}
+        row.update({x: r["stats"][x] for x in ("buckets", "tasks_s", "assemble_s", "largest_bucket_entries")
+                    if x in r["stats"]})
+        out.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        shutil.rmtree(root)
+    return out
+
+
 def render(res: dict[str, Any]) -> str:
-    lines = [f"## Executors ({res['machine'].get('nproc')} CPUs, load {res['load_start']} -> {res['load_end']})", "",
-             "| executor | workers | text MB | shards | count s | count MB/s | per worker | build s | CPU s | "
-             "MB per CPU s | peak PSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for b in res["builds"]:
-        lines.append(f"| {b['executor']} | {b['workers']} | {b['text_mb']} | {b['shards']} | {b['count_s']} | "
-                     f"{b['count_mb_s']} | {b['count_mb_s_per_worker']} | {b['build_s']} | {b['cpu_s']} | {b['mb_per_cpu_s']} | "
-                     f"{b['tree_peak_pss_mib']} |")
-    lines += ["", f"Dask overhead on the count (best of each): {res['overhead_count_pct']:+.1f} % "
-                  f"(target <= 20 %); on the whole build {res['overhead_build_pct']:+.1f} %; "
-                  f"arrays byte-identical: {res['identical']}",
-              f"Count alone, one core (first shard, in-process): {res['per_core']['text_mb']} MB in "
-              f"{res['per_core']['cpu_s']} CPU s = {res['per_core']['mb_per_cpu_s']} MB per CPU second"]
+    lines = [f"## Executors ({res['machine'].get('nproc')} CPUs, load {res['load_start']} -> {res['load_end']})", ""]
+    if res["builds"]:
+        lines += ["| executor | workers | text MB | shards | count s | count MB/s | per worker | reduce s (K) | "
+                  "build s | CPU s | MB per CPU s | peak PSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for b in res["builds"]:
+            lines.append(f"| {b['executor']} | {b['workers']} | {b['text_mb']} | {b['shards']} | {b['count_s']} | "
+                         f"{b['count_mb_s']} | {b['count_mb_s_per_worker']} | {b['reduce_s']} ({b['buckets']}) | "
+                         f"{b['build_s']} | {b['cpu_s']} | {b['mb_per_cpu_s']} | {b['tree_peak_pss_mib']} |")
+        lines += ["", f"Dask overhead on the count (best of each): {res['overhead_count_pct']:+.1f} % "
+                      f"(target <= 20 %); on the whole build {res['overhead_build_pct']:+.1f} %; "
+                      f"arrays byte-identical: {res['identical']}",
+                  f"Count alone, one core (first shard, in-process): {res['per_core']['text_mb']} MB in "
+                  f"{res['per_core']['cpu_s']} CPU s = {res['per_core']['mb_per_cpu_s']} MB per CPU second"]
+    if "reduce" in res:
+        i = res["reduce"]["input"]
+        lines += ["", f"Reduce alone: {i['shards']} shards, {i['directed_entries']:,} directed pair entries "
+                      f"({i['partial_pair_mb']} MB of pair partials), {i['n_entities']:,} entities; load "
+                      f"{res['reduce']['load']}", "",
+                  "| reduce | K | processes | wall s | tasks s | assemble s | largest bucket (entries) | "
+                  "peak above base MiB | largest worker MiB | CPU s |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in res["reduce"]["runs"]:
+            lines.append(f"| {'single merge' if r['k'] == 'single' else 'bucketed'} | {r.get('buckets', '-')} | "
+                         f"{r['workers']} | {r['wall_s']} | {r.get('tasks_s', '-')} | {r.get('assemble_s', '-')} | "
+                         f"{r.get('largest_bucket_entries', '-')} | {r['peak_above_base_mib']} | "
+                         f"{r['maxrss_children_mib'] if r['workers'] > 1 else '-'} | {r['cpu_s']} |")
+        lines += ["", f"reduce outputs byte-identical (all K, and the single merge): {res['reduce']['identical']}"]
     if "full" in res:
         f = res["full"]
         lines += ["", f"Full build through Dask: {f['text_mb']} MB in {f['build_s']} s ({f['build_mb_s']} MB/s; "
@@ -165,15 +292,20 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="also build all of wiki2015 through Dask")
     ap.add_argument("--full-only", action="store_true", help="only the full build")
     ap.add_argument("--work", default=str(OUT_DIR / "executors"))
+    ap.add_argument("--reduce-files", type=int, default=1, help="wiki2015 files whose partials the reduce sums")
+    ap.add_argument("--ks", default="1,2,4,8,16", help="the K of the reduce runs")
+    ap.add_argument("--reduce-only", action="store_true", help="only the reduce by K")
+    ap.add_argument("--no-reduce", action="store_true", help="skip the reduce by K")
     args = ap.parse_args()
     files = [Path(c) for c in args.corpus] if args.corpus else [sorted(WIKI.glob("*.zst"))[0]]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     res: dict[str, Any] = {"machine": machine_info(), "load_start": [round(x, 2) for x in load_average()],
                            "corpus": [str(f) for f in files], "builds": []}
-    if not args.full_only:
-        gz = work / "gazetteer.parquet"
+    gz = work / "gazetteer.parquet"
+    if not (args.full_only or (args.reduce_only and gz.exists())):  # --reduce-only reuses a harvested one
         res["harvest"] = harvest_once(files, gz)
+    if not (args.full_only or args.reduce_only):
         res["per_core"] = per_core_count(files[0], gz, work / "per-core")
         print(json.dumps(res["per_core"]), file=sys.stderr, flush=True)
         order = []
@@ -190,11 +322,21 @@ def main() -> None:
         res["overhead_count_pct"] = round(100 * (best["dask"]["count_s"] / best["local"]["count_s"] - 1), 1)
         res["overhead_build_pct"] = round(100 * (best["dask"]["build_s"] / best["local"]["build_s"] - 1), 1)
         res["identical"] = len({json.dumps(b["digest"]) for b in res["builds"]}) == 1
+    if not (args.full_only or args.no_reduce):
+        rfiles = files if args.corpus else sorted(WIKI.glob("*.zst"))[:args.reduce_files]
+        inp = count_partials(rfiles, gz, work / "reduce-input", args.workers)
+        load = [round(x, 2) for x in load_average()]
+        runs = reduce_by_k(inp, [int(k) for k in args.ks.split(",")], args.workers, work)
+        res["reduce"] = {"input": {k: v for k, v in inp.items() if not isinstance(v, list)}, "runs": runs,
+                         "load": [load, [round(x, 2) for x in load_average()]],
+                         "identical": len({json.dumps(r["digest"], sort_keys=True) for r in runs}) == 1}
+        shutil.rmtree(work / "reduce-input")
     if args.full or args.full_only:
         full = sorted(WIKI.glob("*.zst"))
         res["full"] = full_build(full, work / "full-dask.idx", args.workers)
     res["load_end"] = [round(x, 2) for x in load_average()]
-    name = "bench-executors-full.json" if args.full_only else "bench-executors.json"
+    name = ("bench-executors-full.json" if args.full_only else
+            "bench-executors-reduce.json" if args.reduce_only else "bench-executors.json")
     (OUT_DIR / name).write_text(json.dumps(res, indent=1))
     if args.full_only:
         print(json.dumps(res["full"], indent=1))

@@ -20,7 +20,7 @@ from quco.index_builder.executors import LocalExecutor
 from quco.index_builder.merge_indexes import append_to_index, merge_indexes
 from quco.index_builder.shard import directed_pairs
 
-from test_executors import ARRAYS, assert_same_index, opts, synthetic_corpus
+from test_executors import ARRAYS, assert_same_index, corpus, opts  # noqa: F401 (corpus: a fixture)
 
 INPUTS = ("a.jsonl", "b.jsonl")
 
@@ -157,14 +157,6 @@ def test_a_resumed_reduce_reuses_finished_buckets(tmp_path):
 
 
 # ---- whole builds ----------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("buckets")
-    synthetic_corpus(d / "a.jsonl", 150, 21)
-    synthetic_corpus(d / "b.jsonl", 90, 22)
-    return d
-
-
 @pytest.fixture(scope="module")
 def one_bucket(corpus) -> Path:
     out = corpus / "k1.idx"
