@@ -124,7 +124,7 @@ class GateConfig:
     aggregate: str = "auto"
     unknown_value_support: float | None = None
     passage_weight: float = 0.5
-    pass_passage: float = 0.0
+    pass_passage: float = 0.9
 
     def __post_init__(self) -> None:
         if self.association not in ASSOCIATIONS:
