@@ -209,8 +209,11 @@ def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_pat
     if fmt == "modes":
         from quco.evaluation.modes import evaluate_modes
 
+        from tqdm import tqdm
+
         rows = [r for _, r in evaluate.read_rows(data, limit)]
-        summary = evaluate_modes(rows)
+        with tqdm(desc="routing", unit="prompt", file=sys.stderr, leave=False, disable=None) as bar:
+            summary = evaluate_modes(rows, progress=bar)
         summary["format"] = "modes"
         if html_path:
             Path(html_path).write_text(eval_report.render_modes_html(summary), encoding="utf-8")

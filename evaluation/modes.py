@@ -84,15 +84,30 @@ def _evaluate_direct(name: str, prompts: list[str], labels: list[str]) -> dict:
     return out
 
 
-def _evaluate_model_cv(prompts: list[str], labels: list[str], folds: int, seed: int) -> dict:
+def _embed(router, prompts: list[str], progress=None, chunk: int = 32) -> np.ndarray:
+    """The router's embeddings of ``prompts``, ``chunk`` at a time so that ``progress`` (tqdm-like) can follow."""
+    if progress is not None:
+        progress.set_description("embedding prompts (MiniLM)")
+        progress.reset(total=len(prompts))
+    parts = []
+    for start in range(0, len(prompts), chunk):
+        parts.append(router.embedder.encode(prompts[start:start + chunk]))
+        if progress is not None:
+            progress.update(len(parts[-1]))
+    return np.concatenate(parts) if parts else router.embedder.encode([])
+
+
+def _evaluate_model_cv(prompts: list[str], labels: list[str], folds: int, seed: int, progress=None) -> dict:
 
     router = model_router()
     y = np.array([label == "creative" for label in labels], dtype=int)
     if min(y.sum(), len(y) - y.sum()) < folds:
         raise ConfigError(f"cross-validating the model router needs at least {folds} rows of each label")
     start = time.perf_counter()
-    X = head_features(router.embedder.encode(prompts), prompts, router.rules, router.cue_scale)
+    X = head_features(_embed(router, prompts, progress), prompts, router.rules, router.cue_scale)
     embed_seconds = time.perf_counter() - start
+    if progress is not None:
+        progress.set_description("cross-validating the model head (nested)")
     meta = router.head.meta
     grid = tuple(float(v) for v in meta.get("l2_grid") or [meta.get("l2", 1.0)])
     proba, pred, _ = nested_cross_validated_predictions(
@@ -159,14 +174,16 @@ def alternative_matches(prompts: Sequence[str], labels: Sequence[str] | None = N
 
 
 def evaluate_modes(
-    rows: Sequence[dict], routers: Sequence[str] = ("rules", "model"), folds: int = 5, seed: int = 0
+    rows: Sequence[dict], routers: Sequence[str] = ("rules", "model"), folds: int = 5, seed: int = 0,
+    progress=None,
 ) -> dict:
     """Score each named router on ``rows``: ``{"n", "counts", "routers": {name: figures}, "skipped"}``.
 
     Figures per router: ``balanced_accuracy``, ``accuracy``, ``recall`` {factual, creative}, ``precision``
     {creative}, ``confusion`` (true -> predicted -> count), ``misrouted`` (the first 50, with the router's
     reason) and ``ms_per_prompt``. ``"model"`` is cross-validated (see the module docstring) and appears only
-    when its extra is installed; any other registered router is applied as is.
+    when its extra is installed; any other registered router is applied as is. ``progress`` (a tqdm bar, or any
+    object with ``set_description``, ``reset(total=)`` and ``update``) follows the model's embedding step.
     """
     prompts, labels = _check_rows(rows)
     result: dict = {
@@ -180,7 +197,7 @@ def evaluate_modes(
             if not model_extra_available():
                 result["skipped"]["model"] = "router extra not installed: pip install 'quco-gate[router]'"
                 continue
-            result["routers"]["model"] = _evaluate_model_cv(prompts, labels, folds, seed)
+            result["routers"]["model"] = _evaluate_model_cv(prompts, labels, folds, seed, progress)
         else:
             result["routers"][name] = _evaluate_direct(name, prompts, labels)
             if name == "rules" and min(labels.count(m) for m in MODES) >= folds:

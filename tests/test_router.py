@@ -328,7 +328,24 @@ def test_evaluate_modes_cross_validates_the_model(model_router):
     rows = [{"prompt": p, "label": "creative"} for p in CREATIVE] + [
         {"prompt": p, "label": "factual"} for p in FACTUAL
     ]
-    out = evaluate_modes(rows, routers=["model"])
+
+    class Bar:  # the three calls of a tqdm bar that evaluate_modes makes
+        def __init__(self):
+            self.descriptions, self.total, self.done = [], None, 0
+
+        def set_description(self, text):
+            self.descriptions.append(text)
+
+        def reset(self, total=None):
+            self.total, self.done = total, 0
+
+        def update(self, n):
+            self.done += n
+
+    bar = Bar()
+    out = evaluate_modes(rows, routers=["model"], progress=bar)
+    # #14 item 20: the embedding step (minutes on a full dev file) shows progress
+    assert bar.total == bar.done == len(rows) and bar.descriptions[0].startswith("embedding")
     fig = out["routers"]["model"]
     assert fig["cross_validated"] is True and fig["folds"] == 5
     assert sum(sum(v.values()) for v in fig["confusion"].values()) == len(rows)
