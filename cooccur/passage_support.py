@@ -19,12 +19,14 @@ Measured on the realqa dev files (``python bench/ablate_claims.py``, docs/eval.m
 AUROC 0.69 on TriviaQA sentence answers where document-level NPMI reaches 0.64; their mix is what ``assess``
 uses (``GateConfig.passage_weight``).
 
-Cost: one pass over the question terms' postings (as one BM25 query) plus, per value, a walk of its rarest term's
+Cost: one pass over the question terms' postings (as one BM25 query, into a per-thread buffer of which only the
+touched slots are zeroed again: allocating a fresh 976 k-passage array cost 0.6 ms per call) plus, per value, a walk of its rarest term's
 postings with a binary search in each other term's (postings are sorted by passage id, as the builder writes
 them). Two small numba kernels, each tested against the plain-Python reference below on random postings.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,10 +49,12 @@ def _query_scores_reference(indptr, docs, tf, idf, norm, query_ids):
     return scores
 
 
-def _query_scores_kernel(indptr, docs, tf, idf, norm, query_ids):
-    """``_query_scores_reference`` for numba."""
-    scores = np.zeros(norm.shape[0], dtype=np.float32)
+def _query_scores_kernel(indptr, docs, tf, idf, norm, query_ids, scores, touched):
+    """``_query_scores_reference`` for numba, added into ``scores`` (all zero on entry, one slot per passage): the
+    ids of the passages it scored go to ``touched`` (room for every posting of the query), their number is
+    returned, so that the caller zeroes only those instead of allocating a passage-sized array per query."""
     tf_num = np.float32(K1 + 1)
+    n = 0
     for q in range(query_ids.shape[0]):
         t = query_ids[q]
         if not idf[t] > 0:
@@ -59,8 +63,22 @@ def _query_scores_kernel(indptr, docs, tf, idf, norm, query_ids):
         for j in range(indptr[t], indptr[t + 1]):
             d = docs[j]
             f = np.float32(tf[j])
+            if scores[d] == 0:
+                touched[n] = d
+                n += 1
             scores[d] += np.float32(w * (np.float64(f * tf_num) / (np.float64(f) + norm[d])))
-    return scores
+    return n
+
+
+def _query_scores(indptr, docs, tf, idf, norm, query_ids, scores=None):
+    """Every passage's score for ``query_ids`` (float32, one slot per passage), computed into ``scores`` when given
+    (all zero on entry); returns the scores and the ids of the passages it touched."""
+    if scores is None:
+        scores = np.zeros(norm.shape[0], dtype=np.float32)
+    total = int(sum(indptr[t + 1] - indptr[t] for t in query_ids))
+    touched = np.empty(total, dtype=np.int64)
+    n = _query_scores_into(indptr, docs, tf, idf, norm, query_ids, scores, touched)
+    return scores, touched[:n]
 
 
 def _best_with_all_reference(indptr, docs, scores, term_ids):
@@ -109,9 +127,9 @@ def _best_with_all_kernel(indptr, docs, scores, term_ids):
 try:  # compiled once, then loaded from numba's on-disk cache by later processes
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a dependency
-    _query_scores, _best_with_all = _query_scores_reference, _best_with_all_reference
+    _query_scores_into, _best_with_all = _query_scores_kernel, _best_with_all_reference
 else:
-    _query_scores = njit(cache=True, nogil=True)(_query_scores_kernel)
+    _query_scores_into = njit(cache=True, nogil=True)(_query_scores_kernel)
     _best_with_all = njit(cache=True, nogil=True)(_best_with_all_kernel)
 
 
@@ -124,6 +142,13 @@ class PassageSupport:
     def __init__(self, retriever: Bm25sRetriever):
         self._r = retriever
         self._arrays = retriever.postings()
+        self._local = threading.local()  # one passage-sized score buffer per thread, zeroed after each use
+
+    def _buffer(self) -> np.ndarray:
+        buf = getattr(self._local, "scores", None)
+        if buf is None:
+            buf = self._local.scores = np.zeros(self._arrays[4].shape[0], dtype=np.float32)
+        return buf
 
     def support(self, question: str, values: Sequence[str]) -> list[float] | None:
         """Each value's support in [0, 1] (see the module docstring); ``None`` when no term of the question is in
@@ -133,10 +158,16 @@ class PassageSupport:
         q_ids = np.unique(self._r.term_ids(tokenize_for_bm25([question])[0]))
         if not len(q_ids):
             return None
-        scores = _query_scores(indptr, docs, tf, idf, norm, q_ids)
-        top = float(scores.max())
+        scores, touched = _query_scores(indptr, docs, tf, idf, norm, q_ids, self._buffer())
+        try:
+            return self._values(scores, float(scores[touched].max()) if len(touched) else 0.0, values)
+        finally:
+            scores[touched] = 0
+
+    def _values(self, scores: np.ndarray, top: float, values: Sequence[str]) -> list[float] | None:
         if top <= 0:
             return None
+        indptr, docs = self._arrays[:2]
         out: list[float] = []
         for terms in tokenize_for_bm25(list(values)) if values else []:
             distinct = np.unique(terms)

@@ -33,8 +33,14 @@ def test_kernels_equal_their_references_on_random_postings(seed):
     n_terms = len(indptr) - 1
     query = np.unique(rng.integers(0, n_terms, size=rng.integers(1, 5))).astype(np.int64)
     want = ps._query_scores_reference(indptr, docs, tf, idf, norm, query)
-    got = ps._query_scores(indptr, docs, tf, idf, norm, query)
+    got, touched = ps._query_scores(indptr, docs, tf, idf, norm, query)
     assert got.dtype == np.float32 and np.array_equal(got, want)
+    assert sorted(touched.tolist()) == np.flatnonzero(want != 0).tolist()
+    buf = got.copy()
+    buf[touched] = 0  # what the reader does after each question: a zeroed buffer is ready for the next
+    assert not buf.any()
+    again, _ = ps._query_scores(indptr, docs, tf, idf, norm, query, buf)
+    assert np.array_equal(again, want)
     for _ in range(10):
         terms = np.unique(rng.integers(0, n_terms, size=rng.integers(1, 4))).astype(np.int64)
         assert ps._best_with_all(indptr, docs, want, terms) == pytest.approx(
