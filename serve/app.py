@@ -1,22 +1,21 @@
 """The ``quco serve`` ASGI app: the risk API, the OpenAI-compatible proxy and a page to try it by hand.
 
-The index is opened once, when the app is made, and shared by every request; each check runs in a worker
-thread (``anyio.to_thread``), so index lookups never block the event loop. Every error is a JSON body in
+The index is opened once, when the app is made, and shared by every request; the checks run in the process's
+check thread (:mod:`quco.serve.checks`: requests that arrive together are parsed in one batch), so index lookups
+never block the event loop. Every error is a JSON body in
 OpenAI's shape, ``{"error": {"message", "type", "code"}}``, with a 4xx status for the caller's mistakes and 502 /
 504 for the upstream's: never a traceback.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
-import threading
 from contextlib import asynccontextmanager
-from functools import partial
 from importlib import resources
 from typing import Any, Literal
 
-import anyio
 import httpx
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +29,7 @@ from quco.errors import QucoError
 from quco.data.default import open_index
 from quco.gate.assess import assess
 from quco.gate.report import RiskReport
+from quco.serve.checks import CheckBatcher
 from quco.serve.config import ServeConfig
 
 log = logging.getLogger("quco.serve")
@@ -75,16 +75,13 @@ def report_headers(report: RiskReport, prefix: str = "x-quco") -> dict[str, str]
 
 
 class ServeState:
-    """What every request shares: the settings, the open index and the HTTP clients toward the upstream."""
+    """What every request shares: the settings, the open index, the check thread and the HTTP clients toward
+    the upstream."""
 
     def __init__(self, config: ServeConfig, index: Index):
         self.config, self.index = config, index
-        # One check at a time per process: the index's readers are not all thread-safe (concurrent reads of one
-        # pyarrow ParquetFile, in the passage fetch, crash the process), and under the GIL a second thread buys
-        # little; ``--workers N`` runs N processes. The threads only wait here, the event loop never does.
-        self.lock = threading.Lock()
+        self.batcher: CheckBatcher | None = None
         self.aclient: httpx.AsyncClient | None = None
-        self.checks: anyio.CapacityLimiter | None = None
         self.client: httpx.Client | None = None
 
     def timeout(self) -> httpx.Timeout:
@@ -92,33 +89,33 @@ class ServeState:
         return httpx.Timeout(c.upstream_timeout, connect=c.connect_timeout)
 
     def open_clients(self) -> None:
-        self.checks = anyio.CapacityLimiter(1)  # checks wait here, in the event loop, not in a pool thread
+        self.batcher = CheckBatcher(self.index, self.config.check_batch, self.config.batch_wait_ms)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self.aclient = httpx.AsyncClient(timeout=self.timeout(), limits=limits, trust_env=False)
         self.client = httpx.Client(timeout=self.timeout(), limits=limits, trust_env=False)
 
     async def close_clients(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
         if self.aclient is not None:
             await self.aclient.aclose()
         if self.client is not None:
             self.client.close()
 
-    def assess(self, question: str, answer: str | None, mode: str | None, subject: str | None = None) -> RiskReport:
-        with self.lock:
-            return assess(question, answer, index=self.index, mode=mode or self.config.mode, subject=subject)
-
-
     async def check(self, question: str, answer: str | None, mode: str | None,
                     subject: str | None = None) -> RiskReport:
-        """:meth:`assess` in a worker thread, one at a time, without holding threads of the shared pool while
-        waiting (the proxy's upstream calls use that pool)."""
-        return await anyio.to_thread.run_sync(partial(self.assess, question, answer, mode, subject),
-                                              limiter=self.checks)
+        """The RiskReport of ``assess(question, answer)``, from the check thread (the event loop awaits it)."""
+        return await self.batcher.check(question, answer, mode or self.config.mode, subject)
+
+    def check_sync(self, question: str, answer: str | None, mode: str | None,
+                   subject: str | None = None) -> RiskReport:
+        """:meth:`check` for a worker thread (the proxy's ``wrap()``): it blocks until the check thread answers."""
+        return self.batcher.check_sync(question, answer, mode or self.config.mode, subject)
 
     async def check_many(self, items: list[Any]) -> list[RiskReport]:
-        def run() -> list[RiskReport]:
-            return [self.assess(r.question, r.answer, r.mode, r.subject) for r in items]
-        return await anyio.to_thread.run_sync(run, limiter=self.checks)
+        """Several checks, queued together (so they share batches), their reports in order."""
+        futures = [self.batcher.submit(r.question, r.answer, r.mode or self.config.mode, r.subject) for r in items]
+        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
 
 
 class Guard:
@@ -197,8 +194,8 @@ def create_app(config: ServeConfig | None = None, index: Index | None = None) ->
     config = config or ServeConfig()
     ix = index if index is not None else open_index(config.index)
     state = ServeState(config, ix)
-    try:
-        state.assess(*WARMUP, None)  # loads the extractor and retriever once, before any request races for them
+    try:  # loads the extractor, the parser and the retriever now, before the first request waits for them
+        assess(*WARMUP, index=ix, mode=config.mode)
     except QucoError:
         pass
 
@@ -262,7 +259,8 @@ def _install_routes(app: FastAPI, state: ServeState) -> None:
     @app.get("/v1/index", summary="Summary of the index the server answers from (as `quco stats --json`)")
     async def index_summary() -> JSONResponse:
         return JSONResponse({**state.index.stats(), "mode": config.mode, "on_risk": config.on_risk,
-                             "upstream": config.upstream_base is not None})
+                             "upstream": config.upstream_base is not None,
+                             "checks": state.batcher.stats() if state.batcher else None})
 
     @app.post("/v1/risk", summary="One RiskReport, exactly as `quco risk --json` prints it",
               responses={200: {"description": "The RiskReport (JSON), or its HTML rendering with format=html"}})

@@ -12,7 +12,6 @@ that is not a chat completion → 502; an upstream 4xx (bad key, unknown model) 
 from __future__ import annotations
 
 import copy
-import threading
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from quco.cooccur.index import Index
 from quco.errors import ConfigError, GateError, RiskBlocked
 from quco.gate.adapters import Adapter
 from quco.gate.report import RiskReport
@@ -202,17 +202,16 @@ def blocked_response(report: RiskReport) -> Response:
 
 
 class _ServerGate(GatedLLM):
-    """``wrap()``'s gate with its checks under the server's lock (see ``ServeState.lock``); the upstream calls
-    between them run unlocked."""
+    """``wrap()``'s gate with its checks (:meth:`GatedLLM.check`, the hook) sent to the server's check thread,
+    where they share batches with the other requests' checks; the upstream calls run in this worker thread."""
 
     def __init__(self, adapter: Adapter, state: ServeState, chat: ChatRequest):
         super().__init__(adapter, index=state.index, mode=chat.mode, on_risk=chat.on_risk, fail_open=False,
                          config=None, router=None, logger=None, evidence_template=None)
-        self.lock: threading.Lock = state.lock
+        self.state = state
 
-    def check(self, *args: Any, **kwargs: Any) -> RiskReport:
-        with self.lock:
-            return super().check(*args, **kwargs)
+    def check(self, ix: Index, question: str, answer: str | None, subject: str | None = None) -> RiskReport:
+        return self.state.check_sync(question, answer, self.mode, subject)
 
 
 def gated(chat: ChatRequest, state: ServeState, adapter: Adapter) -> GatedLLM:
