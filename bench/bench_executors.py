@@ -324,7 +324,12 @@ def main() -> None:
         res["identical"] = len({json.dumps(b["digest"]) for b in res["builds"]}) == 1
     if not (args.full_only or args.no_reduce):
         rfiles = files if args.corpus else sorted(WIKI.glob("*.zst"))[:args.reduce_files]
-        inp = count_partials(rfiles, gz, work / "reduce-input", args.workers)
+        rgz = gz
+        if rfiles != files:  # the dictionary of the reduce's files (titles of all of them), harvested once
+            rgz = work / f"gazetteer-{len(rfiles)}-files.parquet"
+            if not rgz.exists():
+                res["reduce_harvest"] = harvest_once(rfiles, rgz)
+        inp = count_partials(rfiles, rgz, work / "reduce-input", args.workers)
         load = [round(x, 2) for x in load_average()]
         runs = reduce_by_k(inp, [int(k) for k in args.ks.split(",")], args.workers, work)
         res["reduce"] = {"input": {k: v for k, v in inp.items() if not isinstance(v, list)}, "runs": runs,

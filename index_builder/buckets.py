@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quco.cooccur.csr import indptr_of, narrowest_uint, scatter_rows
+from quco.cooccur.csr import indptr_of, narrowest_uint, row_ranges, scatter_rows
 from quco.cooccur.kernels import PairAccumulator
 from quco.errors import BuildError
 from quco.index_builder.executors import Executor
@@ -217,6 +217,16 @@ def _cast_into(path: Path, offset: int, dtype: np.dtype, parts: Sequence[Path]) 
                 f.write(chunk.astype(dtype, copy=False).tobytes())
 
 
+def _read_slice(path: Path, s: int, e: int) -> np.ndarray:
+    """Items ``s:e`` of a 1-D ``.npy`` file, by a plain read (pages do not stay resident as a map's would)."""
+    m = np.load(path, mmap_mode="r")
+    dtype, offset = m.dtype, m.offset
+    del m
+    with open(path, "rb") as f:
+        f.seek(offset + s * dtype.itemsize)
+        return np.fromfile(f, dtype=dtype, count=e - s)
+
+
 def _write_pairs(job: ReduceJob, bounds: np.ndarray, target: Path) -> None:
     """``pairs.parquet``: each pair once (``a < b``), ``a << 32 | b`` ascending, in row groups of PAIR_GROUP."""
     writer = pq.ParquetWriter(str(target), pa.schema([("key", pa.int64()), ("count", pa.int32())]),
@@ -228,7 +238,8 @@ def _write_pairs(job: ReduceJob, bounds: np.ndarray, target: Path) -> None:
 
     def flush(final: bool) -> None:
         nonlocal held_k, held_c, held
-        keys, counts = np.concatenate(held_k or [np.empty(0, np.int64)]), np.concatenate(held_c or [np.empty(0, np.int32)])
+        keys = np.concatenate(held_k or [np.empty(0, np.int64)])
+        counts = np.concatenate(held_c or [np.empty(0, np.int32)])
         stop = keys.shape[0] if final else keys.shape[0] - keys.shape[0] % PAIR_GROUP
         for s in range(0, stop, PAIR_GROUP):
             e = min(s + PAIR_GROUP, stop)
@@ -237,15 +248,17 @@ def _write_pairs(job: ReduceJob, bounds: np.ndarray, target: Path) -> None:
 
     for b, i0 in enumerate(bounds[:-1].tolist()):
         d = _bucket_dir(job, b)
-        deg = np.load(d / "nbr_deg.npy")
-        rows = np.repeat(np.arange(i0, i0 + deg.shape[0], dtype=np.int64), deg)
-        partner = np.load(d / "nbr_id.npy").astype(np.int64)
-        fwd = partner > rows
-        held_k.append((rows[fwd] << 32) | partner[fwd])
-        held_c.append(np.load(d / "nbr_count.npy")[fwd].astype(np.int32))
-        held += int(fwd.sum())
-        if held >= PAIR_GROUP:
-            flush(False)
+        indptr = indptr_of(np.load(d / "nbr_deg.npy"))
+        for r0, r1 in row_ranges(indptr, CHUNK):  # memory: a chunk of entries, whatever the bucket's size
+            s, e = int(indptr[r0]), int(indptr[r1])
+            rows = np.repeat(np.arange(i0 + r0, i0 + r1, dtype=np.int64), np.diff(indptr[r0:r1 + 1]))
+            partner = _read_slice(d / "nbr_id.npy", s, e).astype(np.int64)
+            fwd = partner > rows
+            held_k.append((rows[fwd] << 32) | partner[fwd])
+            held_c.append(_read_slice(d / "nbr_count.npy", s, e)[fwd].astype(np.int32))
+            held += int(held_k[-1].shape[0])
+            if held >= PAIR_GROUP:
+                flush(False)
     flush(True)
     writer.close()
 

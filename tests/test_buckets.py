@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quco.index_builder import buckets as B
 from quco.index_builder.buckets import bucket_bounds, plan_reduce, reduce_bucket, reduce_partials
 from quco.index_builder.build import build_index
 from quco.index_builder.executors import LocalExecutor
@@ -92,9 +93,19 @@ def _random_partials(root: Path, rng: np.random.Generator, n_shards: int, n_ent:
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.integers(1, 5), st.integers(2, 40), st.sampled_from([1, 2, 3, 8, 100]), st.integers(0, 2**32))
-def test_reduce_matches_reference(tmp_path_factory, n_shards, n_ent, k, seed):
-    root = tmp_path_factory.mktemp("reduce")
+@given(st.integers(1, 5), st.integers(2, 40), st.sampled_from([1, 2, 3, 8, 100]), st.integers(0, 2**32),
+       st.sampled_from([(3, 2), (B.CHUNK, B.PAIR_GROUP)]))
+def test_reduce_matches_reference(tmp_path_factory, n_shards, n_ent, k, seed, sizes):
+    """Also with tiny read chunks and row groups when concatenating (``sizes``), as a large bucket has them."""
+    saved = (B.CHUNK, B.PAIR_GROUP)
+    B.CHUNK, B.PAIR_GROUP = sizes
+    try:
+        _check_reduce(tmp_path_factory.mktemp("reduce"), n_shards, n_ent, k, seed)
+    finally:
+        B.CHUNK, B.PAIR_GROUP = saved
+
+
+def _check_reduce(root: Path, n_shards: int, n_ent: int, k: int, seed: int) -> None:
     partials, documents, pairs, docs_of = _random_partials(root, np.random.default_rng(seed), n_shards, n_ent)
     entity_hash = np.array(sorted(docs_of), dtype=np.uint64)
     idx = root / "index"
