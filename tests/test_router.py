@@ -478,3 +478,26 @@ def test_leave_prompts_out_drops_cues_only_the_held_out_prompts_suggest():
     assert out["recall"]["creative"] == pytest.approx(10 / 11)  # only the lone prompt is lost
     assert out["recall"]["factual"] == 1.0
     assert out["alternatives_dropped"] > 0 and out["alternatives"] == sum(len(c.alternatives) for c in RuleRouter().cues)
+
+
+def test_quco_eval_modes_prints_the_rules_in_sample_and_leave_prompts_out(tmp_path, monkeypatch):
+    """``quco eval --format modes``: the rules' whole-file row is marked in-sample, the leave-prompts-out row
+    follows it, and the model is said to be skipped without its extra."""
+    from click.testing import CliRunner
+
+    import quco.evaluation.modes as modes_eval
+    from quco.cli.main import cli
+
+    monkeypatch.setattr(modes_eval, "model_extra_available", lambda: False)
+    rows = [{"prompt": p, "label": "creative"} for p in CREATIVE] + [{"prompt": p, "label": "factual"} for p in FACTUAL]
+    path = tmp_path / "modes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", str(path), "--format", "modes"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "modes: 12 prompts"
+    assert lines[1].lstrip().startswith("rules") and lines[1].endswith("(whole file, in-sample)")
+    assert "balanced accuracy 1.000" in lines[1]
+    assert lines[2].lstrip().startswith("leave-prompts-out: balanced accuracy")
+    out = json.loads(CliRunner().invoke(cli, ["eval", str(path), "--format", "modes", "--json"]).stdout)
+    assert out["routers"]["rules"]["leave_prompts_out"]["folds"] == 5 and "model" in out["skipped"]
