@@ -179,8 +179,24 @@ def _human_modes(s: dict) -> str:
     return "\n".join(lines)
 
 
+def _human_many(rows: list[dict]) -> str:
+    lines = [f"{'file':<36}{'rows':>6}{'checked':>9}{'AUROC checked':>15}{'95% interval':>18}{'QuCo bin.':>10}"
+             f"{'margin':>8}{'pass':>7}{'err|pass':>9}{'short AUROC':>13}{'p50 ms':>8}"]
+    for r in rows:
+        short = f"{_fmt_metric(r['auroc_short'])} ({r['n_short']})"
+        margin = "  -  " if r["margin"] is None else f"{r['margin']:+.3f}"
+        lines.append(f"{r['file'][:35]:<36}{r['n']:>6}{_fmt_metric(r['checked']):>9}{_fmt_metric(r['auroc_checked']):>15}"
+                     f"{_fmt_ci(r['auroc_checked_ci95']) or '  -':>18}{_fmt_metric(r['quco_binary_checked']):>10}"
+                     f"{margin:>8}{_fmt_metric(r['pass_rate']):>7}{_fmt_metric(r['error_among_passed']):>9}"
+                     f"{short:>13}{r['p50_ms'] or 0:>8.1f}")
+    lines += ["", "checked: question coverage known or sparse; AUROC, QuCo's binary rule and margin on those rows; "
+                  "pass / err|pass: the factual gate over all rows; short: answers of at most "
+                  f"{rows[0]['short_words']} words (every answer of the question). Hint-free; dev rows, in-sample."]
+    return "\n".join(lines)
+
+
 @click.command("eval")
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path())
 @index_option
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "swap", "pairs", "halueval", "blends", "modes"]),
@@ -194,15 +210,24 @@ def _human_modes(s: dict) -> str:
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write a standalone HTML report.")
 @json_option
 def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_path, as_json) -> None:
-    """Measure detection quality on a labelled dev file (AUROC by coverage stratum, gate view, baselines).
+    """Measure detection quality on a labelled dev file (AUROC by coverage stratum, gate view, baselines), or on
+    every .jsonl file of a directory (one summary row per file).
 
     \b
     Examples:
       quco eval ../shared/data/entityquestions/eq_swap_dev.jsonl --index wiki.idx
       quco eval ../shared/data/halueval/halueval_qa_dev.jsonl --index wiki.idx --json --html halueval.html
+      quco eval ../shared/data/realqa/ --format pairs --index wikix.idx
     """
     from quco.evaluation import evaluate
     from quco.evaluation import html_report as eval_report
+
+    files = evaluate.dev_files(data)
+    if Path(data).is_dir():
+        if html_path:
+            raise ConfigError("--html reports one dev file: name the file, not the directory")
+        _eval_many(files, index_path, fmt, limit, subject_hint, bootstrap, as_json)
+        return
 
     if fmt == "auto":
         fmt = evaluate.detect_format(next(evaluate.read_rows(data, 1))[1])
@@ -235,6 +260,28 @@ def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_pat
         Path(html_path).write_text(eval_report.render_html(summary, cases, title=f"quco eval: {Path(data).name}"),
                                    encoding="utf-8")
     emit(summary, as_json, _human_detection)
+
+
+def _eval_many(files, index_path, fmt, limit, subject_hint, bootstrap, as_json) -> None:
+    """``quco eval DIR``: the detection summary of each file, as one table (``--json``: the summaries in full)."""
+    from tqdm import tqdm
+
+    from quco.evaluation import evaluate
+
+    ix = open_index(index_path)
+    summaries = []
+    for f in files:
+        kind = evaluate.detect_format(next(evaluate.read_rows(f, 1))[1]) if fmt == "auto" else fmt
+        if kind in ("blends", "modes"):
+            raise ConfigError(f"{f.name}: a {kind} file; a directory is evaluated for detection only")
+        with tqdm(desc=f.name, unit="case", file=sys.stderr, leave=False, disable=None) as bar:
+            summary, _ = evaluate.evaluate_detection(f, ix, kind, limit, progress=bar, subject_hint=subject_hint,
+                                                     bootstrap=bootstrap)
+        summaries.append(summary)
+    if as_json:
+        emit({"files": summaries, "headline": [evaluate.headline(s) for s in summaries]}, True, str)
+    else:
+        emit([evaluate.headline(s) for s in summaries], False, _human_many)
 
 
 COMMANDS = [risk_command, eval_command]

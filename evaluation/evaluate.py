@@ -29,6 +29,7 @@ from quco.gate.assess import GateConfig, assess
 from quco.evaluation.metrics import auroc, summarize, word_count
 
 FORMATS = ("auto", "swap", "pairs", "halueval", "blends", "modes")
+PAIRS_SHORT_WORDS = 5  # the length control of free-form answers (realqa): at most five words, as issue #13 asks
 
 
 def read_rows(path: str | Path, limit: int | None = None) -> Iterator[tuple[int, dict]]:
@@ -141,11 +142,42 @@ def evaluate_detection(path: str | Path, ix: Index, fmt: str = "auto", limit: in
         progress.total = len(cases)
     cfg = config or GateConfig()
     score_cases(cases, ix, cfg, progress, subject_hint)
-    summary = summarize(cases) if bootstrap is None else summarize(cases, bootstrap=bootstrap)
+    kw = {"short_words": PAIRS_SHORT_WORDS} if fmt == "pairs" else {}
+    summary = summarize(cases, **kw) if bootstrap is None else summarize(cases, bootstrap=bootstrap, **kw)
     summary.update(format=fmt, file=str(path), index=str(ix.path), known_docs=cfg.known_docs(ix),
                    subject_hint=subject_hint,
                    config={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()})
     return summary, cases
+
+
+def dev_files(path: str | Path) -> list[Path]:
+    """The JSONL files a ``quco eval`` argument names: the file itself, or every ``*.jsonl`` of a directory
+    (sorted; e.g. all of ``../shared/data/realqa/``)."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.glob("*.jsonl") if f.is_file())
+        if not files:
+            raise BadInputError(str(p), "no .jsonl dev file in this directory")
+        return files
+    if not p.is_file():
+        raise BadInputError(str(p), "no such file")
+    return [p]
+
+
+def headline(summary: dict) -> dict[str, Any]:
+    """The per-file figures of issue #13's table: checked share (question coverage known or sparse), AUROC on
+    checked rows with its interval, QuCo's binary rule on the same rows and our margin over it, the factual gate,
+    the length-controlled AUROC and latency."""
+    checked = summary["strata"]["known+sparse"]
+    binary = summary["baselines"].get("quco_binary", {}).get("strata", {}).get("known+sparse", {}).get("auroc")
+    ours = checked["auroc"]
+    lc, g = summary["length_control"], summary["gate"]
+    return {"file": Path(summary["file"]).name, "n": summary["n"], "checked": checked["fraction"],
+            "auroc_checked": ours, "auroc_checked_ci95": checked.get("auroc_ci95"), "quco_binary_checked": binary,
+            "margin": None if ours is None or binary is None else ours - binary,
+            "pass_rate": g["pass_rate"], "error_among_passed": g["error_among_passed"],
+            "error_among_passed_ci95": g.get("error_among_passed_ci95"), "short_words": lc.get("words"),
+            "n_short": lc["n_short"], "auroc_short": lc["auroc_short"], "p50_ms": summary["latency_ms"]["p50"]}
 
 
 ABLATION_COLUMNS = ("known", "sparse", "known+sparse", "all", "pass_rate", "error_among_passed", "auroc_short",

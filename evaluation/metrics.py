@@ -231,11 +231,12 @@ def word_count(text: str | None) -> int:
     return len(text.split()) if text else 0
 
 
-def short_mask(answers: Sequence[str | None], groups: Sequence[Hashable | None]) -> np.ndarray:
-    """Rows kept by the length control: the answer has at most :data:`SHORT_ANSWER_WORDS` words and so does
-    every other answer of its group (a HaluEval row counts only when *both* answers are short, otherwise the
-    kept wrong answers would be exactly the ones that happen to be short)."""
-    short = np.fromiter((word_count(a) <= SHORT_ANSWER_WORDS for a in answers), dtype=bool, count=len(answers))
+def short_mask(answers: Sequence[str | None], groups: Sequence[Hashable | None],
+               words: int = SHORT_ANSWER_WORDS) -> np.ndarray:
+    """Rows kept by the length control: the answer has at most ``words`` words and so does every other answer
+    of its group (a HaluEval row counts only when *both* answers are short, otherwise the kept wrong answers
+    would be exactly the ones that happen to be short)."""
+    short = np.fromiter((word_count(a) <= words for a in answers), dtype=bool, count=len(answers))
     codes = _group_codes(groups)
     grouped = codes >= 0
     if grouped.any():
@@ -280,7 +281,7 @@ def _column(cases: list[Mapping], key: str) -> list:
 
 
 def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popularity", "quco_binary"),
-              bootstrap: int = BOOTSTRAP_SAMPLES) -> dict:
+              bootstrap: int = BOOTSTRAP_SAMPLES, short_words: int = SHORT_ANSWER_WORDS) -> dict:
     """Everything ``quco eval --json`` reports for scored cases (see the module docstring for the fields).
 
     Each case needs ``score``, ``label``, ``coverage``, ``decision``, ``group``, ``answer``, ``latency_ms``
@@ -290,7 +291,7 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
          "strata": {stratum: {"n", "fraction", "auroc", "pairwise_accuracy"}},
          "gate": {"pass_rate", "error_among_passed", "base_error"},
          "baselines": {name: {"auroc", "pairwise_accuracy", "strata": {stratum: {"auroc", "pairwise_accuracy"}}}},
-         "length_control": {"n_short", "auroc_short", "auroc_length", "baselines_short": {name: auroc}},
+         "length_control": {"words", "n_short", "auroc_short", "auroc_length", "baselines_short": {name: auroc}},
          "latency_ms": {"p50", "p95"}}
 
     plus 95 % intervals (:func:`bootstrap_interval` over questions, ``bootstrap`` resamples; 0 turns them
@@ -324,7 +325,7 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
         strata[name] = {"n": k, "fraction": k / n if n else None, **_rank_metrics(scores, labels, groups, mask),
                         "auroc_ci95": ci(_auroc_stat(scores, labels, mask)) if k else None}
 
-    short = short_mask(answers, groups)
+    short = short_mask(answers, groups, short_words)
     base_scores = {name: _as_scores(_column(cases, name), name) for name in baselines}
     base = {}
     for name, bs in base_scores.items():
@@ -351,6 +352,7 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
                  "error_among_passed_ci95": ci(error_among_passed) if gate["n_passed"] else None},
         "baselines": base,
         "length_control": {
+            "words": short_words,
             "n_short": int(short.sum()),
             "auroc_short": auroc(scores[short], labels[short]),
             "auroc_length": auroc(lengths, labels),

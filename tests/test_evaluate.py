@@ -198,3 +198,36 @@ def test_blends_with_a_missing_field_name(tmp_path, ix):  # noqa: F811
             {"a": "Marie Curie", "b": "Ulm", "kind": "near", "field_a": "science", "field_b": "geography"}]
     summary, _ = evaluate_blends(write_jsonl(tmp_path / "b.jsonl", rows), ix)
     assert set(summary["per_field_auroc"]) == {"geography", "science"}
+
+
+def test_eval_of_a_directory_gives_one_headline_row_per_file(tmp_path, ix):  # noqa: F811
+    """``quco eval DIR --format pairs``: every .jsonl of the directory, one row each, pairs' length control at five
+    words (a five-word answer counts as short, a six-word one does not), and no reading of ``id`` or ``gold``."""
+    from click.testing import CliRunner
+
+    from quco.cli.main import cli
+
+    d = tmp_path / "realqa"
+    d.mkdir()
+    q = "Where was Albert Einstein born?"
+    write_jsonl(d / "a_dev.jsonl", [
+        {"id": "x:gpt4", "question": q, "answer": "In the city of Ulm", "label": 0, "gold": "Ulm"},
+        {"id": "x:bing", "question": q, "answer": "He was born in Warsaw.", "label": 1, "gold": "Ulm"}])
+    write_jsonl(d / "b_dev.jsonl", [
+        {"question": "Where was Marie Curie born?", "answer": "She was born in Warsaw, Poland.", "label": 0},
+        {"question": "Where was Marie Curie born?", "answer": "She was born in the city of Ulm.", "label": 1}])
+    (d / "notes.txt").write_text("not a dev file")
+    res = CliRunner().invoke(cli, ["eval", str(d), "--format", "pairs", "--index", str(ix.path), "--json",
+                                   "--bootstrap", "0"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert [h["file"] for h in out["headline"]] == ["a_dev.jsonl", "b_dev.jsonl"]
+    a, b = out["files"]
+    assert a["length_control"]["words"] == 5 and a["length_control"]["n_short"] == 2
+    assert b["length_control"]["n_short"] == 0  # "She was born in the city of Ulm." has eight words
+    assert out["headline"][0]["auroc_checked"] == 1.0  # Warsaw never meets Einstein; Ulm does
+    text = CliRunner().invoke(cli, ["eval", str(d), "--format", "pairs", "--index", str(ix.path), "--bootstrap", "0"])
+    assert text.exit_code == 0 and "a_dev.jsonl" in text.output and "b_dev.jsonl" in text.output
+    for bad, message in ((tmp_path, "no .jsonl dev file"), (tmp_path / "missing", "no such file")):
+        res = CliRunner().invoke(cli, ["eval", str(bad), "--index", str(ix.path)])
+        assert res.exit_code == 2 and message in res.output
