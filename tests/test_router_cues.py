@@ -1,9 +1,9 @@
 """The rule router's cues, principle by principle (#14 item 3).
 
-Every prompt here is hand-written for this file, none is taken from the dev set. The last test reads the dev set
-(when ``../shared`` is present) and fails if a cue alternative matches exactly one dev prompt without a stated
-principle in :data:`SINGLE_PROMPT_ALLOWED`: an alternative that only one prompt uses is the mark of a cue copied
-from that prompt.
+Every prompt here is hand-written for this file, none is taken from the dev set. Two slow tests read the dev set
+(when ``../shared`` is present): one fails if a cue alternative matches exactly one dev prompt without a stated
+principle in :data:`SINGLE_PROMPT_ALLOWED` (an alternative that only one prompt uses is the mark of a cue copied
+from that prompt), the other if the rules fall under their dev floor.
 """
 from __future__ import annotations
 
