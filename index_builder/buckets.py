@@ -96,6 +96,13 @@ def _slice(sorted_hashes: np.ndarray, lo: int, hi: int | None) -> tuple[int, int
     return s, max(s, e)
 
 
+def _row_counts(sorted_hashes: np.ndarray, entity_hash: np.ndarray, i0: int, i1: int) -> np.ndarray:
+    """How many entries of ``sorted_hashes`` (hashes of entities ``i0 <= id < i1`` only, ascending) each of those
+    entities has: a binary search per entity instead of one per entry."""
+    starts = np.searchsorted(sorted_hashes, entity_hash[i0:i1], side="left")
+    return np.diff(np.append(starts, sorted_hashes.shape[0])).astype(np.int64)
+
+
 def bucket_pairs(partials: Sequence[str], entity_hash: np.ndarray, i0: int, i1: int
                  ) -> tuple[np.ndarray, np.ndarray, int]:
     """The summed directed pairs of rows ``i0 <= row < i1``: sorted keys ``row << 32 | partner`` (global ids),
@@ -108,7 +115,7 @@ def bucket_pairs(partials: Sequence[str], entity_hash: np.ndarray, i0: int, i1: 
         if e == s:
             continue
         hb, n = (np.load(Path(p) / name, mmap_mode="r") for name in ("pairs_hb.npy", "pairs_n.npy"))
-        row = np.searchsorted(entity_hash, ha[s:e]).astype(np.int64)
+        row = np.repeat(np.arange(i0, i1, dtype=np.int64), _row_counts(np.asarray(ha[s:e]), entity_hash, i0, i1))
         partner = np.searchsorted(entity_hash, hb[s:e]).astype(np.int64)
         acc.add_run((row << 32) | partner, np.asarray(n[s:e], dtype=np.int64))
         read += e - s
@@ -128,7 +135,7 @@ def bucket_postings(partials: Sequence[str], doc_offsets: Sequence[int], entity_
         s, e = _slice(h, lo, hi)
         slices.append((s, e))
         if e > s:
-            deg += np.bincount(np.searchsorted(entity_hash, h[s:e]) - i0, minlength=i1 - i0)
+            deg += _row_counts(np.asarray(h[s:e]), entity_hash, i0, i1)
     if not np.array_equal(deg, np.asarray(entity_freq[i0:i1])):
         raise BuildError("the partials' postings disagree with their entity counts: delete the build's work "
                          "directory and build again without --resume")
@@ -140,7 +147,7 @@ def bucket_postings(partials: Sequence[str], doc_offsets: Sequence[int], entity_
             continue
         h = np.load(Path(p) / "post_h.npy", mmap_mode="r")
         d = np.load(Path(p) / "post_doc.npy", mmap_mode="r")
-        ids = (np.searchsorted(entity_hash, h[s:e]) - i0).astype(np.int64)
+        ids = np.repeat(np.arange(i1 - i0, dtype=np.int64), _row_counts(np.asarray(h[s:e]), entity_hash, i0, i1))
         docs = (np.asarray(d[s:e], dtype=np.int64) + off).astype(np.int32)
         scatter_rows(ids, docs, ids[:0], pos, out, out[:0])
     return out
