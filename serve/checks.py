@@ -2,11 +2,12 @@
 
 Every check of the process (``/v1/risk``, ``/v1/risk/batch``, the proxy's pre- and post-checks, the stream
 checks) is queued to :class:`CheckBatcher`. Its thread takes the first waiting check and every other one that is
-already queued (at most ``max_batch``; with ``wait_ms`` it also waits that long for more), parses their questions
+already queued (at most ``max_batch``; when the previous batch had more than one check, i.e. under load, it
+also waits up to ``wait_ms`` for more), parses their questions
 and first answer sentences in one spaCy batch (:func:`quco.gate.claim_entities.parse_ahead`: one pass of each
 pipeline component instead of one per request; spaCy is most of a check's time), then assesses them one by one,
 answering each caller as soon as its own report is ready. An idle server checks a lone request at once: batches
-form only from requests that arrive while the thread is busy, so batching adds no wait at low load.
+form from requests that arrive while the thread is busy, so batching adds no wait at low load.
 
 One thread, because the checks share state that is not made for concurrent use (spaCy's pipeline, the parse
 cache, the index readers), and under the GIL a second thread would buy little: ``--workers N`` runs N
@@ -50,7 +51,7 @@ class CheckBatcher:
         self.index, self.max_batch, self.wait = index, max(1, max_batch), max(0.0, wait_ms) / 1e3
         self.short_words = GateConfig().answer_as_entity_words  # what assess's claim steps read (GateConfig's)
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.batches = self.checked = self.largest = 0
+        self.batches = self.checked = self.largest = self.last = 0
         self.thread = threading.Thread(target=self._run, name="quco-checks", daemon=True)
         self.thread.start()
 
@@ -83,7 +84,8 @@ class CheckBatcher:
         first = self.queue.get()
         if first is _STOP:
             return [], True
-        batch, deadline = [first], time.monotonic() + self.wait
+        wait = self.wait if self.last > 1 else 0.0  # a busy server waits a little for more; an idle one never
+        batch, deadline = [first], time.monotonic() + wait
         while len(batch) < self.max_batch:
             try:
                 left = deadline - time.monotonic()
@@ -103,7 +105,7 @@ class CheckBatcher:
             if not live:
                 continue
             self.batches, self.checked = self.batches + 1, self.checked + len(live)
-            self.largest = max(self.largest, len(live))
+            self.largest, self.last = max(self.largest, len(live)), len(live)
             if len(live) > 1:
                 self._parse_ahead(live)
             for c in live:
