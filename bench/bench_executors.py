@@ -214,18 +214,21 @@ def count_partials(files: list[Path], gazetteer: Path, work: Path, workers: int)
     for p in partials:
         q = old / p.name
         q.mkdir(parents=True)
-        ha, hb, n = (np.load(p / f"pairs_{x}.npy") for x in ("ha", "hb", "n"))
+        vocab, indptr, partner, n = (np.load(p / f"pairs_{x}.npy") for x in ("vocab", "indptr", "partner", "n"))
+        ha, hb = np.repeat(vocab, np.diff(indptr)), vocab[partner.astype(np.int64)]
         fwd = ha < hb
         for x, arr in (("ha", ha[fwd]), ("hb", hb[fwd]), ("n", n[fwd].astype(np.int64))):
             np.save(q / f"pairs_{x}.npy", arr)
         for name in ("post_h.npy", "post_doc.npy"):
             os.symlink(p / name, q / name)
-    entries = sum(int(np.load(p / "pairs_ha.npy", mmap_mode="r").shape[0]) for p in partials)
+    entries = sum(int(np.load(p / "pairs_partner.npy", mmap_mode="r").shape[0]) for p in partials)
     return {"partials": [str(p) for p in partials], "old_partials": [str(old / p.name) for p in partials],
             "documents": docs, "entities": str(ent_dir), "count_s": round(time.perf_counter() - t, 1),
             "shards": len(partials), "directed_entries": entries, "n_entities": int(ent.num_rows),
             "partial_pair_mb": round(sum((p / f"pairs_{x}.npy").stat().st_size for p in partials
-                                         for x in ("ha", "hb", "n")) / 1e6, 1)}
+                                         for x in ("vocab", "indptr", "partner", "n")) / 1e6, 1),
+            "one_direction_pair_mb": round(sum((old / p.name / f"pairs_{x}.npy").stat().st_size for p in partials
+                                               for x in ("ha", "hb", "n")) / 1e6, 1)}
 
 
 def reduce_by_k(inp: dict[str, Any], ks: list[int], workers: int, work: Path) -> list[dict[str, Any]]:
@@ -266,7 +269,8 @@ def render(res: dict[str, Any]) -> str:
     if "reduce" in res:
         i = res["reduce"]["input"]
         lines += ["", f"Reduce alone: {i['shards']} shards, {i['directed_entries']:,} directed pair entries "
-                      f"({i['partial_pair_mb']} MB of pair partials), {i['n_entities']:,} entities; load "
+                      f"({i['partial_pair_mb']} MB of pair partials; {i['one_direction_pair_mb']} MB as shards wrote them "
+                      f"before, each pair once at 24 bytes), {i['n_entities']:,} entities; load "
                       f"{res['reduce']['load']}", "",
                   "| reduce | K | processes | wall s | tasks s | assemble s | largest bucket (entries) | "
                   "peak above base MiB | largest worker MiB | CPU s |", "|---|---|---|---|---|---|---|---|---|---|"]

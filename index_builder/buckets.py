@@ -1,9 +1,9 @@
 """The bucketed reduce: pair and posting counts summed by K independent tasks, one per bucket of entities.
 
-Every shard writes its lists sorted by entity hash (``index_builder/shard.py``): pairs once per direction, as
-(row hash, partner hash, count) sorted by row then partner, and postings as (hash, document) sorted by hash. An
-entity's id in the index is the rank of its hash, so a bucket -- a contiguous range of entity ids, i.e. a range of
-hashes -- is one contiguous slice of every shard's lists, found by a binary search in the memory-mapped file:
+Every shard writes its lists sorted by entity hash (``index_builder/shard.py``): pairs once per direction, as rows
+over its entities in hash order (each entry a partner and a count, partners ascending), and postings as (hash,
+document) sorted by hash. An entity's id in the index is the rank of its hash, so a bucket -- a contiguous range
+of entity ids, i.e. a range of hashes -- is one contiguous slice of every shard's lists, found by a binary search:
 the shards are already split into buckets, for any K. K is chosen when the reduce starts (``--buckets``, or from
 the number of pair entries), so it is not a count parameter, and ``--resume`` may use another one.
 
@@ -110,14 +110,16 @@ def bucket_pairs(partials: Sequence[str], entity_hash: np.ndarray, i0: int, i1: 
     lo, hi = int(entity_hash[i0]), (int(entity_hash[i1]) if i1 < entity_hash.shape[0] else None)
     acc, read = PairAccumulator(), 0
     for p in partials:
-        ha = np.load(Path(p) / "pairs_ha.npy", mmap_mode="r")
-        s, e = _slice(ha, lo, hi)
+        vocab = np.load(Path(p) / "pairs_vocab.npy")
+        v0, v1 = _slice(vocab, lo, hi)
+        indptr = np.load(Path(p) / "pairs_indptr.npy", mmap_mode="r")
+        s, e = int(indptr[v0]), int(indptr[v1])
         if e == s:
             continue
-        hb, n = (np.load(Path(p) / name, mmap_mode="r") for name in ("pairs_hb.npy", "pairs_n.npy"))
-        row = np.repeat(np.arange(i0, i1, dtype=np.int64), _row_counts(np.asarray(ha[s:e]), entity_hash, i0, i1))
-        partner = np.searchsorted(entity_hash, hb[s:e]).astype(np.int64)
-        acc.add_run((row << 32) | partner, np.asarray(n[s:e], dtype=np.int64))
+        ids = np.searchsorted(entity_hash, vocab).astype(np.int64)  # the shard's entities' global ids
+        row = np.repeat(ids[v0:v1], np.diff(np.asarray(indptr[v0:v1 + 1])))
+        partner, n = (np.load(Path(p) / name, mmap_mode="r") for name in ("pairs_partner.npy", "pairs_n.npy"))
+        acc.add_run((row << 32) | ids[np.asarray(partner[s:e], dtype=np.int64)], np.asarray(n[s:e], dtype=np.int64))
         read += e - s
     keys, counts = acc.result()
     return keys, counts, read
@@ -301,7 +303,7 @@ def plan_reduce(partials: Sequence[Path], documents: Sequence[int], arrays: Path
     """The reduce's job and bucket bounds: ``arrays`` holds the merged ``entity_hash.npy`` and ``entity_freq.npy``;
     ``buckets`` 0 chooses K from the partials' pair entries and ``capacity`` (the executor's parallel tasks)."""
     freq = np.load(arrays / "entity_freq.npy")
-    entries = sum(int(np.load(p / "pairs_ha.npy", mmap_mode="r").shape[0]) for p in partials)
+    entries = sum(int(np.load(p / "pairs_partner.npy", mmap_mode="r").shape[0]) for p in partials)
     bounds = bucket_bounds(freq, buckets or auto_buckets(entries, capacity))
     offsets = np.concatenate([[0], np.cumsum(np.asarray(documents, dtype=np.int64))])[:-1]
     job = ReduceJob(tuple(str(p) for p in partials), tuple(int(o) for o in offsets), str(arrays / "entity_hash.npy"),

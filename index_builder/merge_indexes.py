@@ -76,29 +76,23 @@ def check_compatible(paths: Sequence[Path], manifests: Sequence[dict]) -> None:
 
 
 def _as_partial(index: Path, part: Path, documents: int) -> None:
-    """Lay out ``index`` as a shard partial in ``part`` (files linked where the formats agree). The index's
-    symmetric pair rows are already the partial's directed pair list: row hash, partner hash, count, sorted."""
+    """Lay out ``index`` as a shard partial in ``part``. The index's symmetric pair rows are already a partial's
+    pair rows (entities in hash order, partners ascending), so they are linked, not copied."""
     part.mkdir(parents=True)
-    for name in ("entities.parquet", "passages.parquet"):
-        os.symlink(index / name, part / name)
-    os.symlink(index / "arrays" / "doc_ids.npy", part / "post_doc.npy")
     arrays = index / "arrays"
+    links = {"entities.parquet": index / "entities.parquet", "passages.parquet": index / "passages.parquet",
+             "post_doc.npy": arrays / "doc_ids.npy", "pairs_vocab.npy": arrays / "entity_hash.npy",
+             "pairs_indptr.npy": arrays / "nbr_indptr.npy", "pairs_partner.npy": arrays / "nbr_id.npy",
+             "pairs_n.npy": arrays / "nbr_count.npy"}
+    for name, target in links.items():
+        os.symlink(target, part / name)
     entity_hash = np.load(arrays / "entity_hash.npy")
-    nbr_indptr = np.load(arrays / "nbr_indptr.npy")
-    nbr_id, nbr_count = (np.load(arrays / f"{n}.npy", mmap_mode="r") for n in ("nbr_id", "nbr_count"))
     doc_indptr = np.load(arrays / "doc_indptr.npy", mmap_mode="r")
-    ha, hb = NpyAppender(part / "pairs_ha.npy", np.uint64), NpyAppender(part / "pairs_hb.npy", np.uint64)
-    n = NpyAppender(part / "pairs_n.npy", np.int32)
     post = NpyAppender(part / "post_h.npy", np.uint64)
     for s in range(0, entity_hash.shape[0], ROW_CHUNK):
         e = min(s + ROW_CHUNK, entity_hash.shape[0])
-        a, b = int(nbr_indptr[s]), int(nbr_indptr[e])
-        ha.append(np.repeat(entity_hash[s:e], np.diff(nbr_indptr[s:e + 1])))
-        hb.append(entity_hash[np.asarray(nbr_id[a:b], dtype=np.int64)])
-        n.append(np.asarray(nbr_count[a:b], dtype=np.int32))
         post.append(np.repeat(entity_hash[s:e], np.diff(np.asarray(doc_indptr[s:e + 1]))))
-    for f in (ha, hb, n, post):
-        f.close()
+    post.close()
     atomic_write_bytes(part / "stats.json", json.dumps({"documents": documents}).encode())
 
 

@@ -1,12 +1,12 @@
 """One shard of a build: documents in, a partial (entity counts, pair counts, passages) out.
 
 A partial is a directory ``partials/<shard>/`` with ``entities.parquet`` (hash, key, text, label, freq, mentions),
-``pairs_ha.npy``/``pairs_hb.npy``/``pairs_n.npy`` (every pair once per direction: row entity hash, partner hash,
-``int32`` document count, sorted by row hash then partner hash), ``post_h.npy``/``post_doc.npy`` (each entity
-hash with the shard-local number of every document that mentions it, sorted), ``passages.parquet`` and
-``stats.json``. Sorted by hash, every list is already split into the reduce's buckets (ranges of hashes) for any
-number of them: a bucket is one slice, found by a binary search in the memory-mapped ``.npy``
-(``index_builder/buckets.py``). The
+``pairs_vocab.npy``/``pairs_indptr.npy``/``pairs_partner.npy``/``pairs_n.npy`` (every pair once per direction, as
+rows: the shard's entity hashes ascending, each row's entries, each entry a partner's position in that list and
+the pair's ``int32`` document count; 8 bytes an entry), ``post_h.npy``/``post_doc.npy`` (each entity hash with
+the shard-local number of every document that mentions it, sorted), ``passages.parquet`` and ``stats.json``.
+Sorted by hash, every list is already split into the reduce's buckets (ranges of hashes) for any number of them:
+a bucket is one slice, found by a binary search in the memory-mapped ``.npy`` (``index_builder/buckets.py``). The
 completion marker ``completions/<shard>`` is written last, after everything else is on disk, so a shard either has
 a marker and complete outputs or is redone.
 """
@@ -23,11 +23,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quco.cooccur.csr import indptr_of
 from quco.cooccur.extract import Extractor, TokenizedBatch
 from quco.cooccur.kernels import PairAccumulator, doc_entities, emit_pairs
 from quco.cooccur.types import Document
 
 PASSAGE_WORDS = 100
+PAIR_FILES = ("pairs_vocab.npy", "pairs_indptr.npy", "pairs_partner.npy", "pairs_n.npy")
 BATCH_CHARS = 4_000_000  # documents are tokenized and matched in batches of about this many characters
 
 
@@ -111,24 +113,25 @@ def _pieces(docs: Sequence[Document], max_chars: int = BATCH_CHARS) -> Iterator[
         yield piece
 
 
-def directed_pairs(keys: np.ndarray, counts: np.ndarray, hashes: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A shard's pairs once per direction, in hash space: (row hash, partner hash, count), sorted by row hash then
-    partner hash. ``keys`` are ``a << 32 | b`` of vocabulary ids (``hashes[id]``), each pair once.
+def pair_rows(keys: np.ndarray, counts: np.ndarray, hashes: np.ndarray, present: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A shard's pairs once per direction, as rows over its entities sorted by hash: ``(vocab, indptr, partner,
+    n)``, where ``vocab`` is the hashes of the vocabulary ids ``present`` (every id in ``keys`` among them),
+    ascending; row ``r`` (entity ``vocab[r]``) holds the entries ``indptr[r]:indptr[r + 1]`` of ``partner`` (a
+    position in ``vocab``, ascending) and ``n`` (the pair's document count). ``keys`` are ``a << 32 | b`` of
+    vocabulary ids (``hashes[id]``), each pair once.
 
-    Sorted as one ``int64`` key: each id is replaced by the rank of its hash in the vocabulary, so the order of the
-    packed ranks is the order of the hashes."""
-    n = hashes.shape[0]
-    by_hash = np.argsort(hashes, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_hash] = np.arange(n, dtype=np.int64)
+    Sorted as one ``int64`` key: each id is replaced by its rank in ``vocab``, whose order is the hashes'."""
+    order = present[np.argsort(hashes[present], kind="stable")]
+    rank = np.full(hashes.shape[0], -1, dtype=np.int64)
+    rank[order] = np.arange(order.shape[0], dtype=np.int64)
     a, b = rank[keys >> 32], rank[keys & 0xFFFFFFFF]
     packed = np.concatenate([(a << 32) | b, (b << 32) | a])
-    order = np.argsort(packed, kind="stable")
-    packed = packed[order]
-    sorted_h = hashes[by_hash]
-    return (sorted_h[packed >> 32], sorted_h[packed & 0xFFFFFFFF],
-            np.concatenate([counts, counts])[order].astype(np.int32))
+    by_key = np.argsort(packed, kind="stable")
+    packed = packed[by_key]
+    indptr = indptr_of(np.bincount(packed >> 32, minlength=order.shape[0]))
+    return (hashes[order], indptr, (packed & 0xFFFFFFFF).astype(np.uint32),
+            np.concatenate([counts, counts])[by_key].astype(np.int32))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -236,10 +239,8 @@ def process_shard(shard: str, docs: Sequence[Document], extractor: Extractor, wi
     pq.write_table(ent_table, str(out / "entities.parquet"), compression="zstd")
     keys, counts = acc.result()
     hashes = np.asarray(rows["hash"], dtype=np.uint64)
-    row_h, partner_h, pair_n = directed_pairs(keys, counts, hashes)
-    np.save(out / "pairs_ha.npy", row_h)
-    np.save(out / "pairs_hb.npy", partner_h)
-    np.save(out / "pairs_n.npy", pair_n)
+    for name, arr in zip(PAIR_FILES, pair_rows(keys, counts, hashes, keep)):
+        np.save(out / name, arr)
     post = np.unique(np.concatenate(post_runs)) if post_runs else np.empty(0, np.int64)
     post_h = hashes[post >> 32]
     order = np.lexsort((post & 0xFFFFFFFF, post_h))

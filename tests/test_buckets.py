@@ -19,7 +19,7 @@ from quco.index_builder.buckets import bucket_bounds, plan_reduce, reduce_bucket
 from quco.index_builder.build import build_index
 from quco.index_builder.executors import LocalExecutor
 from quco.index_builder.merge_indexes import append_to_index, merge_indexes
-from quco.index_builder.shard import directed_pairs
+from quco.index_builder.shard import PAIR_FILES, pair_rows
 
 from test_executors import ARRAYS, assert_same_index, corpus, opts  # noqa: F401 (corpus: a fixture)
 
@@ -37,15 +37,20 @@ def directed_pairs_py(keys, counts, hashes) -> list[tuple[int, int, int]]:
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 60), st.integers(0, 200), st.integers(0, 2**32))
-def test_directed_pairs_match_reference(n, m, seed):
+def test_pair_rows_match_reference(n, m, seed):
     rng = np.random.default_rng(seed)
     hashes = rng.choice(np.iinfo(np.int64).max, size=n, replace=False).astype(np.uint64) * np.uint64(2)
     pairs = {(int(a), int(b)) for a, b in rng.integers(0, n, size=(m, 2)) if a < b}  # vocabulary ids, a < b
     keys = np.array(sorted((a << 32) | b for a, b in pairs), dtype=np.int64)
     counts = rng.integers(1, 50, size=keys.shape[0]).astype(np.int64)
-    ha, hb, c = directed_pairs(keys, counts, hashes)
-    assert ha.dtype == hb.dtype == np.uint64 and c.dtype == np.int32
-    assert list(zip(ha.tolist(), hb.tolist(), c.tolist())) == directed_pairs_py(keys, counts, hashes)
+    used = {i for ab in pairs for i in ab}
+    present = np.array(sorted(used | {int(i) for i in rng.integers(0, n, size=3)}), dtype=np.int64)
+    vocab, indptr, partner, c = pair_rows(keys, counts, hashes, present)
+    assert vocab.tolist() == sorted(hashes[present].tolist())
+    assert indptr.shape[0] == vocab.shape[0] + 1 and partner.dtype == np.uint32 and c.dtype == np.int32
+    rows = np.repeat(vocab, np.diff(indptr))
+    got = list(zip(rows.tolist(), vocab[partner.astype(np.int64)].tolist(), c.tolist()))
+    assert got == directed_pairs_py(keys, counts, hashes)
 
 
 @settings(max_examples=60, deadline=None)
@@ -80,8 +85,8 @@ def _random_partials(root: Path, rng: np.random.Generator, n_shards: int, n_ent:
             pairs[(ha, hb)] = pairs.get((ha, hb), 0) + c
         p = root / f"p{s}"
         p.mkdir()
-        for name, arr in zip(("pairs_ha", "pairs_hb", "pairs_n"), directed_pairs(keys, counts, vocab)):
-            np.save(p / f"{name}.npy", arr)
+        for name, arr in zip(PAIR_FILES, pair_rows(keys, counts, vocab, np.arange(len(vocab)))):
+            np.save(p / name, arr)
         np.save(p / "post_h.npy", np.array([h for h, _ in post], dtype=np.uint64))
         np.save(p / "post_doc.npy", np.array([d for _, d in post], dtype=np.int32))
         for h, d in post:

@@ -17,7 +17,8 @@ GX = GazetteerExtractor(Gazetteer.from_entries((n, "X") for n in NAMES))
 def _partial(tmp, docs, batch_chars, window):
     process_shard("s", docs, GX, window, tmp, batch_chars=batch_chars)
     part = tmp / "partials" / "s"
-    return [np.load(part / f).tolist() for f in ("pairs_ha.npy", "pairs_hb.npy", "pairs_n.npy")], \
+    return [np.load(part / f).tolist() for f in ("pairs_vocab.npy", "pairs_indptr.npy", "pairs_partner.npy",
+                                                 "pairs_n.npy")], \
         (part / "stats.json").read_text()
 
 
