@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import replace
@@ -61,6 +62,9 @@ def configs() -> dict[str, dict]:
         "+ generic terms dropped (= default)": {},
     }
     variants = {
+        "  default, names completing the question's words kept as values": dict(steps={"partial_restate": False}),
+        "  default, no topics restated by the answer": dict(steps={"answer_topics": False}),
+        "  default, no first-choice kind (any fitting value)": dict(steps={"primary_kind": False}),
         "  default, lists: first item only": dict(claim_lists=False),
         "  default, no common-noun topics": dict(claim_noun_topics=False),
         "  default, coverage of the best topic": dict(coverage_of="best"),
@@ -107,7 +111,35 @@ def bootstrap(scores: np.ndarray, base: np.ndarray, labels: np.ndarray, n_boot: 
             "margin_ci": ci(diff)}
 
 
-def run(index: str, files: list[Path], names: list[str] | None, limit: int | None, n_boot: int) -> dict:
+def parse_sets(items: list[str] | None) -> dict:
+    """``["passage_weight=0", "claims=false"]`` as GateConfig overrides (numbers, booleans, else strings)."""
+    out: dict = {}
+    for item in items or []:
+        k, _, v = item.partition("=")
+        low = v.strip().lower()
+        if low in ("true", "false"):
+            out[k.strip()] = low == "true"
+            continue
+        try:
+            out[k.strip()] = int(v) if re.fullmatch(r"-?\d+", v.strip()) else float(v)
+        except ValueError:
+            out[k.strip()] = v
+    return out
+
+
+def with_steps(fields: dict) -> None:
+    """Make ``assess`` build its :class:`~quco.gate.claims.ClaimSteps` with ``fields`` replaced: the claim steps
+    that have no ``GateConfig`` field of their own are switched here (a bench-only hook; the product uses the
+    defaults)."""
+    from quco.gate import assess as assess_mod
+
+    orig = getattr(assess_mod, "_quco_orig_claim_steps", assess_mod._claim_steps)
+    assess_mod._quco_orig_claim_steps = orig
+    assess_mod._claim_steps = (lambda cfg: replace(orig(cfg), **fields)) if fields else orig
+
+
+def run(index: str, files: list[Path], names: list[str] | None, limit: int | None, n_boot: int,
+        base: dict | None = None, steps: dict | None = None) -> dict:
     from quco.cooccur.index import Index
     from quco.evaluation.evaluate import load_cases, score_cases
     from quco.evaluation.metrics import gate_view
@@ -133,7 +165,9 @@ def run(index: str, files: list[Path], names: list[str] | None, limit: int | Non
         table[path.stem] = {}
         fresh = True
         for name in order:
-            cfg = replace(GateConfig(retrieve_evidence=False), **cfgs[name])
+            over = dict(cfgs[name])
+            with_steps({**(steps or {}), **over.pop("steps", {})})
+            cfg = replace(GateConfig(retrieve_evidence=False, **(base or {})), **over)
             cases = [dict(c) for c in rows]
             t = time.perf_counter()
             score_cases(cases, ix, cfg, subject_hint=False)
@@ -157,7 +191,7 @@ def run(index: str, files: list[Path], names: list[str] | None, limit: int | Non
     return table
 
 
-def latency(index: str, path: Path, limit: int | None) -> dict:
+def latency(index: str, path: Path, limit: int | None, base: dict | None = None, steps: dict | None = None) -> dict:
     """Per-call ``assess`` time on fresh caches (no parse reused), wall clock and this process's CPU time.
 
     On a shared machine the wall clock includes waiting for a core; the CPU time does not, and is close to what an
@@ -170,8 +204,10 @@ def latency(index: str, path: Path, limit: int | None) -> dict:
 
     ix = Index(index)
     rows = load_cases(path, "pairs", limit)
+    with_steps(steps or {})
     out = {}
-    for name, cfg in (("before #13", GateConfig(claims=False)), ("claims (default)", GateConfig())):
+    base = base or {}
+    for name, cfg in (("before #13", GateConfig(claims=False, **base)), ("claims (default)", GateConfig(**base))):
         assess(rows[0]["question"], rows[0]["answer"], index=ix, config=cfg, retrieve=False)  # loads, compiles
         claim_entities.set_parse_cache(512)  # empty: every question and answer parsed afresh
         wall, cpu = [], []
@@ -213,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="first N rows of each file")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     ap.add_argument("--json", help="also write the table as JSON here")
+    ap.add_argument("--set", nargs="*", metavar="FIELD=VALUE",
+                    help="GateConfig fields for every row (e.g. passage_weight=0 to measure the claim steps alone)")
+    ap.add_argument("--steps", nargs="*", metavar="FIELD=VALUE",
+                    help="ClaimSteps fields for every row (e.g. partial_restate=false)")
     ap.add_argument("--latency", action="store_true", help="only time assess per call (wall and CPU, fresh caches)")
     a = ap.parse_args(argv)
     stems = a.files or list(TARGETED) + (list(REPORTED) if a.all else [])
@@ -223,10 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if a.latency:
         print("| file | configuration | wall ms p50 / p95 | CPU ms p50 / p95 | load average |\n|---|---|---:|---:|---:|")
-        table = {f.stem: latency(a.index, f, a.limit) for f in files}
+        table = {f.stem: latency(a.index, f, a.limit, parse_sets(a.set), parse_sets(a.steps)) for f in files}
     else:
         print(HEADER, flush=True)
-        table = run(a.index, files, a.only, a.limit, a.boot)
+        table = run(a.index, files, a.only, a.limit, a.boot, parse_sets(a.set), parse_sets(a.steps))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(table, indent=1))

@@ -34,9 +34,12 @@ _CONNECT = frozenset({"of", "the", "de", "la", "le", "von", "van", "der", "du", 
 
 HONORIFICS = frozenset("""sir dame lord lady king queen prince princess saint st dr mr mrs ms miss president
 representative senator general captain admiral marshal field pope emperor empress sultan sheikh reverend rev
-professor prof judge justice chancellor governor mayor colonel major lieutenant sergeant""".split())
+professor prof judge justice chancellor governor mayor colonel major lieutenant sergeant adm gen col capt lt sgt
+gov sen rep hon fr cdr cmdr maj supt""".split())
 _FOOTNOTE = re.compile(r"(?<=[a-z)\]\"'\u201d])\d{1,2}(?=[\s.,;:!?)]|$)|^[ \t]*(?:\d{1,2}[.)]|[-*\u2022])(?=\s)",
                        re.M)
+# a function word glued to the next name where a non-breaking space was lost ("wasMark Mothersbaugh")
+_GLUED = re.compile(r"\b(?:was|is|are|were|by|to|as|the|of|in|and|at|from|on|for|with|called|named)(?=[A-Z][a-z])")
 YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
 
 
@@ -81,9 +84,11 @@ class Span:
 
 
 def clean_answer(text: str) -> str:
-    """``text`` with footnote digits glued to words ("Il trovatore1." -> "Il trovatore .") and list markers at the
-    start of a line ("1. ", "- ") blanked: same length, so character offsets stay valid."""
-    return _FOOTNOTE.sub(lambda m: " " * len(m.group()), text)
+    """``text`` with footnote digits glued to words ("Il trovatore1." -> "Il trovatore ."), list markers at the
+    start of a line ("1. ", "- ") and a function word glued to the name after it ("wasMark" -> "   Mark") blanked:
+    same length, so character offsets stay valid."""
+    blank = lambda m: " " * len(m.group())  # noqa: E731
+    return _GLUED.sub(blank, _FOOTNOTE.sub(blank, text))
 
 
 def clean_question(text: str) -> str:
@@ -132,13 +137,16 @@ def _trim(v: _View, i: int, j: int) -> tuple[int, int]:
     """Token range [i, j) without leading determiners/punctuation and a trailing possessive or punctuation."""
     t = v.toks
     while i < j and (t[i].punct or t[i].lower in ("the", "a", "an") or t[i].space
-                     or (t[i].lower.rstrip(".") in HONORIFICS and j - i > 1 and t[i + 1].pos == "PROPN")):
-        i += 1  # "the", and a title before a name: "Sir Paul McCartney" is Paul McCartney
+                     or (t[i].lower.rstrip(".") in HONORIFICS and j - i > 1 and t[i + 1].pos == "PROPN")
+                     or (j - i > 2 and t[i + 1].lower.rstrip(".") in HONORIFICS and t[i + 2].pos == "PROPN")):
+        i += 1  # "the", and a title before a name: "Sir Paul McCartney", "US President Richard Nixon"
     for k in range(i, j):  # "The Two Towers (2002": a bracket the span does not close ends it
         if t[k].text == "(" and not any(t[m].text == ")" for m in range(k, j)):
             j = k
             break
     while j > i and (t[j - 1].punct or t[j - 1].tag == "POS" or t[j - 1].space):
+        if t[j - 1].text == ")" and any(t[m].text == "(" for m in range(i, j)):
+            break  # "We Are One (Ole Ola)" keeps its closing bracket
         j -= 1
     return i, j
 
@@ -173,11 +181,14 @@ def _title_after_noun(v: _View) -> list[Span]:
             if not word:
                 continue
             first = word[0].isupper() or word[0].isdigit()
-            if k == 0 and not first:
-                break
+            if k == 0 and (not first or w.group()[0] in "\"'\u201c\u2018"):
+                break  # a quoted title is the quotes' (_QUOTED), not a run that may run past them
+            if k and word in ("is", "was", "are", "were"):
+                break  # "the album Back in Black is Brian Johnson": a lower-case verb ends the title
             if first or word.lower() in _TITLE_SMALL:
-                end = m.end() + w.end()
-                if w.group().endswith((".", ";", ":")) and k + 1 < len(words):
+                if first:  # a title ends on a capitalized word, never on "the" ("Oliver!, the first food")
+                    end = m.end() + w.end()
+                if w.group().endswith((".", ";", ":", "!", "?")) and k + 1 < len(words):
                     break
                 continue
             break
@@ -185,7 +196,19 @@ def _title_after_noun(v: _View) -> list[Span]:
             sp = _char_span(v, m.end(), end, "WORK_OF_ART", "title")
             if sp is not None:
                 out.append(sp)
+            # "the song Maman a tort?": a title at the end of the text runs on to it (any casing); only if the
+            # corpus has it whole, unless the capitalized run is one word ("Maman" alone is another name)
+            tail = _TAIL.match(text, end)
+            if tail is not None:
+                one = len(text[m.end():end].split()) == 1
+                sp = _char_span(v, m.end(), tail.end(1), "WORK_OF_ART", "title" if one else "title+")
+                if sp is not None:
+                    out.append(sp)
     return out
+
+
+# at most three more words, then the end of the text: a title at the end of a question, in any casing
+_TAIL = re.compile(r"((?:\s+[^\s.,;:!?\"\u201d]+){1,3})\s*[?.!]?\s*$")
 
 
 def _propn_runs(v: _View) -> list[Span]:
@@ -264,7 +287,7 @@ def candidates(doc: Any, index_spans: Sequence[tuple[int, int, str]] = ()) -> li
     return out
 
 
-_EXPLICIT = ("answer", "title", "quoted")
+_EXPLICIT = ("answer", "title+", "title", "quoted")
 _ORIGIN_ORDER = {"ner": 0, "index": 1, "propn": 2, "noun": 3}
 
 
@@ -284,6 +307,8 @@ def resolve(cands: list[Span], noun_phrases: bool = False) -> list[Span]:
     for s in cands:
         if s.origin == "noun" and not (_known(s) and (s.kind == "entity" or noun_phrases)):
             continue  # a common noun counts only as an entity of the index (a title), not as any phrase
+        if s.origin == "title+" and not _known(s):
+            continue  # a title run on to the end of the text only if the corpus has it whole
         if s.origin not in _EXPLICIT and not _known(s) and any(
                 _known(t) and s.start <= t.start and t.end <= s.end and 2 * words(t) > words(s) for t in cands):
             continue

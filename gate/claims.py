@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from quco.cooccur.normalize import key_tokens
+from quco.cooccur.normalize import key_tokens, tokenize_py
 from quco.gate.claim_spans import (HONORIFICS, NAME_LABELS, VALUE_LABELS, YEAR, Lexicon, Span, TermStats, annotate,
                                    candidates, clean_answer, clean_question, resolve, split_sentences, view)
 
@@ -49,6 +50,13 @@ _FITS: dict[str, frozenset[str]] = {
     "number": frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE", "TIME", "YEAR"}),
     "entity": NAME_LABELS | {""},
     "other": NAME_LABELS | VALUE_LABELS | {"", "YEAR"},
+}
+# the labels that answer a form first: a person before an organization, a count before a date
+_PRIMARY: dict[str, frozenset[str]] = {
+    "person": frozenset({"PERSON"}),
+    "place": frozenset({"GPE", "LOC", "FAC"}),
+    "date": frozenset({"DATE", "TIME", "YEAR"}),
+    "number": frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}),
 }
 _PERSON_NOUNS = ("person|man|woman|men|women|king|queen|actor|actress|singer|composer|author|writer|poet|painter|"
                  "artist|player|footballer|manager|president|prime minister|leader|scientist|inventor|explorer|"
@@ -72,7 +80,7 @@ _FORM_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 _HEDGE = re.compile(
     r"\b(?:I'?m sorry|I am sorry|as an AI|AI language model|I (?:do not|don't|cannot|can't|couldn't|could not|"
     r"am unable to|was unable to) (?:have|know|find|determine|provide|say|be sure|verify|access|browse)|"
-    r"I'?m not (?:entirely |completely |100% )?sure|I am not (?:entirely |completely )?sure|not (?:entirely )?certain|"
+    r"(?:\bI)?'m sorry|I'?m not (?:entirely |completely |100% )?sure|I am not (?:entirely |completely )?sure|not (?:entirely )?certain|"
     r"(?:it is|it's) (?:unclear|not clear|difficult to|hard to|not possible|impossible to)|there (?:is|are) "
     r"(?:no|not enough) (?:information|record|records|evidence|data|reliable)|my (?:knowledge|training)|"
     r"knowledge cutoff|as of (?:my|the time)|I would need|please (?:provide|clarify|specify)|could you (?:please )?"
@@ -87,6 +95,14 @@ class ClaimSteps:
     ``max_sentences``: how many answer sentences are read at most (the claim is nearly always in the first few).
     ``noun_topics``: a question with nothing named takes its common nouns that the corpus has as topics ("who
     developed the geocentric view"); without it only those that are entities (titles) of the index.
+    ``partial_restate``: an answer name that starts with two or more of the question's words and completes them
+    ("Big Enos Burdette" for "who played big enos") restates the question (:func:`restates`).
+    ``answer_topics``: a name the answer restates from the question, written as one name there ("A Change Is
+    Gonna Come" for "who produced a change is gonna come"), becomes the question's topic in place of the topics it
+    holds ("change", "come"): a lower-case search query's names are found where the answer capitalizes them.
+    ``primary_kind``: the claim sentence is the first with a value of the form's first-choice kind (who: a
+    person; where: a place; when: a date; how many: a count), else the first with any fitting value; its values
+    are those of that kind and the names spaCy did not label ("Ulm" in "Ulm, Poland").
     """
 
     question_form: bool = True
@@ -97,6 +113,9 @@ class ClaimSteps:
     generic_share: float = 0.03
     max_sentences: int = 4
     noun_topics: bool = True
+    partial_restate: bool = True
+    answer_topics: bool = True
+    primary_kind: bool = True
 
 
 @dataclass
@@ -121,11 +140,19 @@ class Claims:
 
 # ---- question form -------------------------------------------------------------------------------------------------
 def question_form(question: str) -> str:
-    """``person`` | ``place`` | ``date`` | ``number`` | ``entity`` | ``other``: the kind of value that answers it."""
-    for form, rx in _FORM_RULES:
-        if rx.search(question):
-            return form
-    return "other"
+    """``person`` | ``place`` | ``date`` | ``number`` | ``entity`` | ``other``: the kind of value that answers it.
+
+    The earliest specific cue decides (who / when / where / how many / which-X), so that a title later in the
+    question does not ("Who recorded the When Harry Met Sally soundtrack?" is a person); a bare what / which /
+    name is the fallback."""
+    best: tuple[int, int, str] | None = None
+    for rank, (form, rx) in enumerate(_FORM_RULES[:-1]):
+        m = rx.search(question)
+        if m and (best is None or (m.start(), rank) < best[:2]):
+            best = (m.start(), rank, form)
+    if best is not None:
+        return best[2]
+    return "entity" if _FORM_RULES[-1][1].search(question) else "other"
 
 
 def fits(span: Span, form: str) -> bool:
@@ -147,7 +174,7 @@ def generic_reason(span: Span, doc: Any, n_documents: int, steps: ClaimSteps, ca
         return "no word"
     if span.numeric:
         return ""
-    if span.origin in ("title", "quoted"):
+    if span.origin in ("title", "title+", "quoted"):
         return ""
     v = view(doc)
     lo, hi = bisect.bisect_left(v.starts, span.start), bisect.bisect_left(v.starts, span.end)
@@ -196,20 +223,39 @@ def topics(qdoc: Any, lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
     dropped = [] if dropped is None else dropped
     # a question's common nouns may be any phrase the corpus has ("the geocentric view"): only a fallback topic
     spans = resolve(annotate(candidates(qdoc, index_spans), lexicon), noun_phrases=steps.noun_topics)
-    names = [s for s in spans if not s.numeric]
+    # not the question word itself ("how long" is an index phrase), but a title may start with one ("What You Need")
+    names = [s for s in spans if not s.numeric and not (s.key.split()[0] in _WH and s.text[:1].islower())]
     return _drop_generic(names, qdoc, lexicon, steps, _is_cased(view(qdoc).text), dropped)
 
 
+def _plain(word: str) -> str:
+    """``word`` without accents ("frédéric" -> "frederic"): an answer often spells a name better than its question."""
+    if word.isascii():
+        return word
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
 def _content(text: str) -> set[str]:
-    return {w for w in key_tokens(text) if len(w) > 2 or w.isdigit()}
+    return {_plain(w) for w in key_tokens(text) if len(w) > 2 or w.isdigit()}
 
 
-def restates(span: Span, q_keys: set[str], q_words: set[str]) -> bool:
-    """Whether an answer span only repeats the question (same key, or all its words are the question's)."""
-    if span.key in q_keys:
+def restates(span: Span, q_keys: set[str], q_words: set[str], partial: bool = False) -> bool:
+    """Whether an answer span only repeats the question (same key, or all its words are the question's).
+
+    ``partial``: also a name that starts with the question's words and completes them ("Big Enos Burdette" for
+    "who played big enos", "Red Hot Chili Peppers" for "...founded the Red Hot Peppers"): the answer restating
+    the question's subject, not its value. A name that only shares a later word ("Ziggy Marley" for "the son of
+    Bob Marley") or starts with a number ("1948 Summer Olympics") is still a value."""
+    if span.key in q_keys or _plain(span.key) in q_keys:
         return True
     words = _content(span.text)
-    return bool(words) and words <= q_words
+    if bool(words) and words <= q_words:
+        return True
+    if not partial or span.numeric:
+        return False
+    order = [w for w in map(_plain, span.key.split()) if w in words]
+    shared = [w for w in order if w in q_words]
+    return len(order) > 1 and order[0] in q_words and not order[0].isdigit() and len(shared) >= 2
 
 
 def _sentence_values(doc: Any, offset: int, question: str, q_keys: set[str], q_words: set[str], form: str,
@@ -226,7 +272,7 @@ def _sentence_values(doc: Any, offset: int, question: str, q_keys: set[str], q_w
     if steps.question_form and form == "date":  # a full date is rarely written the same way twice: its year
         spans = _years(spans, lexicon)
     for s in spans:
-        if (restates(s, q_keys, q_words) if steps.answer_span else s.key in q_keys):
+        if (restates(s, q_keys, q_words, steps.partial_restate) if steps.answer_span else s.key in q_keys):
             s.reason = "restates the question"
             dropped.append(s)
         else:
@@ -254,6 +300,7 @@ def _years(spans: list[Span], lexicon: Lexicon) -> list[Span]:
     return out
 
 
+_WH = frozenset({"how", "what", "which", "who", "whom", "whose", "when", "where", "why"})
 _JOINER = re.compile(r"\band\b|\bor\b|&|\n|;", re.I)
 
 
@@ -278,9 +325,10 @@ def answer_values(sentences: Iterable[tuple[int, Any]], question: str, topic_spa
     """
     dropped: list[Span] = []
     claims = Claims(form, topic_spans, [], dropped=dropped)
-    q_keys = {s.key for s in topic_spans} | {" ".join(key_tokens(question))}
+    q_keys = {_plain(k) for k in [s.key for s in topic_spans] + [" ".join(key_tokens(question))]}
     q_words = _content(question)
     fallback: tuple[tuple[int, int], list[Span]] | None = None
+    secondary: tuple[tuple[int, int], list[Span]] | None = None
     collected: list[Span] = []
     answer_text = ""
     for k, (offset, doc) in enumerate(sentences):
@@ -288,7 +336,7 @@ def answer_values(sentences: Iterable[tuple[int, Any]], question: str, topic_spa
             break
         text = view(doc).text
         answer_text = answer_text.ljust(offset) + text
-        hedge = bool(_HEDGE.search(text))
+        hedge = bool(_HEDGE.search(text.replace("\u2019", "'")))
         claims.hedged = claims.hedged or hedge
         if steps.hedges and hedge:
             continue
@@ -297,15 +345,22 @@ def answer_values(sentences: Iterable[tuple[int, Any]], question: str, topic_spa
         if not steps.answer_span:  # every new candidate of every sentence read
             collected += typed if steps.question_form else typed + untyped
             continue
-        if typed:
-            claims.sentence, claims.values = (offset, offset + len(text)), typed
+        primary = [s for s in typed if s.label in _PRIMARY.get(form, ())] if steps.primary_kind else typed
+        if primary or (typed and form not in _PRIMARY):
+            # in that sentence, a fitting value of another named kind is a side fact ("Pope Adrian IV", an ORG
+            # to spaCy, beside "Nicholas Breakspear" for "who"); a name spaCy did not label stays ("Ulm, Poland")
+            keep = ([s for s in typed if s.label in _PRIMARY[form] or s.label == ""]
+                    if steps.primary_kind and form in _PRIMARY else typed)
+            claims.sentence, claims.values = (offset, offset + len(text)), keep
             break
+        if typed and secondary is None:  # of the expected kind, not the first choice ("Queen" for "who")
+            secondary = ((offset, offset + len(text)), typed)
         if untyped and fallback is None:  # nothing of the expected kind yet: the first new thing said
             fallback = ((offset, offset + len(text)), untyped)
     if not steps.answer_span:
         claims.values = collected
-    elif not claims.values and fallback is not None:
-        claims.sentence, claims.values = fallback
+    elif not claims.values and (secondary or fallback) is not None:
+        claims.sentence, claims.values = secondary or fallback
     claims.is_list = is_list(claims.values, answer_text)
     if len(claims.values) > 1 and not steps.lists:
         dropped += claims.values[1:]
@@ -324,5 +379,35 @@ def extract_claims(qdoc: Any, sentences: Iterable[tuple[int, Any]] | None, lexic
     if sentences is None:
         return Claims(form, tops, [], dropped=dropped)
     c = answer_values(sentences, view(qdoc).text, tops, form, lexicon, steps, a_index_spans, whole)
+    if steps.answer_topics:
+        c.topics = restated_topics(view(qdoc).text, tops, c.dropped, lexicon, steps, dropped)
     c.dropped = dropped + c.dropped
     return c
+
+
+def restated_topics(question: str, tops: list[Span], answer_dropped: list[Span], lexicon: Lexicon,
+                    steps: ClaimSteps, dropped: list[Span]) -> list[Span]:
+    """``tops`` with each name the answer restated from the question (a span of ``answer_dropped`` whose words
+    are a run of the question's words, known to the corpus, not generic) in place of the topics inside it; the
+    span is re-anchored on the question's characters."""
+    q_toks = tokenize_py(question)
+    q_words = [t for t, _, _ in q_toks]
+    out = list(tops)
+    for r in answer_dropped:
+        words = r.key.split()
+        if (r.reason != "restates the question" or len(words) < 2 or r.numeric or r.freq <= 0
+                or r.kind == "absent" or r.freq > steps.generic_share * max(lexicon.n_documents, 1)):
+            continue
+        at = next((i for i in range(len(q_words) - len(words) + 1) if q_words[i:i + len(words)] == words), -1)
+        if at < 0 or any(t.key == r.key for t in out):
+            continue
+        inside = [t for t in out if set(t.key.split()) <= set(words)]
+        if any(len(t.key.split()) >= len(words) for t in inside):
+            continue
+        start, end = q_toks[at][1], q_toks[at + len(words) - 1][2]
+        topic = replace(r, text=question[start:end], start=start, end=end, origin="answer", reason="")
+        for t in inside:
+            t.reason = f"inside {topic.text!r}, restated by the answer"
+            dropped.append(t)
+        out = sorted([t for t in out if t not in inside] + [topic], key=lambda t: t.start)
+    return out
