@@ -25,16 +25,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quco import __version__
 from quco.cooccur.index import Index
-from quco.errors import QucoError
+from quco.errors import GateError, QucoError
 from quco.data.default import open_index
 from quco.gate.assess import assess
 from quco.gate.report import RiskReport
-from quco.serve.checks import CheckBatcher
+from quco.serve.checks import WARMUP, CheckBatcher
 from quco.serve.config import ServeConfig
 
 log = logging.getLogger("quco.serve")
 OPEN_PATHS = frozenset({"/healthz", "/", "/page.js", "/page.css"})  # no data: the page shell and the probe
-WARMUP = ("Where was Marie Curie born?", "Marie Curie was born in Warsaw.")
 
 
 class RiskRequest(BaseModel):
@@ -89,7 +88,8 @@ class ServeState:
         return httpx.Timeout(c.upstream_timeout, connect=c.connect_timeout)
 
     def open_clients(self) -> None:
-        self.batcher = CheckBatcher(self.index, self.config.check_batch, self.config.batch_wait_ms)
+        self.batcher = CheckBatcher(self.index, self.config.check_batch, self.config.batch_wait_ms,
+                                    self.config.check_processes)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self.aclient = httpx.AsyncClient(timeout=self.timeout(), limits=limits, trust_env=False)
         self.client = httpx.Client(timeout=self.timeout(), limits=limits, trust_env=False)
@@ -241,6 +241,8 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(QucoError)
     async def _quco(request: Request, exc: QucoError) -> JSONResponse:
+        if isinstance(exc, GateError):  # the check could not run (a check process died): fail closed
+            return error_response(503, str(exc), "server_error", "quco_check_failed")
         return error_response(400, str(exc), code=exc.code)
 
     @app.exception_handler(Exception)

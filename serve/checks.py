@@ -3,34 +3,45 @@
 Every check of the process (``/v1/risk``, ``/v1/risk/batch``, the proxy's pre- and post-checks, the stream
 checks) is queued to :class:`CheckBatcher`. Its thread takes the first waiting check and every other one that is
 already queued (at most ``max_batch``; when the previous batch had more than one check, i.e. under load, it
-also waits up to ``wait_ms`` for more), parses their questions
-and first answer sentences in one spaCy batch (:func:`quco.gate.claim_entities.parse_ahead`: one pass of each
-pipeline component instead of one per request; spaCy is most of a check's time), then assesses them one by one,
-answering each caller as soon as its own report is ready. An idle server checks a lone request at once: batches
-form from requests that arrive while the thread is busy, so batching adds no wait at low load.
+also waits up to ``wait_ms`` for more), parses their questions and first answer sentences in one spaCy batch
+(:func:`quco.gate.claim_entities.parse_ahead`: one pass of each pipeline component instead of one per request;
+spaCy is most of a check's time), then assesses them one by one, answering each caller as soon as its own report
+is ready. An idle server checks a lone request at once: batches form from requests that arrive while the thread
+is busy, so batching adds no wait at low load.
 
 One thread, because the checks share state that is not made for concurrent use (spaCy's pipeline, the parse
-cache, the index readers), and under the GIL a second thread would buy little: ``--workers N`` runs N
-processes, each with its own check thread, mapping the same index files. The event loop never waits for a check:
-async callers await a future, the proxy's worker threads block on theirs.
+cache, the index readers), and under the GIL a second thread would buy little. Two ways to use more cores:
+``--workers N`` runs N server processes, each with its own check thread, mapping the same index files (the
+kernel hands each new connection to one of them, so a few long-lived connections may load them unevenly); or
+``processes=N`` (``ServeConfig.check_processes``) keeps one server process and sends each batch to the first
+free one of N check processes (spawned at start, each opening the index itself: its files are mapped, so their
+pages are shared), which balances the checks of any connections. The event loop never waits for a check: async
+callers await a future, the proxy's worker threads block on theirs.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from quco.cooccur.index import Index
+from quco.errors import GateError
 from quco.gate.assess import GateConfig, assess
 from quco.gate.claim_entities import parse_ahead
 from quco.gate.report import RiskReport
 
 log = logging.getLogger("quco.serve")
 _STOP = object()
+WARMUP = ("Where was Marie Curie born?", "Marie Curie was born in Warsaw.")
+Item = tuple[str, str | None, str, str | None]  # question, answer, mode, subject
 
 
 @dataclass
@@ -41,17 +52,73 @@ class _Check:
     subject: str | None
     future: Future = field(default_factory=Future)
 
+    @property
+    def item(self) -> Item:
+        return self.question, self.answer, self.mode, self.subject
+
+
+def run_checks(index: Index, items: list[Item], each: Callable[[int, bool, Any], None]) -> None:
+    """Check ``items`` as one batch: their texts parsed together (when more than one), then one ``assess`` each;
+    ``each(i, ok, report_or_exception)`` as soon as item i is done."""
+    if len(items) > 1:
+        pairs = [(q, a) for q, a, mode, _ in items if mode != "creative"]  # creative reads no claims
+        try:
+            parse_ahead(index, pairs, short_words=GateConfig().answer_as_entity_words)
+        except Exception as e:  # noqa: BLE001 - only a speed-up: each check then parses (and reports) for itself
+            log.warning("quco serve: batch parse failed (%s: %s); checking one by one", type(e).__name__, e)
+    for i, (q, a, mode, subject) in enumerate(items):
+        try:
+            report = assess(q, a, index=index, mode=mode, subject=subject)
+        except Exception as e:  # noqa: BLE001 - the caller gets it, as if it had called assess
+            each(i, False, e)
+        else:
+            each(i, True, report)
+
+
+# ---- the check processes (``check_processes``) --------------------------------------------------------------------
+_PROCESS_INDEX: Index | None = None
+
+
+def _process_start(path: str) -> None:
+    global _PROCESS_INDEX
+    _PROCESS_INDEX = Index(path)
+    try:  # loads the extractor, the parser and the retriever before the first batch waits for them
+        assess(*WARMUP, index=_PROCESS_INDEX)
+    except Exception:  # noqa: BLE001 - a broken index shows in the first real check's error
+        pass
+
+
+def _process_ready() -> bool:
+    return _PROCESS_INDEX is not None
+
+
+def _process_batch(items: list[Item]) -> list[tuple[bool, Any]]:
+    out: list[tuple[bool, Any]] = [(False, None)] * len(items)
+
+    def keep(i: int, ok: bool, value: Any) -> None:
+        out[i] = (ok, value)
+
+    run_checks(_PROCESS_INDEX, items, keep)
+    return out
+
 
 class CheckBatcher:
     """The process's check thread. ``submit`` queues a check and returns a :class:`~concurrent.futures.Future` of
     its :class:`RiskReport` (or of the exception ``assess`` raised); :meth:`check` awaits it, :meth:`check_sync`
-    blocks on it (from any thread but the check thread itself)."""
+    blocks on it (from any thread but the check thread itself). ``processes``: run the batches in that many
+    check processes instead of this thread (0: here)."""
 
-    def __init__(self, index: Index, max_batch: int = 32, wait_ms: float = 0.0):
+    def __init__(self, index: Index, max_batch: int = 32, wait_ms: float = 0.0, processes: int = 0):
         self.index, self.max_batch, self.wait = index, max(1, max_batch), max(0.0, wait_ms) / 1e3
-        self.short_words = GateConfig().answer_as_entity_words  # what assess's claim steps read (GateConfig's)
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.batches = self.checked = self.largest = self.last = 0
+        self.pool: ProcessPoolExecutor | None = None
+        if processes > 0:
+            self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_process_start, initargs=(str(index.path),))
+            for f in [self.pool.submit(_process_ready) for _ in range(processes)]:
+                f.result()  # every process started and warm before the first request
+        self.free = threading.Semaphore(max(1, processes))  # batches in flight: one here, or one per process
         self.thread = threading.Thread(target=self._run, name="quco-checks", daemon=True)
         self.thread.start()
 
@@ -71,12 +138,15 @@ class CheckBatcher:
 
     def stats(self) -> dict[str, float]:
         return {"checks": self.checked, "batches": self.batches, "largest_batch": self.largest,
-                "mean_batch": round(self.checked / self.batches, 2) if self.batches else 0.0}
+                "mean_batch": round(self.checked / self.batches, 2) if self.batches else 0.0,
+                "processes": self.pool._max_workers if self.pool is not None else 0}
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop after the checks already queued."""
         self.queue.put(_STOP)
         self.thread.join(timeout)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
     # ---- the check thread --------------------------------------------------------------------------------------
     def _take(self) -> tuple[list[_Check], bool]:
@@ -100,25 +170,44 @@ class CheckBatcher:
     def _run(self) -> None:
         stop = False
         while not stop:
+            self.free.acquire()  # with check processes: a batch is taken only when one is free to run it
             batch, stop = self._take()
             live = [c for c in batch if c.future.set_running_or_notify_cancel()]
             if not live:
+                self.free.release()
                 continue
             self.batches, self.checked = self.batches + 1, self.checked + len(live)
             self.largest, self.last = max(self.largest, len(live)), len(live)
-            if len(live) > 1:
-                self._parse_ahead(live)
-            for c in live:
-                try:
-                    report = assess(c.question, c.answer, index=self.index, mode=c.mode, subject=c.subject)
-                except BaseException as e:  # noqa: BLE001 - the caller gets it, as if it had called assess
-                    c.future.set_exception(e)
-                else:
-                    c.future.set_result(report)
+            if self.pool is None:
+                run_checks(self.index, [c.item for c in live], partial(_deliver_one, live))
+                self.free.release()
+                continue
+            try:
+                done = self.pool.submit(_process_batch, [c.item for c in live])
+            except RuntimeError as e:  # the pool is broken (a check process died) or shut down
+                self._fail(live, e)
+                self.free.release()
+            else:
+                done.add_done_callback(partial(self._deliver, live))
 
-    def _parse_ahead(self, checks: list[_Check]) -> None:
-        pairs = [(c.question, c.answer) for c in checks if c.mode != "creative"]  # creative reads no claims
+    def _deliver(self, live: list[_Check], done: Future) -> None:
+        self.free.release()
         try:
-            parse_ahead(self.index, pairs, short_words=self.short_words)
-        except Exception as e:  # noqa: BLE001 - only a speed-up: each check then parses (and reports) for itself
-            log.warning("quco serve: batch parse failed (%s: %s); checking one by one", type(e).__name__, e)
+            results = done.result()
+        except Exception as e:  # noqa: BLE001 - a check process died: these checks did not run
+            self._fail(live, e)
+            return
+        for i, (ok, value) in enumerate(results):
+            _deliver_one(live, i, ok, value)
+
+    @staticmethod
+    def _fail(live: list[_Check], error: BaseException) -> None:
+        for c in live:
+            c.future.set_exception(GateError(f"risk check did not run: {type(error).__name__}: {error}"))
+
+
+def _deliver_one(live: list[_Check], i: int, ok: bool, value: Any) -> None:
+    if ok:
+        live[i].future.set_result(value)
+    else:
+        live[i].future.set_exception(value)

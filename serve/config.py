@@ -27,7 +27,8 @@ class ServeConfig:
     request, ``max_batch`` requests per ``/v1/risk/batch``, ``upstream_timeout`` seconds per upstream call
     (``connect_timeout`` to connect). ``check_batch``: most checks parsed in one batch by the check thread
     (1: one at a time); ``batch_wait_ms``: how long the check thread waits for more checks to join a batch
-    (0: only those already waiting; see :mod:`quco.serve.checks`).
+    (0: only those already waiting); ``check_processes``: run the batches in that many check processes instead
+    of the server process's check thread (0; see :mod:`quco.serve.checks`).
     """
 
     index: str | None = None
@@ -43,6 +44,7 @@ class ServeConfig:
     connect_timeout: float = 5.0
     check_batch: int = 32
     batch_wait_ms: float = 0.0
+    check_processes: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -56,8 +58,9 @@ class ServeConfig:
                               f"not {self.upstream!r}")
         if self.max_body < 1024 or self.max_batch < 1:
             raise ConfigError("max_body must be at least 1024 bytes and max_batch at least 1")
-        if self.check_batch < 1 or not 0 <= self.batch_wait_ms <= 1000:
-            raise ConfigError("check_batch must be at least 1 and batch_wait_ms between 0 and 1000")
+        if self.check_batch < 1 or not 0 <= self.batch_wait_ms <= 1000 or not 0 <= self.check_processes <= 64:
+            raise ConfigError("check_batch must be at least 1, batch_wait_ms between 0 and 1000 and "
+                              "check_processes between 0 and 64")
         if self.upstream_timeout <= 0 or self.connect_timeout <= 0:
             raise ConfigError("timeouts must be positive")
         if self.api_key is not None and not self.api_key.strip():

@@ -164,3 +164,19 @@ def test_concurrent_chat_completions_match_sequential_ones(index, upstream):
             together = list(pool.map(ask, questions))
     assert together == one_by_one
     assert any(x[3] for x in together)  # the Einstein answers were regenerated with evidence
+
+
+def test_check_processes_give_the_sequential_reports(index, sequential):
+    """``check_processes=2``: the batches run in two spawned check processes (each opens the index itself); every
+    caller still gets the sequential report, and an invalid check fails alone."""
+    batcher = CheckBatcher(index, max_batch=8, processes=2)
+    try:
+        bad = batcher.submit(CURIE_Q, "Warsaw", "bogus")
+        with ThreadPoolExecutor(16) as pool:
+            got = list(pool.map(lambda c: batcher.check_sync(*c), CHECKS))
+        with pytest.raises(ConfigError):
+            bad.result(timeout=60)
+        assert batcher.stats()["processes"] == 2
+    finally:
+        batcher.close()
+    assert [comparable(r.to_dict()) for r in got] == sequential
