@@ -110,16 +110,21 @@ def bucket_pairs(partials: Sequence[str], entity_hash: np.ndarray, i0: int, i1: 
     lo, hi = int(entity_hash[i0]), (int(entity_hash[i1]) if i1 < entity_hash.shape[0] else None)
     acc, read = PairAccumulator(), 0
     for p in partials:
-        vocab = np.load(Path(p) / "pairs_vocab.npy")
+        vocab = np.load(Path(p) / "pairs_vocab.npy", mmap_mode="r")
         v0, v1 = _slice(vocab, lo, hi)
         indptr = np.load(Path(p) / "pairs_indptr.npy", mmap_mode="r")
         s, e = int(indptr[v0]), int(indptr[v1])
         if e == s:
             continue
-        ids = np.searchsorted(entity_hash, vocab).astype(np.int64)  # the shard's entities' global ids
-        row = np.repeat(ids[v0:v1], np.diff(np.asarray(indptr[v0:v1 + 1])))
+        row = np.repeat(np.searchsorted(entity_hash, vocab[v0:v1]).astype(np.int64),
+                        np.diff(np.asarray(indptr[v0:v1 + 1])))
         partner, n = (np.load(Path(p) / name, mmap_mode="r") for name in ("pairs_partner.npy", "pairs_n.npy"))
-        acc.add_run((row << 32) | ids[np.asarray(partner[s:e], dtype=np.int64)], np.asarray(n[s:e], dtype=np.int64))
+        at = np.asarray(partner[s:e], dtype=np.int64)
+        if e - s > vocab.shape[0]:  # the shard's whole dictionary mapped once, then looked up
+            other = np.searchsorted(entity_hash, vocab).astype(np.int64)[at]
+        else:  # a small slice (many buckets or shards): only its partners, work in proportion to the slice
+            other = np.searchsorted(entity_hash, vocab[at]).astype(np.int64)
+        acc.add_run((row << 32) | other, np.asarray(n[s:e], dtype=np.int64))
         read += e - s
     keys, counts = acc.result()
     return keys, counts, read
