@@ -133,6 +133,11 @@ def with_steps(fields: dict) -> None:
     defaults)."""
     from quco.gate import assess as assess_mod
 
+    from quco.gate.claims import ClaimSteps
+
+    for k, v in list(fields.items()):  # a tuple field from the command line: "person,place" ("" for none)
+        if isinstance(getattr(ClaimSteps(), k, None), tuple) and isinstance(v, str):
+            fields[k] = tuple(x for x in v.split(",") if x)
     orig = getattr(assess_mod, "_quco_orig_claim_steps", assess_mod._claim_steps)
     assess_mod._quco_orig_claim_steps = orig
     assess_mod._claim_steps = (lambda cfg: replace(orig(cfg), **fields)) if fields else orig

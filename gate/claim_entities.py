@@ -21,7 +21,7 @@ from quco.cooccur.index import Index
 from quco.cooccur.normalize import key_hash, key_tokens
 from quco.errors import ConfigError
 from quco.gate.claims import (Claims, ClaimSteps, Span, TermStats, clean_answer, clean_question,
-                              extract_claims, split_sentences)
+                              extract_claims, question_form, split_sentences)
 from quco.gate.report import EntityHit
 from quco.gate.scoring import is_titled, title_hashes
 
@@ -33,12 +33,26 @@ _SENT_END = re.compile(r"[.!?](?:\s+|$)|\n")
 class IndexLexicon:
     """:class:`quco.gate.claims.Lexicon` over an :class:`Index`: one batched hash lookup per call."""
 
-    def __init__(self, ix: Index):
+    def __init__(self, ix: Index, cache: int = 8192):
         self.ix = ix
         self.n_documents = ix.n_documents
         self.titles = title_hashes(ix)
+        self.cache_size = cache
+        self.cache: OrderedDict[str, TermStats] = OrderedDict()  # an index never changes: its answers are kept
 
     def stats(self, texts: Sequence[str]) -> list[TermStats]:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        for t, st in zip(todo, self._stats(todo) if todo else []):
+            self.cache[t] = st
+        out = []
+        for t in texts:
+            self.cache.move_to_end(t)
+            out.append(self.cache[t])
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return out
+
+    def _stats(self, texts: Sequence[str]) -> list[TermStats]:
         hashes = np.array([key_hash(t) for t in texts], dtype=np.uint64)
         ids = self.ix.ids_of_hashes(hashes).tolist()
         titled = is_titled(self.titles, hashes).tolist() if self.titles.shape[0] else [None] * len(texts)
@@ -82,13 +96,64 @@ def parser() -> Any:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+@lru_cache(maxsize=1)
+def _pos_rules() -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """The coarse part of speech of each fine tag (and of a few words with a tag), read from the model's own
+    attribute ruler: (tag -> POS, (lower, tag) -> POS). Its rules that need the dependency parse never fire here
+    (no parser), and the ruler's matcher cost more than the tagger (~1 ms a call), so the table is applied
+    directly (:func:`parse_docs`)."""
+    by_tag: dict[str, str] = {}
+    by_word: dict[tuple[str, str], str] = {}
+    for p in parser().get_pipe("attribute_ruler").patterns:
+        pos = p["attrs"].get("POS")
+        for pat in p["patterns"]:
+            if pos is None or len(pat) != 1:
+                continue
+            keys = set(pat[0])
+            tags = _values(pat[0].get("TAG"))
+            if keys == {"TAG"}:
+                by_tag.update((t, pos) for t in tags)
+            elif keys == {"TAG", "LOWER"}:
+                by_word.update(((w, t), pos) for w in _values(pat[0]["LOWER"]) for t in tags)
+    return by_tag, by_word
+
+
+def _values(v: Any) -> list[str]:
+    """A matcher pattern's value as a list: ``"NNP"`` or ``{"IN": ["NNP", "NNPS"]}``."""
+    if isinstance(v, str):
+        return [v]
+    return list(v.get("IN", ())) if isinstance(v, dict) else []
+
+
+def parse_docs(texts: list[str], ner: bool = True) -> list[Any]:
+    """spaCy Docs of ``texts`` in one batch: tokenizer, tagger, the tag -> POS table and, if ``ner``, the entity
+    recognizer. The question needs no entity labels (:func:`claim_entities`), which halves its parse: spaCy's
+    small model runs a second token encoder inside its NER, ~60 % of the parse time."""
+    nlp = parser()
+    by_tag, by_word = _pos_rules()
+    docs = [nlp.make_doc(t) for t in texts]
+    for name, proc in nlp.pipeline:
+        if name == "attribute_ruler":
+            for doc in docs:
+                for tok in doc:
+                    pos = by_word.get((tok.lower_, tok.tag_)) or by_tag.get(tok.tag_)
+                    if pos:
+                        tok.pos_ = pos
+        elif name != "ner" or ner:
+            docs = list(proc.pipe(docs))
+    for doc in docs:
+        doc.user_data["quco_ner"] = ner
+    return docs
+
+
 class DocCache:
     """Parsed texts by their text, least recently used dropped beyond ``size`` (``None``: unbounded). A question is
     parsed once for the check before generation and reused after it; :meth:`parse_many` parses what is missing in
-    one batch (one pass of each pipeline component instead of one per text)."""
+    one batch (one pass of each pipeline component instead of one per text). ``ner``: with entity labels."""
 
-    def __init__(self, size: int | None = 512):
+    def __init__(self, size: int | None = 512, ner: bool = True):
         self.size = size
+        self.ner = ner
         self.docs: OrderedDict[str, Any] = OrderedDict()
 
     def get(self, text: str) -> Any:
@@ -106,7 +171,7 @@ class DocCache:
         # spaCy refuses lone surrogates and texts over nlp.max_length: parse a same-offset stand-in (U+FFFD for a
         # surrogate) cut at the limit, so that any text gets a report (README: odd text, 1 MB prompts)
         safe = [_SURROGATE.sub("\ufffd", t)[: nlp.max_length - 1] for t in todo] if todo else []
-        for t, doc in zip(todo, nlp.pipe(safe)) if todo else ():
+        for t, doc in zip(todo, parse_docs(safe, self.ner)) if todo else ():
             self.docs[t] = doc
         while self.size is not None and len(self.docs) > self.size:
             self.docs.popitem(last=False)
@@ -115,7 +180,8 @@ class DocCache:
         self.docs.clear()
 
 
-_DOCS = DocCache()
+_DOCS = DocCache()  # answer sentences with entity labels
+_LIGHT = DocCache(ner=False)  # questions, and answer sentences whose question form needs no entity labels
 
 
 def _index_spans(ix: Index, text: str, hits: list[EntityHit]) -> list[tuple[int, int, str]]:
@@ -133,9 +199,11 @@ def _index_spans(ix: Index, text: str, hits: list[EntityHit]) -> list[tuple[int,
 
 def set_parse_cache(size: int | None) -> None:
     """Resize (and empty) the per-process cache of parsed questions and answer sentences (``None``: unbounded;
-    the ablation re-reads every answer once per configuration)."""
-    global _DOCS
-    _DOCS = DocCache(size)
+    the ablation re-reads every answer once per configuration); the lexicons' cached statistics are emptied too."""
+    global _DOCS, _LIGHT
+    _DOCS, _LIGHT = DocCache(size), DocCache(size, ner=False)
+    for lex in list(_LEXICONS.values()):  # and the index statistics kept for the spans seen so far
+        lex.cache.clear()
 
 
 def answer_prefix(answer: str, max_sentences: int) -> str:
@@ -203,14 +271,22 @@ def parse_ahead(ix: Index, pairs: Sequence[tuple[str, str | None]], max_sentence
     pipeline component for all of them). It changes no result: with other ``max_sentences`` / ``short_words``
     than the checks' (defaults: ``GateConfig``'s), the checks just parse what they miss themselves."""
     lex = _lexicon(ix)
-    texts = []
+    light, texts = [], []
     for question, answer in pairs:
-        texts.append(clean_question(question[:_QUESTION_CHARS]))
+        qtext = clean_question(question[:_QUESTION_CHARS])
+        light.append(qtext)
         if answer is not None:
             prefix, bounds, whole = _answer_plan(lex, answer, max_sentences, short_words)
             if whole is None and bounds:
-                texts.append(prefix[bounds[0][0]:bounds[0][1]])
+                (texts if _needs_ner(qtext, ClaimSteps()) else light).append(prefix[bounds[0][0]:bounds[0][1]])
+    _LIGHT.parse_many(light)
     _DOCS.parse_many(texts)
+
+
+def _needs_ner(qtext: str, steps: ClaimSteps) -> bool:
+    """Whether the answer's sentences need spaCy's entity labels: only when the question asks for a person or a
+    place (a person and a place are both names; dates and numbers are found by patterns)."""
+    return not steps.question_form or question_form(qtext) in steps.ner_forms
 
 
 def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[EntityHit],
@@ -231,11 +307,12 @@ def claim_entities(ix: Index, question: str, answer: str | None, q_hits: list[En
         # parsed lazily: the claim steps stop at the claim sentence, usually the first
         a_spans = _index_spans(ix, prefix, a_hits)
         # a short answer the index knows whole is the value: tokenizing it is enough (no tagger, no NER)
-        parse = (lambda t: parser().make_doc(_SURROGATE.sub("\ufffd", t))) if whole is not None else _DOCS.get
-        if whole is None and bounds:  # the question and the first sentence in one batch
-            _DOCS.parse_many([qtext, prefix[bounds[0][0]:bounds[0][1]]])
+        parse = ((lambda t: parser().make_doc(_SURROGATE.sub("\ufffd", t))) if whole is not None
+                 else _DOCS.get if _needs_ner(qtext, steps) else _LIGHT.get)
+        if whole is None and bounds and not _needs_ner(qtext, steps):  # one pass for both (the same pipeline)
+            _LIGHT.parse_many([qtext, prefix[bounds[0][0]:bounds[0][1]]])
         sentences = ((a, parse(prefix[a:b])) for a, b in bounds)
-    claims = extract_claims(_DOCS.get(qtext), sentences, lex, steps, q_spans, a_spans, whole)
+    claims = extract_claims(_LIGHT.get(qtext), sentences, lex, steps, q_spans, a_spans, whole)
     q_labels = {(h.start, h.end): h.label for h in q_hits}
     a_labels = {(h.start, h.end): h.label for h in a_hits}
     topics = [_hit(s, "question", q_labels) for s in claims.topics]

