@@ -1,8 +1,10 @@
-"""``quco serve`` under load: ``python bench/bench_serve.py [--index DIR] [--workers 1,2] [--concurrency 32,1]``.
+"""``quco serve`` under load: ``python bench/bench_serve.py [--index DIR] [--servers w1,w2,w1p2] [--concurrency 32,1]``.
 
-For each worker count W (default 1 and 2), starts a real ``quco serve`` app (uvicorn in a child process,
-``--workers W``, the HTTP parser and event loop named by ``--http`` / ``--loop``, default: uvicorn's choice of
-what is installed) on a free loopback port, then, for each concurrency C (default 32, the issue's, then 1), sends
+For each server setting (default: ``w1`` one uvicorn worker; ``w2`` two workers, ``quco serve --workers 2``;
+``w1p2`` one worker sending its check batches to two check processes, ``ServeConfig(check_processes=2)``),
+starts a real ``quco serve`` app (uvicorn in a child process, the HTTP parser and event loop named by ``--http``
+/ ``--loop``, default: uvicorn's choice of what is installed) on a free loopback port, then, for each
+concurrency C (default 32, the issue's, then 1), sends
 N requests (default 2,000) to a trivial JSON endpoint of the same app (``GET /healthz``) and N to ``POST
 /v1/risk`` with distinct question/answer pairs (EntityQuestions dev rows, hint-free: question and answer only).
 Reports for each: throughput, latency p50 / p99 (client side, from writing the request to reading the whole
@@ -226,9 +228,19 @@ def installed(module: str) -> bool:
 
 
 # ---- main --------------------------------------------------------------------------------------------------------
-def serve_and_load(args: argparse.Namespace, config: dict[str, Any], workers: int, levels: list[int],
+def parse_server(spec: str) -> tuple[int, int]:
+    """``w2`` -> (2 workers, 0 check processes); ``w1p2`` -> (1 worker, 2 check processes)."""
+    m = re.fullmatch(r"w(\d+)(?:p(\d+))?", spec.strip())
+    if m is None:
+        raise SystemExit(f"--servers: {spec!r} is not wN or wNpM (N uvicorn workers, M check processes)")
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def serve_and_load(args: argparse.Namespace, config: dict[str, Any], spec: str, levels: list[int],
                    warm: list[bytes], trivial_reqs: list[bytes], risk_reqs: list[bytes]) -> dict[str, Any]:
-    """One server with ``workers`` processes: a warm-up, then the trivial and the risk phase at each level."""
+    """One server: a warm-up, then the trivial and the risk phase at each level."""
+    workers, processes = parse_server(spec)
+    config = {**config, "check_processes": processes} if processes else config
     port = free_port()
     server = start_server(config, port, workers, args.http, args.loop, Path(args.server_log))
     runs = []
@@ -255,7 +267,7 @@ def serve_and_load(args: argparse.Namespace, config: dict[str, Any], workers: in
                "errors": head["risk"]["errors"] + head["trivial"]["errors"] == TARGETS["errors"],
                "ratio": head["ratio"] >= TARGETS["ratio"], "p99": head["risk"]["p99_ms"] <= TARGETS["p99_ms"],
                "trivial_p99": head["trivial"]["p99_ms"] <= TARGETS["p99_ms"]}
-    return {"workers": workers, "runs": runs, "targets": targets}
+    return {"server": spec, "workers": workers, "check_processes": processes, "runs": runs, "targets": targets}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -265,9 +277,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--requests", type=int, default=2000, help="requests per endpoint and concurrency")
     ap.add_argument("--concurrency", default="32,1",
                     help="comma-separated; the first is judged against the targets (default 32,1)")
-    ap.add_argument("--workers", default="1,2",
-                    help="uvicorn worker processes (quco serve --workers), comma-separated: one server each "
-                         "(default 1,2)")
+    ap.add_argument("--servers", default="w1,w2,w1p2",
+                    help="servers to measure one after the other, comma-separated: wN = quco serve --workers N, "
+                         "wNpM = also ServeConfig(check_processes=M) (default w1,w2,w1p2)")
     ap.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"], help="uvicorn's HTTP parser")
     ap.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"], help="uvicorn's event loop")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
@@ -287,8 +299,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     risk_reqs = [request_bytes("/v1/risk", b) for b in risk_bodies(args.requests)]
     trivial_reqs = [request_bytes("/healthz", None)] * args.requests
     load_start = load_average()
-    servers = [serve_and_load(args, config, int(w), levels, warm, trivial_reqs, risk_reqs)
-               for w in args.workers.split(",")]
+    specs = args.servers.split(",")
+    for spec in specs:
+        parse_server(spec)  # a typo fails before the first server starts
+    servers = [serve_and_load(args, config, spec, levels, warm, trivial_reqs, risk_reqs) for spec in specs]
     result = {"machine": machine_info(), "load_average_start": load_start, "load_average_end": load_average(),
               "index": str(args.index), "http": args.http, "loop": args.loop, "server_config": config,
               "installed": {m: installed(m) for m in ("httptools", "uvloop")}, "requests": args.requests,
@@ -313,13 +327,13 @@ def print_summary(result: dict[str, Any]) -> None:
     print(f"{result['requests']} requests per row; {m['nproc']} CPUs ({m['cpu']}); load generator: 1 process, raw "
           f"keep-alive HTTP/1.1 connections; load average (1/5/15 min) at start {result['load_average_start']}, "
           f"at end {result['load_average_end']}")
-    print(f"{'workers':>7} {'conc':>4} {'endpoint':<14}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+    print(f"{'server':>7} {'conc':>4} {'endpoint':<14}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
           f"{'errors':>7}{'srv cpu ms/req':>15}{'cli cpu s':>10}  load avg before -> after")
     for srv in result["servers"]:
         for run in srv["runs"]:
             la = run["load_average"]
             for name, r in (("GET /healthz", run["trivial"]), ("POST /v1/risk", run["risk"])):
-                print(f"{srv['workers']:>7} {run['concurrency']:>4} {name:<14}{r['throughput_rps']:>8.1f}"
+                print(f"{srv['server']:>7} {run['concurrency']:>4} {name:<14}{r['throughput_rps']:>8.1f}"
                       f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.1f}{r['errors']:>7}"
                       f"{r['server_cpu_s'] / r['requests'] * 1e3:>15.2f}{r['client_cpu_s']:>10.2f}  "
                       f"{la['before'][0]:.2f} -> {la['after'][0]:.2f}")
@@ -338,7 +352,7 @@ def print_summary(result: dict[str, Any]) -> None:
           "endpoint's throughput, /v1/risk p99 <= 100 ms):")
     for srv in result["servers"]:
         t, head = srv["targets"], srv["runs"][0]
-        print(f"  --workers {srv['workers']}, concurrency {t['concurrency']}: errors {_verdict(t['errors'])}; "
+        print(f"  {srv['server']} (--workers {srv['workers']}, check_processes {srv['check_processes']}), concurrency {t['concurrency']}: errors {_verdict(t['errors'])}; "
               f"throughput {head['ratio']:.1%} {_verdict(t['ratio'])}; p99 {head['risk']['p99_ms']:.1f} ms "
               f"{_verdict(t['p99'])} (the trivial endpoint's own p99: {head['trivial']['p99_ms']:.1f} ms)")
         if t["concurrency"] != 32 or result["requests"] != 2000:
