@@ -256,7 +256,7 @@ def render(res: dict[str, Any]) -> str:
     lines = [f"## Executors ({res['machine'].get('nproc')} CPUs, load {res['load_start']} -> {res['load_end']})", ""]
     if res["builds"]:
         lines += ["| executor | workers | text MB | shards | count s | count MB/s | per worker | reduce s (K) | "
-                  "build s | CPU s | MB per CPU s | peak PSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "build s | CPU s | MB per CPU s | peak PSS MiB |", "|---" * 12 + "|"]
         for b in res["builds"]:
             lines.append(f"| {b['executor']} | {b['workers']} | {b['text_mb']} | {b['shards']} | {b['count_s']} | "
                          f"{b['count_mb_s']} | {b['count_mb_s_per_worker']} | {b['reduce_s']} ({b['buckets']}) | "
@@ -269,8 +269,8 @@ def render(res: dict[str, Any]) -> str:
     if "reduce" in res:
         i = res["reduce"]["input"]
         lines += ["", f"Reduce alone: {i['shards']} shards, {i['directed_entries']:,} directed pair entries "
-                      f"({i['partial_pair_mb']} MB of pair partials; {i['one_direction_pair_mb']} MB as shards wrote them "
-                      f"before, each pair once at 24 bytes), {i['n_entities']:,} entities; load "
+                      f"({i['partial_pair_mb']} MB of pair partials; {i['one_direction_pair_mb']} MB as shards "
+                      f"wrote them before, each pair once at 24 bytes), {i['n_entities']:,} entities; load "
                       f"{res['reduce']['load']}", "",
                   "| reduce | K | processes | wall s | tasks s | assemble s | largest bucket (entries) | "
                   "peak above base MiB | largest worker MiB | CPU s |", "|---|---|---|---|---|---|---|---|---|---|"]

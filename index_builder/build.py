@@ -314,7 +314,8 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     stats: dict[str, Any] = {k: sum(s[k] for s in shard_stats) for k in
                              ("documents", "tokens", "chars", "mentions", "pair_instances")}
     stats.update(entities=int(entity_hash.shape[0]), pairs=int(n_pairs), passages=n_passages, rejects=rejects_n,
-                 shards=len(partials), resumed_shards=cfg.extra.get("resumed_shards", 0), workers=workers, timing=timing,
+                 shards=len(partials), resumed_shards=cfg.extra.get("resumed_shards", 0), workers=workers,
+                 timing=timing,
                  stage_seconds={k: round(sum(s["timing"].get(k, 0.0) for s in shard_stats), 3)
                                 for k in ("tokenize", "extract", "pairs", "passages", "write")},
                  retrieval=retrieval_stats, reduce=reduced["stats"])

@@ -13,8 +13,9 @@ progress bar over all shards, completion markers for ``--resume``, errors turned
 
 Every engine writes the same partials to the build's work directory (which workers on other machines must see
 at the same path, e.g. a shared filesystem), and runs the same reduce after them, one task per bucket of entities
-(:mod:`quco.index_builder.buckets`), on the same engine: the counts do not depend on the engine. ``ray`` (:mod:`quco.index_builder.executor_ray`, ``pip install 'quco-gate[ray]'``) runs the same
-file tasks as Ray tasks. Another engine is one module: subclass :class:`Executor`, set ``ships_documents =
+(:mod:`quco.index_builder.buckets`), on the same engine: the counts do not depend on the engine. ``ray``
+(:mod:`quco.index_builder.executor_ray`, ``pip install 'quco-gate[ray]'``) runs the same file and bucket tasks as
+Ray tasks. Another engine is one module: subclass :class:`Executor`, set ``ships_documents =
 False``, and register the class with ``@quco.registry.executors.register("name")`` (or an entry point in
 ``quco_executors``).
 """
