@@ -209,8 +209,8 @@ def run_reduce(ex: Executor, job: ReduceJob, bounds: np.ndarray, progress: Calla
     results: dict[int, dict[str, int]] = {}
     pending: dict[Any, int] = {}
     for b, (i0, i1) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
-        if _marker(job, b).exists():
-            results[b] = json.loads(_marker(job, b).read_text())
+        if _marker(job, b).exists():  # finished by an earlier run of this reduce (--resume)
+            results[b] = {**json.loads(_marker(job, b).read_text()), "resumed": 1}
             progress(1)
         else:
             pending[ex.submit(reduce_bucket, job, b, i0, i1)] = b
@@ -334,6 +334,7 @@ def reduce_partials(ex: Executor, partials: Sequence[Path], documents: Sequence[
     sizes = [r["entries"] for r in results]
     stats = {"buckets": len(bounds) - 1, "requested": buckets, "entries_read": sum(r["entries_read"] for r in results),
              "largest_bucket_entries": max(sizes, default=0), "smallest_bucket_entries": min(sizes, default=0),
+             "resumed_buckets": sum(r.get("resumed", 0) for r in results),
              "tasks_s": round(t_tasks, 3), "assemble_s": round(time.perf_counter() - t - t_tasks, 3)}
     shutil.rmtree(work / "reduce", ignore_errors=True)
     return {"pairs": sum(r["pairs"] for r in results), "rows": rows, "stats": stats}

@@ -164,9 +164,9 @@ def test_a_resumed_reduce_reuses_finished_buckets(tmp_path):
 
         with Counting(1) as ex:
             ex.start({})
-            reduce_partials(ex, partials, documents, idx, work, 5)
-        outs[name] = (idx, Counting.submitted)
-    assert outs["fresh"][1] == 5 and outs["resumed"][1] == 3
+            stats = reduce_partials(ex, partials, documents, idx, work, 5)["stats"]
+        outs[name] = (idx, Counting.submitted, stats["resumed_buckets"])
+    assert outs["fresh"][1:] == (5, 0) and outs["resumed"][1:] == (3, 2)
     for n in ARRAYS:
         assert (outs["fresh"][0] / "arrays" / f"{n}.npy").read_bytes() == \
             (outs["resumed"][0] / "arrays" / f"{n}.npy").read_bytes(), n
