@@ -213,3 +213,54 @@ def test_merge_and_append_with_buckets_equal_one_build(corpus, one_bucket, tmp_p
     assert_same_index(one_bucket, tmp_path / "merged.idx")
     append_to_index(first, [str(corpus / "b.jsonl")], workers=2, buckets=4)
     assert_same_index(one_bucket, first)
+
+
+def _many_entities_corpus(path: Path, n_docs: int, n_names: int, seed: int) -> Path:
+    """JSONL documents mentioning ``n_names`` distinct names; returns the entity list for ``--entities``."""
+    rng = np.random.default_rng(seed)
+    names = [f"Zorbak {chr(65 + i % 26)}{i}" for i in range(n_names)]
+    with open(path, "w") as f:
+        for d in range(n_docs):
+            words = [names[rng.integers(n_names)] if rng.random() < 0.1 else "word" for _ in range(200)]
+            f.write(json.dumps({"id": f"d{d}", "title": f"Doc {d}", "text": " ".join(words)}) + "\n")
+    (path.parent / "names.txt").write_text("\n".join(names) + "\n")
+    return path.parent / "names.txt"
+
+
+def test_a_build_killed_in_its_reduce_resumes(tmp_path):
+    """SIGKILL a build while its buckets are being reduced: ``--resume`` reuses the shards and the buckets that
+    were finished and ends with the bytes of an undisturbed build."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    names = _many_entities_corpus(tmp_path / "c.jsonl", 600, 1500, 4)
+    kw = dict(extractor="gazetteer", entities=str(names), harvest_sample=0, window=60, shard_docs=30,
+              progress=False, retrieval=(), blend=False, phrase_counts=False)  # the CLI's parameters below
+    ref = tmp_path / "ref.idx"
+    build_index([str(tmp_path / "c.jsonl")], str(ref), workers=1, buckets=1, **kw)
+    argv = [sys.executable, "-c", "from quco.cli.main import main; main()", "build", str(tmp_path / "c.jsonl"),
+            "--out", str(tmp_path / "x.idx"), "--extractor", "gazetteer", "--entities", str(names),
+            "--harvest-sample", "0", "--window", "60", "--shard-docs", "30", "--no-retrieval", "--no-blend",
+            "--no-phrase-counts", "--workers", "1", "--buckets", "1000", "-q"]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    done = tmp_path / ".x.idx.building" / "reduce"
+    killed = False
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        if len(list(done.glob("*/done/*.json"))) >= 20:
+            os.kill(p.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.02)
+    p.wait(timeout=60)
+    if not killed:
+        pytest.skip("the reduce finished before the build could be killed")
+    m = build_index([str(tmp_path / "c.jsonl")], str(tmp_path / "x.idx"), workers=1, buckets=1000, resume=True,
+                    **kw)
+    assert m["stats"]["resumed_shards"] == m["stats"]["shards"] == 20
+    assert m["stats"]["reduce"]["resumed_buckets"] >= 20
+    _same_bytes(ref, tmp_path / "x.idx")
