@@ -52,11 +52,18 @@ class IndexLexicon:
             self.cache.popitem(last=False)
         return out
 
-    def _stats(self, texts: Sequence[str]) -> list[TermStats]:
+    def entity_stats(self, texts: Sequence[str]) -> list[TermStats]:
+        """As :meth:`stats`, but a text that is no entity of the index is ``absent`` without counting it as a
+        phrase (a hash lookup instead of a phrase search): for spans that count only as entities."""
+        return [st if st.kind == "entity" else TermStats(0, st.titled, "absent")
+                for st in (self.cache.get(t) or self._stats([t], phrases=False)[0] for t in texts)]
+
+    def _stats(self, texts: Sequence[str], phrases: bool = True) -> list[TermStats]:
         hashes = np.array([key_hash(t) for t in texts], dtype=np.uint64)
         ids = self.ix.ids_of_hashes(hashes).tolist()
         titled = is_titled(self.titles, hashes).tolist() if self.titles.shape[0] else [None] * len(texts)
-        phrases = getattr(self.ix, "phrases", None) is not None  # any-phrase counts, on indexes that have them
+        # any-phrase counts, on indexes that have them
+        phrases = phrases and getattr(self.ix, "phrases", None) is not None
         out = []
         for text, i, ti in zip(texts, ids, titled):
             if i >= 0:

@@ -108,20 +108,26 @@ class _Tok:
 
     __slots__ = ("text", "lower", "idx", "end", "pos", "tag", "punct", "space", "stop")
 
-    def __init__(self, t: Any):
-        self.text, self.lower, self.idx = t.text, t.lower_, t.idx
-        self.end = t.idx + len(t.text)
-        self.pos, self.tag, self.punct, self.space, self.stop = t.pos_, t.tag_, t.is_punct, t.is_space, t.is_stop
+    def __init__(self, text: str, lower: str, idx: int, pos: str, tag: str, punct: bool, space: bool, stop: bool):
+        self.text, self.lower, self.idx, self.end = text, lower, idx, idx + len(text)
+        self.pos, self.tag, self.punct, self.space, self.stop = pos, tag, punct, space, stop
+
+
+_ATTRS = ("IDX", "LENGTH", "LOWER", "POS", "TAG", "IS_PUNCT", "IS_SPACE", "IS_STOP")
 
 
 class _View:
-    """A parsed text: its string and its tokens (:class:`_Tok`), made once per Doc."""
+    """A parsed text: its string and its tokens (:class:`_Tok`), made once per Doc from one ``Doc.to_array``
+    (a spaCy Token object per token and attribute cost ~1 ms a sentence)."""
 
     __slots__ = ("text", "toks", "starts", "ents", "ner")
 
     def __init__(self, doc: Any):
-        self.text = doc.text
-        self.toks = [_Tok(t) for t in doc]
+        self.text = text = doc.text
+        strings = doc.vocab.strings
+        rows = doc.to_array(list(_ATTRS)).tolist() if len(doc) else []
+        self.toks = [_Tok(text[i:i + n], strings[lo], i, strings[po], strings[tg], bool(pu), bool(sp), bool(st))
+                     for i, n, lo, po, tg, pu, sp, st in rows]
         self.starts = [t.idx for t in self.toks]
         self.ents = [(e.start, e.end, e.label_) for e in doc.ents]
         self.ner = doc.user_data.get("quco_ner", True)  # False: parsed without the entity recognizer
@@ -366,13 +372,21 @@ def resolve(cands: list[Span], noun_phrases: bool = False) -> list[Span]:
     return sorted(taken, key=lambda s: s.start)
 
 
-def annotate(spans: list[Span], lexicon: Lexicon) -> list[Span]:
-    """Fill ``key``, ``freq``, ``titled`` and ``kind`` of each span from the index (one batched lookup)."""
+def annotate(spans: list[Span], lexicon: Lexicon, noun_phrases: bool = True) -> list[Span]:
+    """Fill ``key``, ``freq``, ``titled`` and ``kind`` of each span from the index (one batched lookup).
+    ``noun_phrases=False``: common-noun runs count only as entities (:func:`resolve`), so a lexicon with an
+    ``entity_stats`` method is asked only that for them (no phrase search)."""
     for s in spans:
         s.key = " ".join(key_tokens(s.text))
     todo = [s for s in spans if s.key]
+    light = getattr(lexicon, "entity_stats", None) if not noun_phrases else None
     texts = list(dict.fromkeys(s.text for s in todo))  # NER, proper-noun run and index match are often one text
-    got = dict(zip(texts, lexicon.stats(texts))) if texts else {}
+    named = {s.text for s in todo if s.origin != "noun" or not light}
+    full = [t for t in texts if t in named]
+    only = [t for t in texts if t not in named]
+    got = dict(zip(full, lexicon.stats(full))) if full else {}
+    if only:
+        got.update(zip(only, light(only)))
     for s in todo:
         st = got[s.text]
         s.freq, s.titled, s.kind = st.freq, st.titled, st.kind

@@ -276,7 +276,7 @@ def _sentence_values(doc: Any, offset: int, question: str, q_keys: set[str], q_w
     if whole is not None and offset <= whole.start and whole.end <= end:
         cands.append(replace(whole, start=whole.start - offset, end=whole.end - offset))
     new = []
-    spans = resolve(annotate(cands, lexicon))
+    spans = resolve(annotate(cands, lexicon, noun_phrases=False))
     if steps.question_form and form == "date":  # a full date is rarely written the same way twice: its year
         spans = _years(spans, lexicon)
     for s in spans:
@@ -353,12 +353,14 @@ def answer_values(sentences: Iterable[tuple[int, Any]], question: str, topic_spa
         if not steps.answer_span:  # every new candidate of every sentence read
             collected += typed if steps.question_form else typed + untyped
             continue
-        primary = [s for s in typed if s.label in _PRIMARY.get(form, ())] if steps.primary_kind else typed
+        # without NER a name has no person / place label: any fitting name is the first choice (no need to read on)
+        labelled = view(doc).ner or form in ("date", "number")
+        primary = [s for s in typed if s.label in _PRIMARY.get(form, ())] if steps.primary_kind and labelled else typed
         if primary or (typed and form not in _PRIMARY):
             # in that sentence, a fitting value of another named kind is a side fact ("Pope Adrian IV", an ORG
             # to spaCy, beside "Nicholas Breakspear" for "who"); a name spaCy did not label stays ("Ulm, Poland")
             keep = ([s for s in typed if s.label in _PRIMARY[form] or s.label == ""]
-                    if steps.primary_kind and form in _PRIMARY else typed)
+                    if steps.primary_kind and labelled and form in _PRIMARY else typed)
             claims.sentence, claims.values = (offset, offset + len(text)), keep
             break
         if typed and secondary is None:  # of the expected kind, not the first choice ("Queen" for "who")
