@@ -65,6 +65,8 @@ def configs() -> dict[str, dict]:
         "  default, names completing the question's words kept as values": dict(steps={"partial_restate": False}),
         "  default, no topics restated by the answer": dict(steps={"answer_topics": False}),
         "  default, no first-choice kind (any fitting value)": dict(steps={"primary_kind": False}),
+        "  default, every common-noun topic (not only the rarest)": dict(steps={"max_noun_topics": 0}),
+        "  default, answers parsed with NER (person / place questions)": dict(steps={"ner_forms": ("person", "place")}),
         "  default, lists: first item only": dict(claim_lists=False),
         "  default, no common-noun topics": dict(claim_noun_topics=False),
         "  default, coverage of the best topic": dict(coverage_of="best"),

@@ -313,3 +313,10 @@ def test_without_ner_dates_and_numbers_are_found_by_patterns(light):
     who = light_claims(light, "Who was the first person to reach the South Pole?",
                        "The first person to reach the South Pole was Roald Amundsen, on 14 December 1911.")
     assert texts(who.values) == ["Roald Amundsen"]  # a name fits "who"; the date does not
+
+
+def test_a_question_naming_nothing_keeps_its_rarest_common_noun_as_topic(nlp):
+    q = "Which character developed the geocentric view?"  # "character" (300 documents) is more common
+    c = claims(nlp, q)
+    assert texts(c.topics) == ["geocentric view"]
+    assert set(texts(claims(nlp, q, max_noun_topics=0).topics)) == {"character", "geocentric view"}
