@@ -16,8 +16,8 @@ the order, so load drift does not favour either). The two indexes' count arrays 
 
 The reduce alone (``--reduce-files`` of the corpus, counted once on the local pool, entities merged): the bucketed
 reduce (``index_builder/buckets.py``) for each K of ``--ks`` on one process (its peak memory above the
-process's size before it, which is what one bucket task costs a worker) and on a pool of ``--workers``, against
-the single-process merge it replaced (``merge_pairs`` + ``write_pair_rows`` + ``merge_postings`` of
+process's size before it, which is what one bucket task costs a worker), on a pool of ``--workers`` and on a
+local Dask cluster of ``--workers``, against the single-process merge it replaced (``merge_pairs`` + ``write_pair_rows`` + ``merge_postings`` of
 ``index_builder/merge.py`` over the same partials reduced to one direction, as shards wrote them before); each in
 a fresh interpreter, and every output's arrays compared byte for byte.
 """
@@ -163,7 +163,7 @@ for name in ("entity_hash", "entity_freq"):
     shutil.copy(Path(ARGS["entities"]) / f"{name}.npy", root / "arrays" / f"{name}.npy")
 partials = [Path(p) for p in ARGS["partials"]]
 from quco.index_builder.buckets import reduce_partials
-from quco.index_builder.executors import LocalExecutor
+from quco.index_builder.executors import make_executor
 from quco.index_builder import merge as M
 entity_hash = np.load(root / "arrays" / "entity_hash.npy")
 entity_freq = np.load(root / "arrays" / "entity_freq.npy")
@@ -181,7 +181,7 @@ if ARGS["k"] == "single":
     M.merge_postings(partials, ARGS["documents"], entity_hash, entity_freq, root / "arrays")
     stats = {}
 else:
-    with LocalExecutor(ARGS["workers"]) as ex:
+    with make_executor(ARGS["executor"], ARGS["workers"]) as ex:
         ex.start({})
         stats = reduce_partials(ex, partials, ARGS["documents"], root, work, ARGS["k"])["stats"]
 _report({"wall_s": time.perf_counter() - t, "base_rss_mib": round(base, 1), "stats": stats})
@@ -231,16 +231,22 @@ def count_partials(files: list[Path], gazetteer: Path, work: Path, workers: int)
                                                for x in ("ha", "hb", "n")) / 1e6, 1)}
 
 
-def reduce_by_k(inp: dict[str, Any], ks: list[int], workers: int, work: Path) -> list[dict[str, Any]]:
-    """The single-process merge, then the bucketed reduce for each K, on 1 process and on ``workers``."""
-    runs = [("single", 1)] + [(k, w) for k in ks for w in sorted({1, workers})]
+def reduce_by_k(inp: dict[str, Any], ks: list[int], workers: int, work: Path, dask: bool = True
+                ) -> list[dict[str, Any]]:
+    """The single-process merge, then the bucketed reduce for each K: on 1 process, on a local pool of
+    ``workers``, and on a local Dask cluster of ``workers`` (its start counted in the wall time, not in the
+    tasks' time; its workers' CPU is not counted: they are not the child's children)."""
+    runs = [("single", "local", 1)] + [(k, ex, w) for k in ks
+                                       for ex, w in [("local", n) for n in sorted({1, workers})]
+                                       + ([("dask", workers)] if dask else [])]
     out = []
-    for k, w in runs:
-        root = work / f"reduce-{k}-{w}"
+    for k, ex, w in runs:
+        root = work / f"reduce-{k}-{ex}-{w}"
         partials = inp["old_partials"] if k == "single" else inp["partials"]
-        r = run_child(_REDUCE_CHILD, {"k": k, "workers": w, "partials": partials, "documents": inp["documents"],
-                                      "entities": inp["entities"], "root": str(root), "work": str(work / "rw")})
-        row = {"k": k, "workers": w, "wall_s": round(r["wall_s"], 2),
+        r = run_child(_REDUCE_CHILD, {"k": k, "executor": ex, "workers": w, "partials": partials,
+                                      "documents": inp["documents"], "entities": inp["entities"],
+                                      "root": str(root), "work": str(work / "rw")})
+        row = {"k": k, "executor": ex, "workers": w, "wall_s": round(r["wall_s"], 2),
                "peak_above_base_mib": round(r["maxrss_self_mib"] - r["base_rss_mib"], 1),
                "maxrss_children_mib": r["maxrss_children_mib"], "tree_peak_pss_mib": r["tree_peak_pss_mib"],
                "cpu_s": round(r["cpu_self_s"] + r["cpu_children_s"], 2), "digest": arrays_digest(root)}
@@ -273,12 +279,14 @@ def render(res: dict[str, Any]) -> str:
                       f"wrote them before, each pair once at 24 bytes), {i['n_entities']:,} entities; load "
                       f"{res['reduce']['load']}", "",
                   "| reduce | K | processes | wall s | tasks s | assemble s | largest bucket (entries) | "
-                  "peak above base MiB | largest worker MiB | CPU s |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "peak above base MiB | largest worker MiB | CPU s |", "|---" * 10 + "|"]
         for r in res["reduce"]["runs"]:
-            lines.append(f"| {'single merge' if r['k'] == 'single' else 'bucketed'} | {r.get('buckets', '-')} | "
+            what = "single merge" if r["k"] == "single" else f"bucketed, {r['executor']}"
+            lines.append(f"| {what} | {r.get('buckets', '-')} | "
                          f"{r['workers']} | {r['wall_s']} | {r.get('tasks_s', '-')} | {r.get('assemble_s', '-')} | "
                          f"{r.get('largest_bucket_entries', '-')} | {r['peak_above_base_mib']} | "
-                         f"{r['maxrss_children_mib'] if r['workers'] > 1 else '-'} | {r['cpu_s']} |")
+                         f"{r['maxrss_children_mib'] if r['executor'] == 'local' and r['workers'] > 1 else '-'} | "
+                         f"{r['cpu_s'] if r['executor'] == 'local' else '-'} |")
         lines += ["", f"reduce outputs byte-identical (all K, and the single merge): {res['reduce']['identical']}"]
     if "full" in res:
         f = res["full"]
@@ -300,6 +308,7 @@ def main() -> None:
     ap.add_argument("--ks", default="1,2,4,8,16", help="the K of the reduce runs")
     ap.add_argument("--reduce-only", action="store_true", help="only the reduce by K")
     ap.add_argument("--no-reduce", action="store_true", help="skip the reduce by K")
+    ap.add_argument("--reduce-no-dask", action="store_true", help="the reduce by K without the Dask runs")
     args = ap.parse_args()
     files = [Path(c) for c in args.corpus] if args.corpus else [sorted(WIKI.glob("*.zst"))[0]]
     work = Path(args.work)
@@ -335,7 +344,8 @@ def main() -> None:
                 res["reduce_harvest"] = harvest_once(rfiles, rgz)
         inp = count_partials(rfiles, rgz, work / "reduce-input", args.workers)
         load = [round(x, 2) for x in load_average()]
-        runs = reduce_by_k(inp, [int(k) for k in args.ks.split(",")], args.workers, work)
+        runs = reduce_by_k(inp, [int(k) for k in args.ks.split(",")], args.workers, work,
+                           dask=not args.reduce_no_dask)
         res["reduce"] = {"input": {k: v for k, v in inp.items() if not isinstance(v, list)}, "runs": runs,
                          "load": [load, [round(x, 2) for x in load_average()]],
                          "identical": len({json.dumps(r["digest"], sort_keys=True) for r in runs}) == 1}

@@ -18,7 +18,8 @@ byte-identical whatever K and whatever executor; ``pairs.parquet`` is written in
 its bytes do not depend on K either.
 
 Buckets are cut at equal shares of the entities' document frequencies (a proxy for the size of their rows).
-Memory of a task is about its bucket's pair entries (16 bytes each, twice while runs merge); a finished bucket
+Memory of a task is about 40 bytes per pair entry of its bucket (measured: 107 MiB for 1.3 M entries, 774 MiB for
+18.5 M; ``bench/bench_executors.py --reduce-only``), so K bounds it whatever the corpus; a finished bucket
 has a completion marker in the reduce directory, which is named by a digest of its inputs, so a resumed build
 (or a retried task) reuses the buckets already done.
 """
