@@ -32,7 +32,7 @@ from quco.index_builder.bm25_build import build_retrieval
 from quco.index_builder.buckets import reduce_partials
 from quco.index_builder.merge import merge_entities
 from quco.index_builder.executors import Executor, Progress, init_local_worker, make_executor, run_count
-from quco.index_builder.shard import atomic_write_bytes, process_shard
+from quco.index_builder.shard import PARTIAL_FORMAT, atomic_write_bytes, process_shard
 from quco.index_builder.suffix_build import PhraseJob, close_phrase_jobs
 from quco.index_builder.shard_plan import ReadOptions, extractor_config
 from quco.index_builder.swap import check_target, lock_target, swap_into_place
@@ -217,7 +217,7 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
         raise ConfigError(f"{' and '.join(feeds_gazetteer)} add entries to the gazetteer, which the {extractor} "
                           f"extractor does not use: drop --extractor {extractor} (or use --extractor gazetteer)")
     fingerprint = corpus_fingerprint(files)
-    params = {"count": cfg.count_params(extractor), "corpus": fingerprint["sha256"]}
+    params = {"count": cfg.count_params(extractor), "corpus": fingerprint["sha256"], "partials": PARTIAL_FORMAT}
     params_path = work / "params.json"
     if cfg.resume and params_path.exists() and json.loads(params_path.read_text()) != params:
         raise ConfigError(f"{work} holds a build with other parameters or inputs; run without --resume")

@@ -30,6 +30,7 @@ from quco.cooccur.types import Document
 
 PASSAGE_WORDS = 100
 PAIR_FILES = ("pairs_vocab.npy", "pairs_indptr.npy", "pairs_partner.npy", "pairs_n.npy")
+PARTIAL_FORMAT = 2  # 2: pair rows in both directions (the bucketed reduce); a resumed build needs the same
 BATCH_CHARS = 4_000_000  # documents are tokenized and matched in batches of about this many characters
 
 
