@@ -83,7 +83,8 @@ _HEDGE = re.compile(
     r"(?:\bI)?'m sorry|I'?m not (?:entirely |completely |100% )?sure|I am not (?:entirely |completely )?sure|not (?:entirely )?certain|"
     r"(?:it is|it's) (?:unclear|not clear|difficult to|hard to|not possible|impossible to)|there (?:is|are) "
     r"(?:no|not enough) (?:information|record|records|evidence|data|reliable)|my (?:knowledge|training)|"
-    r"knowledge cutoff|as of (?:my|the time)|I would need|please (?:provide|clarify|specify)|could you (?:please )?"
+    r"knowledge cutoff|as of (?:my|the time)|I would need|you(?:'d| would) need to (?:specify|provide|clarify)|"
+    r"please (?:provide|clarify|specify)|could you (?:please )?"
     r"(?:provide|clarify|specify)|(?:it|this) depends on|more context|I (?:think|believe) you (?:mean|are referring))",
     re.I)
 
@@ -239,6 +240,11 @@ def topics(qdoc: Any, lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
     # not the question word itself ("how long" is an index phrase), but a title may start with one ("What You Need")
     names = [s for s in spans if not s.numeric and not (s.key.split()[0] in _WH and s.text[:1].islower())]
     keep = _drop_generic(names, qdoc, lexicon, steps, _is_cased(view(qdoc).text), dropped)
+    for s in keep:  # "harry" beside "harry potter" ("who plays harry's mom in harry potter"): part of a topic
+        if any(t is not s and set(s.key.split()) < set(t.key.split()) for t in keep):
+            s.reason = "a part of another topic's name"
+    dropped += [s for s in keep if s.reason]
+    keep = [s for s in keep if not s.reason]
     if steps.max_noun_topics and len(keep) > steps.max_noun_topics and all(s.origin == "noun" for s in keep):
         # nothing named: the rarest common nouns are the topic ("boyle's law" question: "constant temperature",
         # not "mass", "product", "volume"); with many, one of them meets any answer value somewhere

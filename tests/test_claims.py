@@ -20,7 +20,7 @@ FREQ = {
     "geocentric view": 4, "ptolemy": 12, "character": 300, "ulm": 5, "germany": 200, "warsaw": 20,
     "lost highway": 6, "bill paxton": 7, "wild hogs": 4, "tim allen": 20, "morning glory": 3, "lighthouse keeper": 5,
     "grenoble": 30, "annecy": 12, "alps": 90, "isere": 8, "la vie en rose": 4, "edith piaf": 9, "en rose": 1,
-    "winter games": 40, "smokey mountain": 5, "smokey mountain rangers": 2,
+    "winter games": 40, "smokey mountain": 5, "smokey mountain rangers": 2, "basil": 25,
 }
 PHRASES = {"geocentric view", "character"}  # in the corpus, but no entity of the index
 
@@ -320,3 +320,9 @@ def test_a_question_naming_nothing_keeps_its_rarest_common_noun_as_topic(nlp):
     c = claims(nlp, q)
     assert texts(c.topics) == ["geocentric view"]
     assert set(texts(claims(nlp, q, max_noun_topics=0).topics)) == {"character", "geocentric view"}
+
+
+def test_a_topic_inside_another_topics_name_is_dropped(nlp):
+    c = claims(nlp, "Who voiced Basil's mother in Basil Brush?")
+    assert texts(c.topics) == ["Basil Brush"]
+    assert any(s.text == "Basil" and s.reason == "a part of another topic's name" for s in c.dropped)
