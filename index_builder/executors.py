@@ -1,8 +1,10 @@
-"""Executors: where the shards of a build are counted. One small interface, one module per engine.
+"""Executors: where the shards of a build are counted and reduced. One small interface, one module per engine.
 
 An :class:`Executor` starts and stops an engine, submits a picklable function call, waits for the first of some
-calls to finish and returns a call's result. The count loop (:func:`run_count`) is the same for every engine: one
-progress bar over all shards, completion markers for ``--resume``, errors turned into :class:`BuildError`.
+calls to finish and returns a call's result. The count loop (:func:`run_count`) and the reduce loop
+(:func:`quco.index_builder.buckets.run_reduce`) are the same for every engine: one progress bar each (over all
+shards, over all buckets), completion markers for ``--resume``, errors turned into :class:`BuildError`; the
+engine is started once, before the count, and stopped after the reduce.
 
 - ``local`` (default): a process pool on this machine; the build process reads the corpus and sends each shard's
   documents to a worker, at most ``workers + 1`` shards in flight; workers die with the build (Linux
