@@ -13,27 +13,16 @@ import pytest
 from click.testing import CliRunner
 
 from quco.cli.main import cli
-from quco.cooccur.index import Index
 from quco.serve.app import create_app
 from quco.serve.config import ServeConfig
 from test_serve_support import (CURIE_Q, CURIE_RIGHT, EINSTEIN_Q, EINSTEIN_RIGHT, EINSTEIN_WRONG,  # noqa: F401
-                                EVIDENCE_MARK, build_tiny_index, closed_port, running, upstream, user_text)
-# (upstream is a fixture, shared with tests/test_litellm_guardrail.py)
+                                EVIDENCE_MARK, closed_port, index, index_dir, running, upstream, user_text)
+# (index_dir, index and upstream are fixtures; upstream is shared with tests/test_litellm_guardrail.py)
 
 openai = pytest.importorskip("openai")
 
 KEY = "sk-quco-test-key"
 UPSTREAM_KEY = "sk-upstream-secret"
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory):
-    return build_tiny_index(tmp_path_factory.mktemp("serve"))
-
-
-@pytest.fixture(scope="module")
-def index(index_dir):
-    return Index(index_dir)
 
 
 @pytest.fixture(scope="module")

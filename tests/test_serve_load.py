@@ -18,14 +18,13 @@ from itertools import product
 import httpx
 import pytest
 
-from quco.cooccur.index import Index
 from quco.errors import ConfigError
 from quco.gate.assess import assess
 from quco.gate.claim_entities import set_parse_cache
 from quco.serve.app import create_app
 from quco.serve.checks import CheckBatcher
 from quco.serve.config import ServeConfig
-from test_serve_support import (CURIE_Q, EINSTEIN_Q, build_tiny_index, closed_port, running,  # noqa: F401
+from test_serve_support import (CURIE_Q, EINSTEIN_Q, closed_port, index, index_dir, running,  # noqa: F401
                                 upstream)
 
 QUESTIONS = [CURIE_Q, EINSTEIN_Q, "Who married Pierre Curie?", "Where did Frederic Chopin live?",
@@ -34,16 +33,6 @@ ANSWERS = [None, "Warsaw", "Ulm", "Paris", "Lisbon", "She was born in Warsaw.", 
            "Marie Curie", "In 1921, in Stockholm.", "Albert Einstein was born in Warsaw. He later lived in Bern."]
 CHECKS = ([(q, a, mode) for (q, a), mode in zip(product(QUESTIONS, ANSWERS), ["factual", "creative"] * 30)]
           + [(CURIE_Q, "Warsaw", "auto"), (EINSTEIN_Q, "Warsaw", "auto")])  # the router is slow: two will do
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory):
-    return build_tiny_index(tmp_path_factory.mktemp("serve_load"))
-
-
-@pytest.fixture(scope="module")
-def index(index_dir):
-    return Index(index_dir)
 
 
 def comparable(report: dict) -> dict:
@@ -126,11 +115,9 @@ def test_batch_route_gives_the_sequential_reports_in_order(child_server, sequent
         assert [comparable(x) for x in r.json()] == sequential[k::4]
 
 
-def test_batcher_batches_and_matches_sequential_assess(index, sequential):
-    """In-process: checks queued from many threads are taken in batches of at most ``max_batch``; every caller
-    gets its own report, equal to sequential ``assess``'s; an invalid check fails alone."""
-    set_parse_cache(512)  # nothing parsed yet: the batch parse is what the checks find
-    batcher = CheckBatcher(index, max_batch=8, wait_ms=50)
+def checked_from_threads(batcher: CheckBatcher) -> list[dict]:
+    """``CHECKS`` through ``batcher`` from 16 threads, plus one invalid check that must fail alone (with the
+    ``ConfigError`` ``assess`` raises); the reports, comparable; the batcher closed."""
     try:
         bad = batcher.submit(CURIE_Q, "Warsaw", "bogus")
         with ThreadPoolExecutor(16) as pool:
@@ -139,7 +126,15 @@ def test_batcher_batches_and_matches_sequential_assess(index, sequential):
             bad.result(timeout=60)
     finally:
         batcher.close()
-    assert [comparable(r.to_dict()) for r in got] == sequential
+    return [comparable(r.to_dict()) for r in got]
+
+
+def test_batcher_batches_and_matches_sequential_assess(index, sequential):
+    """In-process: checks queued from many threads are taken in batches of at most ``max_batch``; every caller
+    gets its own report, equal to sequential ``assess``'s; an invalid check fails alone."""
+    set_parse_cache(512)  # nothing parsed yet: the batch parse is what the checks find
+    batcher = CheckBatcher(index, max_batch=8, wait_ms=50)
+    assert checked_from_threads(batcher) == sequential
     stats = batcher.stats()
     assert stats["checks"] == len(CHECKS) + 1
     assert 1 < stats["largest_batch"] <= 8
@@ -170,13 +165,5 @@ def test_check_processes_give_the_sequential_reports(index, sequential):
     """``check_processes=2``: the batches run in two spawned check processes (each opens the index itself); every
     caller still gets the sequential report, and an invalid check fails alone."""
     batcher = CheckBatcher(index, max_batch=8, processes=2)
-    try:
-        bad = batcher.submit(CURIE_Q, "Warsaw", "bogus")
-        with ThreadPoolExecutor(16) as pool:
-            got = list(pool.map(lambda c: batcher.check_sync(*c), CHECKS))
-        with pytest.raises(ConfigError):
-            bad.result(timeout=60)
-        assert batcher.stats()["processes"] == 2
-    finally:
-        batcher.close()
-    assert [comparable(r.to_dict()) for r in got] == sequential
+    assert batcher.stats()["processes"] == 2
+    assert checked_from_threads(batcher) == sequential

@@ -163,6 +163,19 @@ def build_tiny_index(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def index_dir(tmp_path_factory):
+    """``CORPUS`` indexed once per test module (a fixture: import it into the module)."""
+    return build_tiny_index(tmp_path_factory.mktemp("serve"))
+
+
+@pytest.fixture(scope="module")
+def index(index_dir):
+    from quco.cooccur.index import Index
+
+    return Index(index_dir)
+
+
+@pytest.fixture(scope="module")
 def upstream():
     """The stand-in upstream, running on loopback for a test module; its base URL (``.../v1``) in ``up.url``."""
     up = Upstream()
