@@ -2,8 +2,18 @@
 
 :class:`IndexLexicon` gives the claim steps the index's statistics (document frequency, titles, and, once the
 index can count any phrase, whether a span is an entity, a phrase or absent). :func:`claim_entities` parses the
-question and the first sentences of the answer with spaCy (tagger, parser, NER) and returns the question's topics
-and the answer's values as :class:`~quco.gate.report.EntityHit` objects, the unit the rest of ``assess`` checks.
+question and the first sentences of the answer with spaCy and returns the question's topics and the answer's
+values as :class:`~quco.gate.report.EntityHit` objects, the unit the rest of ``assess`` checks.
+
+What is parsed, and how (issue #13's budget: ``assess`` p50 <= 5 ms, p95 <= 20 ms with the parse): the question
+and the answer's first sentence in one batch, then further sentences only until the claim sentence; a short
+answer the index knows whole is only tokenized. The parse is spaCy's token encoder and tagger, with the coarse
+part of speech read from the model's tag table (:func:`parse_docs`): no dependency parser, no attribute-ruler
+matcher and, by default, no NER (``ClaimSteps.ner_forms``), whose own token encoder was ~60 % of the parse and
+bought nothing measurable on the dev files. Measured with ``bench/ablate_claims.py --latency --limit 300
+--set passage_weight=0`` (CPU ms per call, p50 / p95, first 300 rows, fresh caches, both versions alternated
+in one session at load average ~3): TriviaQA 7.2-8.0 / 12.2-13.3 before, 3.8-4.1 / 6.7-8.3 after; NQ
+7.9-9.5 / 13.8-17.2 before, 4.5-5.2 / 9.6-9.8 after (docs/eval.md has the table).
 """
 from __future__ import annotations
 
@@ -88,9 +98,10 @@ def _lexicon(ix: Index) -> IndexLexicon:
 
 @lru_cache(maxsize=1)
 def parser() -> Any:
-    """spaCy's small English pipeline with tagger and NER, loaded once per process. No dependency parser: the
-    claim steps use parts of speech and entities, and split sentences themselves (the parser cost 10-25 % of the
-    parse time and changed no entity on the TriviaQA dev answers)."""
+    """spaCy's small English pipeline with tagger and NER, loaded once per process (:func:`parse_docs` runs
+    what it needs of it). No dependency parser: the claim steps use parts of speech and entities, and split
+    sentences themselves (the parser cost 10-25 % of the parse time and changed no entity on the TriviaQA dev
+    answers)."""
     import spacy
 
     try:

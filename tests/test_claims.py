@@ -275,6 +275,8 @@ def test_hedge_with_a_typographic_apostrophe_and_a_clipped_first_letter(nlp):
     c = claims(nlp, "Who was the first woman to be seen on Channel 4?",
                "\u2019m sorry, but I couldn\u2019t find who that was. Channel 4 started in 1982.")
     assert c.hedged and all(s.text != "Channel 4" for s in c.values)
+    clipped = claims(nlp, "Who was the first woman to be seen on Channel 4?", "\u2019m sorry, I have no idea who.")
+    assert clipped.hedged
 
 
 # ---- the product's parse: tagger without the attribute ruler's matcher, no NER -------------------------------------
@@ -308,7 +310,8 @@ def test_parts_of_speech_from_the_tag_table_equal_the_attribute_rulers(nlp, ligh
 def test_without_ner_dates_and_numbers_are_found_by_patterns(light):
     c = light_claims(light, "When was the Royal British Legion founded?", "It was founded on May 14, 1921 in Ulm.")
     assert [(s.text, s.label) for s in c.values] == [("1921", "YEAR")]
-    n = light_claims(light, "How many countries did Roald Amundsen visit?", "Roald Amundsen visited thirteen countries.")
+    n = light_claims(light, "How many countries did Roald Amundsen visit?",
+                     "Roald Amundsen visited thirteen countries.")
     assert [(s.text, s.label) for s in n.values] == [("thirteen", "CARDINAL")]
     who = light_claims(light, "Who was the first person to reach the South Pole?",
                        "The first person to reach the South Pole was Roald Amundsen, on 14 December 1911.")
