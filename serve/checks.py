@@ -21,6 +21,7 @@ callers await a future, the proxy's worker threads block on theirs.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import queue
@@ -86,6 +87,8 @@ def _process_start(path: str) -> None:
         assess(*WARMUP, index=_PROCESS_INDEX)
     except Exception:  # noqa: BLE001 - a broken index shows in the first real check's error
         pass
+    gc.collect()  # then the long-lived objects leave the collector's sight (see quco.serve.app.freeze_heap)
+    gc.freeze()
 
 
 def _process_ready() -> bool:

@@ -28,7 +28,8 @@ class ServeConfig:
     (``connect_timeout`` to connect). ``check_batch``: most checks parsed in one batch by the check thread
     (1: one at a time); ``batch_wait_ms``: how long the check thread waits for more checks to join a batch
     (0: only those already waiting); ``check_processes``: run the batches in that many check processes instead
-    of the server process's check thread (0; see :mod:`quco.serve.checks`).
+    of the server process's check thread (0; see :mod:`quco.serve.checks`). ``gc_freeze``: after start-up, move
+    the live objects out of the garbage collector's sight (``gc.freeze``; see ``quco.serve.app.freeze_heap``).
     """
 
     index: str | None = None
@@ -45,6 +46,7 @@ class ServeConfig:
     check_batch: int = 32
     batch_wait_ms: float = 0.0
     check_processes: int = 0
+    gc_freeze: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
