@@ -11,9 +11,10 @@ answer the index knows whole is only tokenized. The parse is spaCy's token encod
 part of speech read from the model's tag table (:func:`parse_docs`): no dependency parser, no attribute-ruler
 matcher and, by default, no NER (``ClaimSteps.ner_forms``), whose own token encoder was ~60 % of the parse and
 bought nothing measurable on the dev files. Measured with ``bench/ablate_claims.py --latency --limit 300
---set passage_weight=0`` (CPU ms per call, p50 / p95, first 300 rows, fresh caches, both versions alternated
-in one session at load average ~3): TriviaQA 7.2-8.0 / 12.2-13.3 before, 3.8-4.1 / 6.7-8.3 after; NQ
-7.9-9.5 / 13.8-17.2 before, 4.5-5.2 / 9.6-9.8 after (docs/eval.md has the table).
+--set passage_weight=0`` (CPU ms per call, p50 / p95, first 300 rows, fresh caches, the claim modules of
+commit 9271a57 and these alternated twice in one session at load average 3-4): TriviaQA 7.8 / 13.0-13.3 before,
+3.5-4.2 / 6.1-7.5 after; NQ 8.9-10.2 / 16.3-19.3 before, 4.2-4.3 / 7.5-8.0 after (docs/eval.md has the table,
+wall clock included).
 """
 from __future__ import annotations
 
