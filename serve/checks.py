@@ -121,7 +121,8 @@ class CheckBatcher:
                                             initializer=_process_start, initargs=(str(index.path),))
             for f in [self.pool.submit(_process_ready) for _ in range(processes)]:
                 f.result()  # every process started and warm before the first request
-        self.free = threading.Semaphore(max(1, processes))  # batches in flight: one here, or one per process
+        self.processes = max(1, processes)
+        self.free = threading.Semaphore(self.processes)  # batches in flight: one here, or one per process
         self.thread = threading.Thread(target=self._run, name="quco-checks", daemon=True)
         self.thread.start()
 
@@ -158,8 +159,10 @@ class CheckBatcher:
         if first is _STOP:
             return [], True
         wait = self.wait if self.last > 1 else 0.0  # a busy server waits a little for more; an idle one never
+        # with check processes, a share of what waits: 32 checks arriving at once go to two processes as 16 + 16
+        limit = min(self.max_batch, -(-(1 + self.queue.qsize()) // self.processes))
         batch, deadline = [first], time.monotonic() + wait
-        while len(batch) < self.max_batch:
+        while len(batch) < limit:
             try:
                 left = deadline - time.monotonic()
                 item = self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait()
