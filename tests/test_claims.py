@@ -329,3 +329,12 @@ def test_a_topic_inside_another_topics_name_is_dropped(nlp):
     c = claims(nlp, "Who voiced Basil's mother in Basil Brush?")
     assert texts(c.topics) == ["Basil Brush"]
     assert any(s.text == "Basil" and s.reason == "a part of another topic's name" for s in c.dropped)
+
+
+def test_a_heading_that_restates_the_question_claims_nothing(nlp):
+    q = "who won the winter games ski jump in 1998"
+    c = claims(nlp, q, "Winter Games Ski Jump 1998 Winner: Kirsty Wark.")
+    assert texts(c.values) == ["Kirsty Wark"]
+    assert any(s.reason == "restates the question (a heading)" for s in c.dropped)
+    off = claims(nlp, q, "Winter Games Ski Jump 1998 Winner: Kirsty Wark.", headings=False)
+    assert not any(s.reason == "restates the question (a heading)" for s in off.dropped)
