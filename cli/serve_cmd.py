@@ -43,10 +43,12 @@ def _loopback(host: str) -> bool:
               help="Most requests in one /v1/risk/batch (413 above).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Worker processes; each maps the same index files (shared pages).")
+@click.option("--check-processes", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="Run the check batches in N check processes per worker (0: in the worker's check thread).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
 def serve_command(index_path, host, port, upstream, mode, on_risk, stream_check, api_key, upstream_api_key,
-                  upstream_timeout, max_body, max_batch, workers, log_level) -> None:
+                  upstream_timeout, max_body, max_batch, workers, check_processes, log_level) -> None:
     """Serve the gate over HTTP: POST /v1/risk, /v1/risk/batch, an OpenAI-compatible /v1/chat/completions
     proxy to --upstream, GET /v1/index, /v1/models, /healthz, /openapi.json, and a page at /.
 
@@ -64,7 +66,7 @@ def serve_command(index_path, host, port, upstream, mode, on_risk, stream_check,
     config = ServeConfig(index=index_path or os.environ.get("QUCO_INDEX"), upstream=upstream, mode=mode,
                          on_risk=on_risk, stream_check=stream_check, api_key=api_key,
                          upstream_api_key=upstream_api_key, upstream_timeout=upstream_timeout, max_body=max_body,
-                         max_batch=max_batch)
+                         max_batch=max_batch, check_processes=check_processes)
     if not _loopback(host) and not api_key:
         click.echo(f"Warning: serving on {host} without --api-key: anyone who can reach it can use it", err=True)
     app = create_app(config)  # opens the index here: a missing or corrupt one is a one-line error, exit 2
