@@ -1,7 +1,7 @@
 """``quco serve`` under load: ``python bench/bench_serve.py [--index DIR] [--servers w1,w2,w1p2] [--concurrency 32,1]``.
 
 For each server setting (default: ``w1`` one uvicorn worker; ``w2`` two workers, ``quco serve --workers 2``;
-``w1p2`` one worker sending its check batches to two check processes, ``ServeConfig(check_processes=2)``),
+``w1p2`` one worker sending its check batches to two check processes, ``quco serve --check-processes 2``),
 starts a real ``quco serve`` app (uvicorn in a child process, the HTTP parser and event loop named by ``--http``
 / ``--loop``, default: uvicorn's choice of what is installed) on a free loopback port, then, for each
 concurrency C (default 32, the issue's, then 1), sends
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="comma-separated; the first is judged against the targets (default 32,1)")
     ap.add_argument("--servers", default="w1,w2,w1p2",
                     help="servers to measure one after the other, comma-separated: wN = quco serve --workers N, "
-                         "wNpM = also ServeConfig(check_processes=M) (default w1,w2,w1p2)")
+                         "wNpM = also --check-processes M (default w1,w2,w1p2)")
     ap.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"], help="uvicorn's HTTP parser")
     ap.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"], help="uvicorn's event loop")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
