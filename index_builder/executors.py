@@ -6,7 +6,8 @@ calls to finish and returns a call's result. The count loop (:func:`run_count`) 
 shards, over all buckets), completion markers for ``--resume``, errors turned into :class:`BuildError`; the
 engine is started once, before the count, and stopped after the reduce.
 
-- ``local`` (default): a process pool on this machine; the build process reads the corpus and sends each shard's
+- ``local`` (default): a process pool on this machine (restarted when a worker dies, its calls run again: up to
+  ``LocalExecutor.max_restarts`` times per build); the build process reads the corpus and sends each shard's
   documents to a worker, at most ``workers + 1`` shards in flight; workers die with the build (Linux
   ``PR_SET_PDEATHSIG``); ``workers <= 1`` counts in the build process itself.
 - ``dask`` (``pip install 'quco-gate[dask]'``, :mod:`quco.index_builder.executor_dask`): a ``distributed``
@@ -111,25 +112,52 @@ class LocalExecutor(Executor):
     name = "local"
     ships_documents = True
 
+    max_restarts: ClassVar[int] = 2  # pools restarted after a worker died, per build, before the build fails
+
     def __init__(self, workers: int, address: str | None = None):
         if address:
             raise BuildError("--address names a cluster scheduler: it needs --executor dask (or another cluster "
                              "executor), not local")
         super().__init__(workers, None)
         self.pool: ProcessPoolExecutor | None = None
+        self._spec: dict[str, Any] = {}
+        self._calls: dict[Future, tuple[Callable, tuple, int]] = {}  # call and pool generation of each handle
+        self._generation = 0
+        self.restarts = 0
+
+    def _new_pool(self) -> None:
+        self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=init_local_worker,
+                                        initargs=(self._spec, os.getpid()))
 
     def start(self, spec: dict[str, Any]) -> None:
+        self._spec = spec
         if self.workers > 1:
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=init_local_worker,
-                                            initargs=(spec, os.getpid()))
+            self._new_pool()
+
+    def _restart(self) -> None:
+        """A worker died and took the pool with it (``BrokenProcessPool``): start a new pool, at most
+        ``max_restarts`` times per build; the calls of the dead pool are submitted again as their results are
+        asked for (a shard's partial is written atomically, so counting it again is safe)."""
+        if self.restarts >= self.max_restarts:
+            raise BuildError(f"worker processes died {self.restarts + 1} times (killed, or out of memory?): "
+                             f"{RESTART_HINT}")
+        self.restarts += 1
+        print(f"quco build: a worker process died (killed, or out of memory?); restarting the pool and running "
+              f"its work again ({self.restarts} of {self.max_restarts} restarts)", file=sys.stderr, flush=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self._generation += 1
+        self._new_pool()
 
     def submit(self, fn: Callable, *args: Any) -> Future:
         if self.pool is not None:
             try:
-                return self.pool.submit(fn, *args)
+                f = self.pool.submit(fn, *args)
             except BrokenProcessPool:
-                raise BuildError(f"a worker process died (killed, or out of memory?): {RESTART_HINT}") from None
-        f: Future = Future()
+                self._restart()
+                f = self.pool.submit(fn, *args)
+            self._calls[f] = (fn, args, self._generation)
+            return f
+        f = Future()
         try:
             f.set_result(fn(*args))
         except Exception as exc:  # noqa: BLE001 (handed back through the future, as a pool would)
@@ -141,14 +169,20 @@ class LocalExecutor(Executor):
 
     def result(self, handle: Future) -> Any:
         try:
-            return handle.result()
+            out = handle.result()
         except BrokenProcessPool:
-            raise BuildError(f"a worker process died (killed, or out of memory?): {RESTART_HINT}") from None
+            fn, args, generation = self._calls.pop(handle)
+            if generation == self._generation:  # the first of the dead pool's calls to be read restarts it
+                self._restart()
+            return self.result(self.submit(fn, *args))
+        self._calls.pop(handle, None)
+        return out
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+        self._calls.clear()
 
 
 class Progress:

@@ -220,3 +220,43 @@ def test_skipped_records_are_reported_alike(tmp_path, n_files):
         assert m["stats"]["rejects"] == 2 * n_files
     assert (outs["local"] / "rejects.jsonl").read_text() == (outs["dask"] / "rejects.jsonl").read_text()
     assert_same_index(outs["local"], outs["dask"])
+
+
+def _die_once(marker: str, value: int) -> int:
+    """Kill this worker process the first time (no marker yet), return ``value`` after."""
+    import os
+    import signal
+    from pathlib import Path
+
+    if not Path(marker).exists():
+        Path(marker).write_text("died")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value
+
+
+def _die_always() -> int:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+def test_the_local_pool_is_restarted_when_a_worker_dies(tmp_path):
+    """A worker killed mid-call breaks the whole pool: the executor starts a new one and runs the lost calls
+    again (the dead call and the ones in flight beside it), up to max_restarts times per build."""
+    from quco.errors import BuildError
+    from quco.index_builder.executors import LocalExecutor
+
+    ex = LocalExecutor(2)
+    ex.start({})
+    try:
+        calls = [ex.submit(_die_once, str(tmp_path / "died"), 7)] + [ex.submit(pow, 2, k) for k in range(6)]
+        assert [ex.result(f) for f in calls] == [7] + [2 ** k for k in range(6)]
+        assert ex.restarts == 1
+        assert ex.result(ex.submit(pow, 3, 2)) == 9  # the new pool goes on working
+        with pytest.raises(BuildError, match="died 3 times.*--resume"):
+            ex.result(ex.submit(_die_always))
+        assert ex.restarts == LocalExecutor.max_restarts
+    finally:
+        ex.close()

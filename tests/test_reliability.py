@@ -422,7 +422,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_counts(corpora, names, tmp_
     assert verify(out) == [] and not work.exists()
 
 
-def test_a_killed_worker_fails_the_build_cleanly_and_resume_finishes_it(corpora, names, tmp_path):
+def test_a_killed_worker_has_its_shards_counted_again(corpora, names, tmp_path):
+    """SIGKILL a pool worker mid-count: the local executor starts a new pool, counts the lost shards again, says
+    so on stderr, and the build ends with the counts of an undisturbed one."""
     out = tmp_path / "idx"
     work = tmp_path / ".idx.building"
     argv = [*QUCO, "build", str(corpora["a"]), "--out", str(out), *cli_opts(names), "--workers", "2",
@@ -433,15 +435,13 @@ def test_a_killed_worker_fails_the_build_cleanly_and_resume_finishes_it(corpora,
         _wait_for(lambda: marks.exists() and len(list(marks.iterdir())) >= 3, 120, "3 shards")
         victim = _children(p.pid)[0]
         os.kill(victim, signal.SIGKILL)
-        _, stderr = p.communicate(timeout=120)
+        _, stderr = p.communicate(timeout=180)
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-    assert p.returncode == 2
-    one_line_error(stderr, "a worker process died", "--resume")
-    assert not out.exists()
-    build_index([str(corpora["a"])], str(out), workers=2, resume=True, **build_opts(names))
+    assert p.returncode == 0, stderr[-2000:]
+    assert "a worker process died" in stderr and "restarting the pool" in stderr
     _same_counts(out, corpora["clean"])
 
 
