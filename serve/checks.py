@@ -4,8 +4,8 @@ Every check of the process (``/v1/risk``, ``/v1/risk/batch``, the proxy's pre- a
 checks) is queued to :class:`CheckBatcher`. Its thread takes the first waiting check and every other one that is
 already queued (at most ``max_batch``; when the previous batch had more than one check, i.e. under load, it
 also waits up to ``wait_ms`` for more), parses their questions and first answer sentences in one spaCy batch
-(:func:`quco.gate.claim_entities.parse_ahead`: one pass of each pipeline component instead of one per request;
-spaCy is most of a check's time), then assesses them one by one, answering each caller as soon as its own report
+(:func:`quco.gate.claim_entities.parse_ahead`: one pass of each pipeline component instead of one per
+request), then assesses them one by one, answering each caller as soon as its own report
 is ready. An idle server checks a lone request at once: batches form from requests that arrive while the thread
 is busy, so batching adds no wait at low load.
 
