@@ -19,6 +19,7 @@ wall clock included).
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -50,24 +51,28 @@ class IndexLexicon:
         self.titles = title_hashes(ix)
         self.cache_size = cache
         self.cache: OrderedDict[str, TermStats] = OrderedDict()  # an index never changes: its answers are kept
+        self.lock = threading.Lock()  # a server's check threads share one lexicon per index
 
     def stats(self, texts: Sequence[str]) -> list[TermStats]:
-        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        for t, st in zip(todo, self._stats(todo) if todo else []):
-            self.cache[t] = st
-        out = []
-        for t in texts:
-            self.cache.move_to_end(t)
-            out.append(self.cache[t])
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
-        return out
+        with self.lock:
+            got = {t: self.cache[t] for t in texts if t in self.cache}
+        todo = [t for t in dict.fromkeys(texts) if t not in got]
+        got.update(zip(todo, self._stats(todo) if todo else []))
+        with self.lock:
+            for t in dict.fromkeys(texts):
+                self.cache[t] = got[t]
+                self.cache.move_to_end(t)
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+        return [got[t] for t in texts]
 
     def entity_stats(self, texts: Sequence[str]) -> list[TermStats]:
         """As :meth:`stats`, but a text that is no entity of the index is ``absent`` without counting it as a
         phrase (a hash lookup instead of a phrase search): for spans that count only as entities."""
+        with self.lock:
+            known = {t: self.cache[t] for t in texts if t in self.cache}
         return [st if st.kind == "entity" else TermStats(0, st.titled, "absent")
-                for st in (self.cache.get(t) or self._stats([t], phrases=False)[0] for t in texts)]
+                for st in (known.get(t) or self._stats([t], phrases=False)[0] for t in texts)]
 
     def _stats(self, texts: Sequence[str], phrases: bool = True) -> list[TermStats]:
         hashes = np.array([key_hash(t) for t in texts], dtype=np.uint64)
@@ -222,7 +227,8 @@ def set_parse_cache(size: int | None) -> None:
     global _DOCS, _LIGHT
     _DOCS, _LIGHT = DocCache(size), DocCache(size, ner=False)
     for lex in list(_LEXICONS.values()):  # and the index statistics kept for the spans seen so far
-        lex.cache.clear()
+        with lex.lock:
+            lex.cache.clear()
 
 
 def answer_prefix(answer: str, max_sentences: int) -> str:

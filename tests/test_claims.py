@@ -338,3 +338,37 @@ def test_a_heading_that_restates_the_question_claims_nothing(nlp):
     assert any(s.reason == "restates the question (a heading)" for s in c.dropped)
     off = claims(nlp, q, "Winter Games Ski Jump 1998 Winner: Kirsty Wark.", headings=False)
     assert not any(s.reason == "restates the question (a heading)" for s in off.dropped)
+
+
+# ---- the index lexicon ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory):
+    from quco.cooccur.index import Index
+    from quco.index_builder.build import build_index
+
+    root = tmp_path_factory.mktemp("lexicon")
+    docs = {"Ulm": "Ulm is a city on the Danube. Albert Einstein was born in Ulm.",
+            "Danube": "The Danube is a long river. The long river passes Ulm.",
+            "Bern": "Bern is a city. Albert Einstein worked in Bern."}
+    (root / "wiki.txt").write_text("".join(
+        f'<doc id="{i}" url="http://example.org/?curid={i}" title="{t}">\n{t}\n\n{x}\n</doc>\n'
+        for i, (t, x) in enumerate(docs.items(), 1)), encoding="utf-8")
+    (root / "entities.txt").write_text("Albert Einstein\tENTITY\n", encoding="utf-8")
+    build_index([str(root / "wiki.txt")], str(root / "idx"), extractor="gazetteer",
+                entities=str(root / "entities.txt"), harvest_sample=0, workers=1, progress=False, retrieval=())
+    return Index(root / "idx")
+
+
+def test_index_lexicon_cache_answers_as_the_index_does(tiny_index):
+    from quco.gate.claim_entities import IndexLexicon
+
+    texts = ["Ulm", "Albert Einstein", "long river", "Zorblax", "Ulm", "Bern", "long river"]
+    fresh = [IndexLexicon(tiny_index, cache=100)._stats([t])[0] for t in texts]
+    small = IndexLexicon(tiny_index, cache=2)  # evicts all the time
+    assert small.stats(texts) == fresh and small.stats(texts[::-1]) == fresh[::-1]
+    assert len(small.cache) <= 2
+    by_text = dict(zip(texts, fresh))
+    assert by_text["Albert Einstein"].kind == "entity" and by_text["Zorblax"].kind == "absent"
+    only = small.entity_stats(texts)
+    assert [st.kind == "entity" for st in only] == [st.kind == "entity" for st in fresh]
+    assert all(st.kind in ("entity", "absent") for st in only)
