@@ -347,10 +347,11 @@ def _heading_end(text: str, q_words: set[str]) -> int:
 
 
 def _years(spans: list[Span], lexicon: Lexicon) -> list[Span]:
-    """``spans`` with each date that holds a year ("September 28, 2017") replaced by that year ("2017")."""
+    """``spans`` with each date or name that holds a year ("September 28, 2017", "the 1948 Summer Olympics")
+    replaced by that year ("2017", "1948"): a "when" question's claim is the year (neutral on the dev files)."""
     out, years = [], []
     for s in spans:
-        m = YEAR.search(s.text) if s.label == "DATE" else None
+        m = YEAR.search(s.text) if s.label == "DATE" or not s.numeric else None
         if m:
             y = Span(m.group(1), s.start + m.start(1), s.start + m.end(1), "YEAR", s.origin, m.group(1))
             years.append(y)

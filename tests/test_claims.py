@@ -20,7 +20,7 @@ FREQ = {
     "geocentric view": 4, "ptolemy": 12, "character": 300, "ulm": 5, "germany": 200, "warsaw": 20,
     "lost highway": 6, "bill paxton": 7, "wild hogs": 4, "tim allen": 20, "morning glory": 3, "lighthouse keeper": 5,
     "grenoble": 30, "annecy": 12, "alps": 90, "isere": 8, "la vie en rose": 4, "edith piaf": 9, "en rose": 1,
-    "winter games": 40, "smokey mountain": 5, "smokey mountain rangers": 2, "basil": 25,
+    "winter games": 40, "smokey mountain": 5, "smokey mountain rangers": 2, "basil": 25, "1928 winter games": 3,
 }
 PHRASES = {"geocentric view", "character"}  # in the corpus, but no entity of the index
 
@@ -126,6 +126,14 @@ def test_when_question_claims_the_date(nlp):
 def test_when_question_checks_the_year_of_a_full_date(nlp):
     c = claims(nlp, "When was the Royal British Legion founded?", "It was founded on May 14, 1921 in London.")
     assert [(s.text, s.label) for s in c.values] == [("1921", "YEAR")]
+
+
+def test_when_question_checks_the_year_inside_a_name(nlp):
+    q, a = "In which year did Roald Amundsen go to the Winter Games?", "Roald Amundsen went to the 1928 Winter Games."
+    at = a.index("1928")
+    c = extract_claims(nlp(q), [(0, nlp(a))], Stats(), ClaimSteps(),
+                       a_index_spans=[(at, at + len("1928 Winter Games"), "EVENT")])  # one name in the index
+    assert [(s.text, s.label) for s in c.values] == [("1928", "YEAR")]
 
 
 def test_how_many_question_claims_the_number_and_dates_are_not_topics(nlp):
