@@ -25,6 +25,7 @@ import gc
 import logging
 import multiprocessing
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -82,6 +83,7 @@ _PROCESS_INDEX: Index | None = None
 
 def _process_start(path: str) -> None:
     global _PROCESS_INDEX
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which shuts the processes down
     _PROCESS_INDEX = Index(path)
     try:  # loads the extractor, the parser and the retriever before the first batch waits for them
         assess(*WARMUP, index=_PROCESS_INDEX)
