@@ -110,10 +110,13 @@ def test_assess_mixes_passage_support_into_the_risk(index):
     with_p = assess(q, "Marie Curie was born in Ulm.", index=index, retrieve=False)
     without = assess(q, "Marie Curie was born in Ulm.", index=index, retrieve=False, passage_weight=0.0)
     right = assess(q, "Marie Curie was born in Warsaw.", index=index, retrieve=False)
-    assert with_p.thresholds["passage_weight"] == 0.5 and without.passage_support == {}
+    from quco.gate.assess import GateConfig
+
+    w = GateConfig.passage_weight
+    assert with_p.thresholds["passage_weight"] == w > 0 and without.passage_support == {}
     assert set(with_p.passage_support) == {"Ulm"} and right.passage_support == {"Warsaw": 1.0}
     s = with_p.passage_support["Ulm"]
-    assert with_p.risk == pytest.approx(0.5 * without.risk + 0.5 * (1 - s) / 2, abs=1e-3)
+    assert with_p.risk == pytest.approx((1 - w) * without.risk + w * (1 - s) / 2, abs=1e-3)
     assert right.risk < with_p.risk
     strict = assess(q, "Marie Curie was born in Ulm.", index=index, retrieve=False, pass_passage=0.99)
     assert strict.decision == "retrieve" and any("do not state 'Ulm'" in r for r in strict.reasons)
