@@ -352,6 +352,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
                        and p.kind in cfg.pair_kinds and failing_keys & set(ks)]
         unknown_answer = [e for e in failing if e.freq == 0]
     passage_values: dict[str, float] = {}
+    unstated = ""  # a value the question's best passages do not state: the evidence query names it
     # an index built without bm25s retrieval has no passages to ask: its reports say passage_weight 0
     passage_weight = cfg.passage_weight if has_passage_support(ix) else 0.0
     if answer is None:
@@ -372,10 +373,11 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
                 risk = (1 - passage_weight) * risk + passage_weight * (1 - low) / 2
                 if low < cfg.pass_passage:  # the claims below the bar fail (a one-claim answer: all its parts)
                     below = [e for e in claims if one_claim or passages.get(e.text, 1.0) < cfg.pass_passage]
+                    unstated = below[0].text
                     failing += [e for e in below if e not in failing]
                     reasons.append("the passages that best match the question do not state "
                                    + ", ".join(repr(e.text) for e in below)
-                                   + f" (passage support {low:.2f}, below {cfg.pass_passage})")
+                                   + f" (passage support {low:.3f}, below {cfg.pass_passage})")
             timing["passages_ms"] = (time.perf_counter() - t) * 1e3
     where = "in any document" if cfg.scope == "document" else f"within {ix.window:,} tokens"
     for p in unsupported:
@@ -396,7 +398,8 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
             reasons.append("nothing in the answer can be checked against the corpus")
         elif failing:
             decision = "retrieve"
-            weak = [e.text for e in failing if support[e.key] is not None and support[e.key] > -1.0]
+            weak = [e.text for e in failing if support[e.key] is not None and support[e.key] > -1.0
+                    and not passed[e.key]]
             if weak:
                 reasons.append(f"weak support for {', '.join(map(repr, weak))}: seen with the question's entities, "
                                f"but not clearly more often than chance (association below {cfg.pass_support}, "
@@ -419,7 +422,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     do_retrieve = cfg.retrieve_evidence if retrieve is None else retrieve
     if decision == "retrieve" and do_retrieve:
         t = time.perf_counter()
-        evidence = retrieve_evidence(ix, question, unsupported, cfg.retriever, cfg.evidence_k, reasons)
+        evidence = retrieve_evidence(ix, question, unsupported, cfg.retriever, cfg.evidence_k, reasons, unstated)
         timing["retrieval_ms"] = (time.perf_counter() - t) * 1e3
     timing["total_ms"] = (time.perf_counter() - t0) * 1e3
     return RiskReport(

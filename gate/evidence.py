@@ -52,10 +52,14 @@ def _content_words(text: str) -> list[str]:
 
 
 def retrieve_evidence(ix: Index, question: str, unsupported: list[PairCheck], backend: str, k: int,
-                      reasons: list[str]) -> list[dict[str, Any]]:
-    """Top ``k`` passages for the failing check: the unsupported pair plus the question's other content words, or
-    the question for a pre-generation check. An index without retrieval adds a reason instead."""
-    query = " ".join([unsupported[0].a, unsupported[0].b] + _content_words(question)) if unsupported else question
+                      reasons: list[str], value: str = "") -> list[dict[str, Any]]:
+    """Top ``k`` passages for the failing check: the unsupported pair plus the question's other content words;
+    else the question and the ``value`` its best passages do not state (what the corpus says about both); else
+    the question (a pre-generation check). An index without retrieval adds a reason instead."""
+    if unsupported:
+        query = " ".join([unsupported[0].a, unsupported[0].b] + _content_words(question))
+    else:
+        query = f"{question} {value}".strip()
     try:
         retriever = cached_retriever(str(ix.path), backend)
     except QucoError as e:

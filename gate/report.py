@@ -130,7 +130,7 @@ class RiskReport:
             flag = "UNSEEN" if p.unseen else "seen"
             lines.append(f"  pair {p.a!r} + {p.b!r}: {p.cooccurrence} documents ({flag}, risk {p.risk:.2f})")
         for value, sup in self.passage_support.items():
-            lines.append(f"  passage support {value!r}: {sup:.2f} (best passage for the question with it / best)")
+            lines.append(f"  passage support {value!r}: {sup:.3f} (best passage for the question with it / best)")
         for r in self.reasons:
             lines.append(f"  - {r}")
         if self.blend:
