@@ -75,10 +75,25 @@ def _query_scores(indptr, docs, tf, idf, norm, query_ids, scores=None):
     (all zero on entry); returns the scores and the ids of the passages it touched."""
     if scores is None:
         scores = np.zeros(norm.shape[0], dtype=np.float32)
-    total = int(sum(indptr[t + 1] - indptr[t] for t in query_ids))
+    total = int((np.asarray(indptr[query_ids + 1]) - np.asarray(indptr[query_ids])).sum())
     touched = np.empty(total, dtype=np.int64)
     n = _query_scores_into(indptr, docs, tf, idf, norm, query_ids, scores, touched)
     return scores, touched[:n]
+
+
+def _top_kernel(scores, touched):
+    """The largest of ``scores[touched]`` (0 when none): a loop, not a gathered copy of up to a million floats."""
+    top = np.float32(0)
+    for i in range(touched.shape[0]):
+        if scores[touched[i]] > top:
+            top = scores[touched[i]]
+    return top
+
+
+def _zero_kernel(scores, touched):
+    """``scores[touched] = 0`` without numpy's fancy-index temporaries."""
+    for i in range(touched.shape[0]):
+        scores[touched[i]] = 0
 
 
 def _best_with_all_reference(indptr, docs, scores, term_ids):
@@ -127,8 +142,11 @@ def _best_with_all_kernel(indptr, docs, scores, term_ids):
 try:  # compiled once, then loaded from numba's on-disk cache by later processes
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a dependency
-    _query_scores_into, _best_with_all = _query_scores_kernel, _best_with_all_reference
+    _query_scores_into, _best_with_all, _top, _zero = (_query_scores_kernel, _best_with_all_reference, _top_kernel,
+                                                       _zero_kernel)
 else:
+    _top = njit(cache=True, nogil=True)(_top_kernel)
+    _zero = njit(cache=True, nogil=True)(_zero_kernel)
     _query_scores_into = njit(cache=True, nogil=True)(_query_scores_kernel)
     _best_with_all = njit(cache=True, nogil=True)(_best_with_all_kernel)
 
@@ -160,9 +178,9 @@ class PassageSupport:
             return None
         scores, touched = _query_scores(indptr, docs, tf, idf, norm, q_ids, self._buffer())
         try:
-            return self._values(scores, float(scores[touched].max()) if len(touched) else 0.0, values)
+            return self._values(scores, float(_top(scores, touched)), values)
         finally:
-            scores[touched] = 0
+            _zero(scores, touched)
 
     def _values(self, scores: np.ndarray, top: float, values: Sequence[str]) -> list[float] | None:
         if top <= 0:

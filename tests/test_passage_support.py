@@ -36,8 +36,9 @@ def test_kernels_equal_their_references_on_random_postings(seed):
     got, touched = ps._query_scores(indptr, docs, tf, idf, norm, query)
     assert got.dtype == np.float32 and np.array_equal(got, want)
     assert sorted(touched.tolist()) == np.flatnonzero(want != 0).tolist()
+    assert ps._top(got, touched) == (want.max() if len(touched) else 0)
     buf = got.copy()
-    buf[touched] = 0  # what the reader does after each question: a zeroed buffer is ready for the next
+    ps._zero(buf, touched)  # what the reader does after each question: a zeroed buffer is ready for the next
     assert not buf.any()
     again, _ = ps._query_scores(indptr, docs, tf, idf, norm, query, buf)
     assert np.array_equal(again, want)
