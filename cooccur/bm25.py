@@ -245,14 +245,10 @@ def _worse(s1, d1, s2, d2) -> bool:
     return s1 < s2 or (s1 == s2 and d1 > d2)
 
 
-def _top_k_kernel(indptr, docs, tf, idf, norm, query_ids, k):
-    """``_top_k_reference`` for numba: the same float32 scores summed in the same order, a size-k heap over touched
-    rows."""
-    scores = np.zeros(norm.shape[0], dtype=np.float32)
-    total = 0
-    for q in range(query_ids.shape[0]):
-        total += indptr[query_ids[q] + 1] - indptr[query_ids[q]]
-    touched = np.empty(total, dtype=np.int64)
+def _accumulate_kernel(indptr, docs, tf, idf, norm, query_ids, scores, touched):
+    """Add the query terms' posting scores (bm25s's float32 arithmetic, terms in order) into ``scores`` (zero where
+    untouched); the passages scored for the first time go to ``touched`` (room for every posting of the query).
+    Returns how many. Shared by ``_top_k`` and :mod:`quco.cooccur.passage_support`."""
     n_touched = 0
     tf_num = np.float32(K1 + 1)
     for q in range(query_ids.shape[0]):
@@ -268,6 +264,18 @@ def _top_k_kernel(indptr, docs, tf, idf, norm, query_ids, k):
                 touched[n_touched] = d
                 n_touched += 1
             scores[d] += s
+    return n_touched
+
+
+def _top_k_kernel(indptr, docs, tf, idf, norm, query_ids, k):
+    """``_top_k_reference`` for numba: the same float32 scores summed in the same order, a size-k heap over touched
+    rows."""
+    scores = np.zeros(norm.shape[0], dtype=np.float32)
+    total = 0
+    for q in range(query_ids.shape[0]):
+        total += indptr[query_ids[q] + 1] - indptr[query_ids[q]]
+    touched = np.empty(total, dtype=np.int64)
+    n_touched = accumulate_scores(indptr, docs, tf, idf, norm, query_ids, scores, touched)
     heap_d = np.empty(k, dtype=np.int64)  # a heap whose root is the worst hit kept
     heap_s = np.empty(k, dtype=np.float32)
     m = 0
@@ -306,9 +314,10 @@ def _top_k_kernel(indptr, docs, tf, idf, norm, query_ids, k):
 try:  # compiled once, then loaded from numba's on-disk cache by later processes
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a dependency; the reference keeps retrieval working without it
-    _top_k = _top_k_reference
+    _top_k, accumulate_scores = _top_k_reference, _accumulate_kernel
 else:
     _worse = njit(cache=True, nogil=True)(_worse)
+    accumulate_scores = njit(cache=True, nogil=True)(_accumulate_kernel)
     _top_k = njit(cache=True, nogil=True)(_top_k_kernel)
 
 
