@@ -61,6 +61,15 @@ def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")(f)
 
 
+def settings_option(f: Callable) -> Callable:
+    """``--set FIELD=VALUE`` (repeatable): a field of the gate's ``GateConfig`` for this run."""
+    return click.option(
+        "--set", "settings", multiple=True, metavar="FIELD=VALUE",
+        help="Change a threshold of the gate for this run (a GateConfig field; VALUE is JSON or a word), e.g. "
+             "--set pass_passage=0 for a lenient factual gate. Repeatable.",
+    )(f)
+
+
 def index_option(f: Callable) -> Callable:
     return click.option(
         "--index", "index_path", type=click.Path(file_okay=False), default=None,

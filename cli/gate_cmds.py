@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from quco.cli.common import EXIT_ERROR, EXIT_RISK, emit, index_option, json_option, open_index
+from quco.cli.common import EXIT_ERROR, EXIT_RISK, emit, index_option, json_option, open_index, settings_option
 from quco.errors import BadInputError, ConfigError, QucoError
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process that SIGPIPE ended
@@ -18,6 +18,13 @@ def _assess(ix, question, answer, mode, **kw):
     from quco.gate.assess import assess
 
     return assess(question, answer, index=ix, mode=mode, **kw)
+
+
+def _config(settings):
+    """The run's GateConfig from ``--set`` (``None``: the defaults)."""
+    from quco.gate.config import config_from_settings
+
+    return config_from_settings(settings) if settings else None
 
 
 def _exit_quietly_on_broken_pipe() -> None:
@@ -31,7 +38,7 @@ def _exit_quietly_on_broken_pipe() -> None:
     os._exit(EXIT_BROKEN_PIPE)
 
 
-def _batch(ix, source, name: str, mode, retrieve) -> int:
+def _batch(ix, source, name: str, mode, retrieve, config=None) -> int:
     """One JSON line per request of ``source``; the exit code: 2 when a line was malformed, else 1 when a report
     was flagged, else 0."""
     flagged = failed = False
@@ -43,7 +50,7 @@ def _batch(ix, source, name: str, mode, retrieve) -> int:
             if not isinstance(req, dict) or not isinstance(req.get("question"), str):
                 raise ValueError("expected an object with a string 'question'")
             rep = _assess(ix, req["question"], req.get("answer"), req.get("mode", mode), retrieve=retrieve,
-                          subject=req.get("subject"))
+                          subject=req.get("subject"), config=config)
             out = rep.to_dict()
             flagged |= rep.flagged
         except (ValueError, QucoError) as e:
@@ -73,8 +80,10 @@ def _batch(ix, source, name: str, mode, retrieve) -> int:
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a standalone HTML report.")
 @click.option("--no-evidence", is_flag=True, help="Do not retrieve evidence passages.")
 @click.option("--color/--no-color", default=None, help="Colour the highlighted text (default: when a terminal).")
+@settings_option
 @json_option
-def risk_command(index_path, question, answer, subject, mode, batch, html_path, no_evidence, color, as_json) -> None:
+def risk_command(index_path, question, answer, subject, mode, batch, html_path, no_evidence, color, settings,
+                 as_json) -> None:
     """Assess the data-side risk of a question (and answer) against the corpus.
 
     Exit code 0: pass, or a sanctioned blend of entities the corpus knows; 1: risk flagged (retrieve, or a
@@ -86,7 +95,9 @@ def risk_command(index_path, question, answer, subject, mode, batch, html_path, 
       quco risk -q "Write a poem about Einstein in Warsaw" -a "..." --mode auto --json
       quco risk --batch requests.jsonl > reports.jsonl
       cat requests.jsonl | quco risk --batch > reports.jsonl
+      quco risk -q "Where was Marie Curie born?" -a "In Warsaw." --set pass_passage=0
     """
+    config = _config(settings)
     if batch is not None and (question or answer or subject):
         raise ConfigError("--batch reads its requests from a file or stdin; do not also pass "
                           "--question/--answer/--subject")
@@ -96,16 +107,16 @@ def risk_command(index_path, question, answer, subject, mode, batch, html_path, 
     retrieve = False if no_evidence else None
     if batch is not None:
         if batch == "-":
-            sys.exit(_batch(ix, sys.stdin, "stdin", mode, retrieve))
+            sys.exit(_batch(ix, sys.stdin, "stdin", mode, retrieve, config))
         try:
             with open(batch, encoding="utf-8") as f:
-                code = _batch(ix, f, batch, mode, retrieve)
+                code = _batch(ix, f, batch, mode, retrieve, config)
         except FileNotFoundError:
             raise BadInputError(batch, "no such file") from None
         except UnicodeDecodeError as e:
             raise BadInputError(batch, f"not UTF-8 text ({e.reason})") from None
         sys.exit(code)
-    rep = _assess(ix, question, answer, mode, retrieve=retrieve, subject=subject)
+    rep = _assess(ix, question, answer, mode, retrieve=retrieve, subject=subject, config=config)
     if html_path:
         with open(html_path, "w", encoding="utf-8") as f:
             f.write(rep.render_html())
@@ -208,8 +219,9 @@ def _human_many(rows: list[dict]) -> str:
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Bootstrap resamples (over questions) for the 95% intervals; 0: no intervals.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write a standalone HTML report.")
+@settings_option
 @json_option
-def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_path, as_json) -> None:
+def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_path, settings, as_json) -> None:
     """Measure detection quality on a labelled dev file (AUROC by coverage stratum, gate view, baselines), or on
     every .jsonl file of a directory (one summary row per file).
 
@@ -218,20 +230,24 @@ def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_pat
       quco eval ../shared/data/entityquestions/eq_swap_dev.jsonl --index wiki.idx
       quco eval ../shared/data/halueval/halueval_qa_dev.jsonl --index wiki.idx --json --html halueval.html
       quco eval ../shared/data/realqa/ --format pairs --index wikix.idx
+      quco eval ../shared/data/realqa/ --format pairs --index wikix.idx --set passage_weight=0
     """
     from quco.evaluation import evaluate
     from quco.evaluation import html_report as eval_report
 
     files = evaluate.dev_files(data)
+    config = _config(settings)
     if Path(data).is_dir():
         if html_path:
             raise ConfigError("--html reports one dev file: name the file, not the directory")
-        _eval_many(files, index_path, fmt, limit, subject_hint, bootstrap, as_json)
+        _eval_many(files, index_path, fmt, limit, subject_hint, bootstrap, as_json, config)
         return
 
     if fmt == "auto":
         fmt = evaluate.detect_format(next(evaluate.read_rows(data, 1))[1])
     if fmt == "modes":
+        if settings:
+            raise ConfigError("--set changes the gate's thresholds; --format modes measures the router alone")
         from quco.evaluation.modes import evaluate_modes
 
         from tqdm import tqdm
@@ -246,7 +262,7 @@ def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_pat
         return
     ix = open_index(index_path)
     if fmt == "blends":
-        summary, rows = evaluate.evaluate_blends(data, ix, limit)
+        summary, rows = evaluate.evaluate_blends(data, ix, limit, config=config)
         if html_path:
             Path(html_path).write_text(eval_report.render_blends_html(summary, rows), encoding="utf-8")
         emit(summary, as_json, _human_blends)
@@ -254,15 +270,15 @@ def eval_command(data, index_path, fmt, limit, subject_hint, bootstrap, html_pat
     from tqdm import tqdm
 
     with tqdm(desc="assessing", unit="case", file=sys.stderr, leave=False, disable=None) as bar:
-        summary, cases = evaluate.evaluate_detection(data, ix, fmt, limit, progress=bar, subject_hint=subject_hint,
-                                                     bootstrap=bootstrap)
+        summary, cases = evaluate.evaluate_detection(data, ix, fmt, limit, config=config, progress=bar,
+                                                     subject_hint=subject_hint, bootstrap=bootstrap)
     if html_path:
         Path(html_path).write_text(eval_report.render_html(summary, cases, title=f"quco eval: {Path(data).name}"),
                                    encoding="utf-8")
     emit(summary, as_json, _human_detection)
 
 
-def _eval_many(files, index_path, fmt, limit, subject_hint, bootstrap, as_json) -> None:
+def _eval_many(files, index_path, fmt, limit, subject_hint, bootstrap, as_json, config=None) -> None:
     """``quco eval DIR``: the detection summary of each file, as one table (``--json``: the summaries in full)."""
     from tqdm import tqdm
 
@@ -275,8 +291,8 @@ def _eval_many(files, index_path, fmt, limit, subject_hint, bootstrap, as_json) 
         if kind in ("blends", "modes"):
             raise ConfigError(f"{f.name}: a {kind} file; a directory is evaluated for detection only")
         with tqdm(desc=f.name, unit="case", file=sys.stderr, leave=False, disable=None) as bar:
-            summary, _ = evaluate.evaluate_detection(f, ix, kind, limit, progress=bar, subject_hint=subject_hint,
-                                                     bootstrap=bootstrap)
+            summary, _ = evaluate.evaluate_detection(f, ix, kind, limit, config=config, progress=bar,
+                                                     subject_hint=subject_hint, bootstrap=bootstrap)
         summaries.append(summary)
     if as_json:
         emit({"files": summaries, "headline": [evaluate.headline(s) for s in summaries]}, True, str)

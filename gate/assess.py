@@ -25,10 +25,9 @@ The defaults were chosen on the dev files; ``docs/eval.md`` has the measurements
 from __future__ import annotations
 
 import bisect
-import math
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -38,116 +37,15 @@ import numpy as np
 from quco.cooccur.index import Index
 from quco.cooccur.normalize import combine, key_hash_of_key, normalize, tokenize, tokenize_py
 from quco.errors import ConfigError
+from quco.gate.config import GateConfig  # noqa: F401  (re-exported: callers import it from here)
 from quco.gate.evidence import has_passage_support, passage_support, retrieve_evidence
 from quco.gate.report import EntityHit, PairCheck, RiskReport
-from quco.gate.scoring import (ASSOCIATIONS, COVERAGE, entity_coverage, is_titled, neighbour_similarity, pair_risk,
+from quco.gate.scoring import (COVERAGE, entity_coverage, is_titled, neighbour_similarity, pair_risk,
                                support_to_risk, title_hashes, weakest)
 
 MODES = ("factual", "creative", "auto")
-PAIR_KINDS = ("question-answer", "answer-answer")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _NGRAM_MAX = 6
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """Thresholds and scoring choices. Frequencies are in documents; the ``known`` threshold scales with the corpus.
-
-    ``known_per_million``: an entity is *known* when mentioned in at least ``known_per_million`` documents per
-    million corpus tokens (and at least ``known_min_docs``), and, if ``known_needs_title`` and the corpus has
-    document titles, is the title of one. QuCo-RAG's 1,000 occurrences in 4.6 T tokens is 0.0002 per million:
-    below one document on a 65 M-token sample. Default 0.05 (4 documents on the 66.6 M-token wiki2015 sample).
-    ``association``: the pair measure (:data:`quco.gate.scoring.ASSOCIATIONS`).
-    ``pass_support``, ``pass_conditional``: in factual mode an answer entity passes when seen with a question
-    entity in at least ``cooc_threshold`` documents, and either their association reaches ``pass_support`` or
-    they meet in at least ``pass_conditional`` of the rarer one's documents (in a small corpus, where every entity
-    is in many documents, association alone stays near 0 even for true pairs).
-    ``cooc_threshold``: a pair is *unseen* below this many documents (QuCo-RAG: < 1, never seen together).
-    ``scope``: ``document`` (default) counts the documents that mention both entities anywhere (the index's
-    postings, intersected at query time); ``window`` counts only those where they meet within the index's token
-    window. On EntityQuestions dev, document scope beat the 1000-token window (docs/eval.md, ablation).
-    ``no_evidence_risk``: the risk of an answer the corpus cannot check.
-    ``pair_kinds``: which pairs count towards the risk (answer-answer pairs are always reported).
-    ``answer_as_entity_words``: a short answer whose whole text is an indexed entity counts as one entity.
-    ``answer_surname``: when a multi-word answer is not an entity, try its last word (a surname) instead.
-    ``subject_surname``: the same for the subject hint.
-    ``ngram_lookup``: also look every question/answer n-gram up in the index's entities (finds what a spaCy
-    extractor missed; a gazetteer index already matches exactly these).
-    ``neighbour_weight``: support of an unseen pair of attested entities = ``-1 + w * cosine`` of their PPMI
-    neighbour rows (second-order evidence; slow on big indexes, so 0 by default), capped at the support the
-    pair would have if seen together once, so that an unseen pair never scores safer than a seen one.
-    ``claims``: in factual mode, check only the pairs that carry the answer's claim (:mod:`quco.gate.claims`:
-    the question's topics x the values the answer asserts) instead of every question entity x every answer
-    entity. ``claim_form``, ``claim_generic``, ``claim_span``, ``claim_hedges``, ``claim_lists``: its steps
-    (question form, generic-term filter, answer span without the restated question, hedge removal, every list
-    item); ``generic_share``: an entity in more than this share of the documents is generic;
-    ``claim_noun_topics``: a question naming nothing takes the common nouns the corpus has as topics (off by
-    default: such a question is uncheckable, coverage unknown; on, TriviaQA dev AUROC on checked rows is 0.686
-    at 0.85 checked against 0.702 at 0.75 off, NQ 0.596 at 0.97 against 0.605 at 0.77).
-    ``coverage_of``: the question's coverage is that of its ``weakest`` deciding entity, or of its ``best``
-    (with claims: the topic the claim can be checked against).
-    ``aggregate``: how the values' supports make the answer's: ``auto`` (a short answer its best part, a longer
-    one its weakest claim), ``min``, ``max`` or ``mean``.
-    ``unknown_value_support``: with claims, the support of an answer value the corpus never mentions when the
-    question has an attested topic (``None``: not checkable, as before).
-    ``passage_weight``: in factual mode, the share of an answer's risk that comes from passage support
-    (:mod:`quco.cooccur.passage_support`: does a passage that matches the question best contain the value?);
-    ``risk = (1 - w) * pair risk + w * (1 - passage support) / 2``, 0 for pair counts alone (0.6: chosen on
-    the realqa dev files, TriviaQA 0.698 / 0.702 / 0.707 at 0.5 / 0.6 / 0.7, songs 0.825 / 0.825 / 0.821). ``pass_passage``:
-    a passing answer also needs every value's passage support at least this high.
-    """
-
-    known_per_million: float = 0.05
-    known_min_docs: int = 1
-    known_needs_title: bool = True
-    association: str = "npmi"
-    pass_support: float = 0.2
-    pass_conditional: float = 0.6
-    cooc_threshold: float = 1.0
-    scope: str = "document"
-    no_evidence_risk: float = 0.5
-    pair_kinds: tuple[str, ...] = ("question-answer",)
-    answer_as_entity_words: int = 6
-    answer_surname: bool = False
-    subject_surname: bool = False
-    ngram_lookup: bool = True
-    neighbour_weight: float = 0.0
-    evidence_k: int = 3
-    retriever: str = "bm25s"
-    retrieve_evidence: bool = True
-    claims: bool = True
-    claim_form: bool = True
-    claim_generic: bool = True
-    claim_span: bool = True
-    claim_hedges: bool = True
-    claim_lists: bool = True
-    claim_noun_topics: bool = False
-    generic_share: float = 0.03
-    coverage_of: str = "weakest"
-    aggregate: str = "auto"
-    unknown_value_support: float | None = None
-    passage_weight: float = 0.6
-    pass_passage: float = 0.9
-
-    def __post_init__(self) -> None:
-        if self.association not in ASSOCIATIONS:
-            raise ConfigError(f"association must be one of {', '.join(ASSOCIATIONS)}, not {self.association!r}")
-        bad = set(self.pair_kinds) - set(PAIR_KINDS)
-        if bad or not self.pair_kinds:
-            raise ConfigError(f"pair_kinds must be a non-empty subset of {PAIR_KINDS}, not {self.pair_kinds!r}")
-        if self.scope not in ("document", "window"):
-            raise ConfigError(f"scope must be 'document' or 'window', not {self.scope!r}")
-        if not -1.0 <= self.pass_support <= 1.0:
-            raise ConfigError("pass_support must be in [-1, 1] (an association value)")
-        if self.coverage_of not in ("weakest", "best"):
-            raise ConfigError(f"coverage_of must be 'weakest' or 'best', not {self.coverage_of!r}")
-        if not 0.0 <= self.passage_weight <= 1.0 or not 0.0 <= self.pass_passage <= 1.0:
-            raise ConfigError("passage_weight and pass_passage must be in [0, 1]")
-        if self.aggregate not in ("auto", "min", "max", "mean"):
-            raise ConfigError(f"aggregate must be one of auto, min, max, mean, not {self.aggregate!r}")
-
-    def known_docs(self, index: Index) -> int:
-        return max(self.known_min_docs, math.ceil(self.known_per_million * index.n_tokens / 1e6))
 
 
 def sentences(text: str) -> list[tuple[int, int]]:

@@ -3,6 +3,7 @@ postings, the reader against a brute-force reading of a real index's passages, a
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -132,3 +133,43 @@ def test_an_index_without_retrieval_reports_passage_weight_zero(tmp_path):
     build_index([str(tmp_path / "c.jsonl")], str(out), extractor="spacy", workers=1, progress=False, retrieval=())
     rep = assess("Where was Marie Curie born?", "Marie Curie was born in Ulm.", index=out, retrieve=False)
     assert rep.thresholds["passage_weight"] == 0.0 and rep.passage_support == {}
+
+
+def test_config_from_settings_reads_json_values_and_names_what_is_wrong():
+    from quco.errors import ConfigError
+    from quco.gate.config import GateConfig, config_from_settings
+
+    cfg = config_from_settings(["pass_passage=0", "claims=false", 'pair_kinds=["question-answer"]',
+                                "association=npmi", "unknown_value_support=null", "evidence_k=5"])
+    assert (cfg.pass_passage, cfg.claims, cfg.pair_kinds, cfg.evidence_k) == (0.0, False, ("question-answer",), 5)
+    assert isinstance(cfg.pass_passage, float) and cfg.passage_weight == GateConfig.passage_weight
+    for bad, message in (("pass_pasage=0", "no such GateConfig field"), ("claims=3", "expected bool"),
+                         ("pass_passage=high", "expected float"), ("pass_passage", "FIELD=VALUE"),
+                         ("passage_weight=2", "must be in [0, 1]"), ("evidence_k=true", "expected int")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            config_from_settings([bad])
+
+
+def test_quco_risk_and_eval_take_set(index, tmp_path):
+    """``--set pass_passage=...`` moves the factual gate of ``quco risk``; a wrong field is one line, exit 2."""
+    from click.testing import CliRunner
+
+    from quco.cli.main import cli
+
+    q, a = "Where was Marie Curie born?", "Marie Curie was born in Ulm."
+    base = CliRunner().invoke(cli, ["risk", "--index", str(index), "-q", q, "-a", a, "--json", "--no-evidence"])
+    lenient = CliRunner().invoke(cli, ["risk", "--index", str(index), "-q", q, "-a", a, "--json", "--no-evidence",
+                                       "--set", "pass_passage=0", "--set", "passage_weight=0"])
+    assert json.loads(base.output)["thresholds"]["pass_passage"] == 0.9
+    got = json.loads(lenient.output)
+    assert got["thresholds"]["pass_passage"] == 0.0 and got["thresholds"]["passage_weight"] == 0.0
+    assert got["passage_support"] == {} and json.loads(base.output)["passage_support"]
+    bad = CliRunner().invoke(cli, ["risk", "--index", str(index), "-q", q, "-a", a, "--set", "nope=1"])
+    assert bad.exit_code == 2 and "no such GateConfig field" in bad.output and "Traceback" not in bad.output
+    rows = tmp_path / "p.jsonl"
+    rows.write_text(json.dumps({"question": q, "answer": a, "label": 1}) + "\n"
+                    + json.dumps({"question": q, "answer": "Marie Curie was born in Warsaw.", "label": 0}) + "\n")
+    res = CliRunner().invoke(cli, ["eval", str(rows), "--index", str(index), "--format", "pairs", "--json",
+                                   "--bootstrap", "0", "--set", "passage_weight=0"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["config"]["passage_weight"] == 0.0
