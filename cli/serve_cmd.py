@@ -6,7 +6,7 @@ import os
 
 import click
 
-from quco.cli.common import index_option
+from quco.cli.common import index_option, settings_option
 
 
 def _loopback(host: str) -> bool:
@@ -47,8 +47,9 @@ def _loopback(host: str) -> bool:
               help="Run the check batches in N check processes per worker (0: in the worker's check thread).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
+@settings_option
 def serve_command(index_path, host, port, upstream, mode, on_risk, stream_check, api_key, upstream_api_key,
-                  upstream_timeout, max_body, max_batch, workers, check_processes, log_level) -> None:
+                  upstream_timeout, max_body, max_batch, workers, check_processes, log_level, settings) -> None:
     """Serve the gate over HTTP: POST /v1/risk, /v1/risk/batch, an OpenAI-compatible /v1/chat/completions
     proxy to --upstream, GET /v1/index, /v1/models, /healthz, /openapi.json, and a page at /.
 
@@ -56,6 +57,7 @@ def serve_command(index_path, host, port, upstream, mode, on_risk, stream_check,
     Examples:
       quco serve --index wiki.idx
       quco serve --index wiki.idx --upstream http://127.0.0.1:11434/v1 --on-risk retrieve
+      quco serve --index wiki.idx --set pass_passage=0
       curl -s localhost:8080/v1/risk -d '{"question": "Where was Marie Curie born?", "answer": "In Lisbon."}'
     """
     import uvicorn
@@ -66,7 +68,7 @@ def serve_command(index_path, host, port, upstream, mode, on_risk, stream_check,
     config = ServeConfig(index=index_path or os.environ.get("QUCO_INDEX"), upstream=upstream, mode=mode,
                          on_risk=on_risk, stream_check=stream_check, api_key=api_key,
                          upstream_api_key=upstream_api_key, upstream_timeout=upstream_timeout, max_body=max_body,
-                         max_batch=max_batch, check_processes=check_processes)
+                         max_batch=max_batch, check_processes=check_processes, gate=tuple(settings))
     if not _loopback(host) and not api_key:
         click.echo(f"Warning: serving on {host} without --api-key: anyone who can reach it can use it", err=True)
     app = create_app(config)  # opens the index here: a missing or corrupt one is a one-line error, exit 2

@@ -90,7 +90,7 @@ class ServeState:
 
     def open_clients(self) -> None:
         self.batcher = CheckBatcher(self.index, self.config.check_batch, self.config.batch_wait_ms,
-                                    self.config.check_processes)
+                                    self.config.check_processes, self.config.gate_config)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self.aclient = httpx.AsyncClient(timeout=self.timeout(), limits=limits, trust_env=False)
         self.client = httpx.Client(timeout=self.timeout(), limits=limits, trust_env=False)
@@ -205,7 +205,7 @@ def create_app(config: ServeConfig | None = None, index: Index | None = None) ->
     ix = index if index is not None else open_index(config.index)
     state = ServeState(config, ix)
     try:  # loads the extractor, the parser and the retriever now, before the first request waits for them
-        assess(*WARMUP, index=ix, mode=config.mode)
+        assess(*WARMUP, index=ix, mode=config.mode, config=config.gate_config)
     except QucoError:
         pass
 

@@ -59,18 +59,19 @@ class _Check:
         return self.question, self.answer, self.mode, self.subject
 
 
-def run_checks(index: Index, items: list[Item], each: Callable[[int, bool, Any], None]) -> None:
-    """Check ``items`` as one batch: their texts parsed together (when more than one), then one ``assess`` each;
-    ``each(i, ok, report_or_exception)`` as soon as item i is done."""
+def run_checks(index: Index, items: list[Item], each: Callable[[int, bool, Any], None],
+               config: GateConfig | None = None) -> None:
+    """Check ``items`` as one batch: their texts parsed together (when more than one), then one ``assess`` each
+    (with ``config``: the server's ``--set``); ``each(i, ok, report_or_exception)`` as soon as item i is done."""
     if len(items) > 1:
         pairs = [(q, a) for q, a, mode, _ in items if mode != "creative"]  # creative reads no claims
         try:
-            parse_ahead(index, pairs, short_words=GateConfig().answer_as_entity_words)
+            parse_ahead(index, pairs, short_words=(config or GateConfig()).answer_as_entity_words)
         except Exception as e:  # noqa: BLE001 - only a speed-up: each check then parses (and reports) for itself
             log.warning("quco serve: batch parse failed (%s: %s); checking one by one", type(e).__name__, e)
     for i, (q, a, mode, subject) in enumerate(items):
         try:
-            report = assess(q, a, index=index, mode=mode, subject=subject)
+            report = assess(q, a, index=index, mode=mode, subject=subject, config=config)
         except Exception as e:  # noqa: BLE001 - the caller gets it, as if it had called assess
             each(i, False, e)
         else:
@@ -79,12 +80,13 @@ def run_checks(index: Index, items: list[Item], each: Callable[[int, bool, Any],
 
 # ---- the check processes (``check_processes``) --------------------------------------------------------------------
 _PROCESS_INDEX: Index | None = None
+_PROCESS_CONFIG: GateConfig | None = None
 
 
-def _process_start(path: str) -> None:
-    global _PROCESS_INDEX
+def _process_start(path: str, config: GateConfig | None = None) -> None:
+    global _PROCESS_INDEX, _PROCESS_CONFIG
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which shuts the processes down
-    _PROCESS_INDEX = Index(path)
+    _PROCESS_INDEX, _PROCESS_CONFIG = Index(path), config
     try:  # loads the extractor, the parser and the retriever before the first batch waits for them
         assess(*WARMUP, index=_PROCESS_INDEX)
     except Exception:  # noqa: BLE001 - a broken index shows in the first real check's error
@@ -103,7 +105,7 @@ def _process_batch(items: list[Item]) -> list[tuple[bool, Any]]:
     def keep(i: int, ok: bool, value: Any) -> None:
         out[i] = (ok, value)
 
-    run_checks(_PROCESS_INDEX, items, keep)
+    run_checks(_PROCESS_INDEX, items, keep, _PROCESS_CONFIG)
     return out
 
 
@@ -113,14 +115,16 @@ class CheckBatcher:
     blocks on it (from any thread but the check thread itself). ``processes``: run the batches in that many
     check processes instead of this thread (0: here)."""
 
-    def __init__(self, index: Index, max_batch: int = 32, wait_ms: float = 0.0, processes: int = 0):
+    def __init__(self, index: Index, max_batch: int = 32, wait_ms: float = 0.0, processes: int = 0,
+                 config: GateConfig | None = None):
         self.index, self.max_batch, self.wait = index, max(1, max_batch), max(0.0, wait_ms) / 1e3
+        self.config = config
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.batches = self.checked = self.largest = self.last = 0
         self.pool: ProcessPoolExecutor | None = None
         if processes > 0:
             self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_process_start, initargs=(str(index.path),))
+                                            initializer=_process_start, initargs=(str(index.path), config))
             for f in [self.pool.submit(_process_ready) for _ in range(processes)]:
                 f.result()  # every process started and warm before the first request
         self.processes = max(1, processes)
@@ -139,7 +143,7 @@ class CheckBatcher:
 
     def check_sync(self, question: str, answer: str | None, mode: str, subject: str | None = None) -> RiskReport:
         if threading.current_thread() is self.thread:  # a check inside a check would wait for itself
-            return assess(question, answer, index=self.index, mode=mode, subject=subject)
+            return assess(question, answer, index=self.index, mode=mode, subject=subject, config=self.config)
         return self.submit(question, answer, mode, subject).result()
 
     def stats(self) -> dict[str, float]:
@@ -187,7 +191,7 @@ class CheckBatcher:
             self.batches, self.checked = self.batches + 1, self.checked + len(live)
             self.largest, self.last = max(self.largest, len(live)), len(live)
             if self.pool is None:
-                run_checks(self.index, [c.item for c in live], partial(_deliver_one, live))
+                run_checks(self.index, [c.item for c in live], partial(_deliver_one, live), self.config)
                 self.free.release()
                 continue
             try:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from quco.errors import ConfigError
+from quco.gate.config import GateConfig, config_from_settings
 
 MODES = ("factual", "creative", "auto")
 ON_RISK = ("retrieve", "annotate", "block")
@@ -30,6 +31,8 @@ class ServeConfig:
     (0: only those already waiting); ``check_processes``: run the batches in that many check processes instead
     of the server process's check thread (0; see :mod:`quco.serve.checks`). ``gc_freeze``: after start-up, move
     the live objects out of the garbage collector's sight (``gc.freeze``; see ``quco.serve.app.freeze_heap``).
+    ``gate``: ``FIELD=VALUE`` settings of the gate's :class:`~quco.gate.config.GateConfig` for every check
+    (``quco serve --set``; ``quco.gate.config.config_from_settings``).
     """
 
     index: str | None = None
@@ -47,6 +50,7 @@ class ServeConfig:
     batch_wait_ms: float = 0.0
     check_processes: int = 0
     gc_freeze: bool = True
+    gate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -65,8 +69,15 @@ class ServeConfig:
                               "check_processes between 0 and 64")
         if self.upstream_timeout <= 0 or self.connect_timeout <= 0:
             raise ConfigError("timeouts must be positive")
+        object.__setattr__(self, "gate", tuple(self.gate))  # a list from $QUCO_SERVE_CONFIG's JSON
+        self.gate_config  # an unknown field or a wrong value fails here, before serving
         if self.api_key is not None and not self.api_key.strip():
             raise ConfigError("the API key is empty; unset it or give a non-empty key")
+
+    @property
+    def gate_config(self) -> GateConfig | None:
+        """The checks' GateConfig (``None``: the defaults)."""
+        return config_from_settings(self.gate) if self.gate else None
 
     @property
     def upstream_base(self) -> str | None:

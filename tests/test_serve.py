@@ -309,3 +309,22 @@ def test_cli_serve_with_workers(index_dir):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_serve_set_changes_the_gate_of_every_check(index, index_dir):
+    """``quco serve --set FIELD=VALUE`` (``ServeConfig.gate``): /v1/risk reports equal ``quco risk --set``'s, and
+    a wrong field fails before serving."""
+    from quco.errors import ConfigError
+
+    settings = ("pass_passage=0.2", "passage_weight=0.3")
+    with running(create_app(ServeConfig(gate=settings), index=index)) as url:
+        r = httpx.post(url + "/v1/risk", json={"question": EINSTEIN_Q, "answer": EINSTEIN_RIGHT})
+    argv = ["risk", "--index", str(index_dir), "-q", EINSTEIN_Q, "-a", EINSTEIN_RIGHT, "--json"]
+    cli_out = CliRunner().invoke(cli, argv + [a for s in settings for a in ("--set", s)])
+    got, want = r.json(), json.loads(cli_out.output)
+    got.pop("timing"), want.pop("timing")
+    assert got == want and got["thresholds"]["pass_passage"] == 0.2 and got["thresholds"]["passage_weight"] == 0.3
+    env = ServeConfig(gate=settings).to_env()  # what --workers N hands each worker
+    assert ServeConfig(**json.loads(env)).gate == settings
+    with pytest.raises(ConfigError, match="no such GateConfig field"):
+        ServeConfig(gate=("pass_pasage=0",))
