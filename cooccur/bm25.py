@@ -225,16 +225,23 @@ def _posting_scores(tf: np.ndarray, idf: np.ndarray, norm: np.ndarray) -> np.nda
 # -- top-k over the postings ------------------------------------------------------------------------------------
 
 
-def _top_k_reference(indptr, docs, tf, idf, norm, query_ids: np.ndarray, k: int):
-    """Plain numpy: sum each query term's posting scores, keep the ``k`` best positive scores.
-
-    Returns ``(passage_ids int64, scores float32)`` sorted by score descending, then passage id.
-    """
+def _scores_reference(indptr, docs, tf, idf, norm, query_ids: np.ndarray) -> np.ndarray:
+    """Plain numpy: every passage's score (float32), each query term's posting scores summed in order; the
+    reference of ``accumulate_scores``."""
     scores = np.zeros(len(norm), dtype=np.float32)
     for t in query_ids:
         if idf[t] > 0:
             d = docs[indptr[t]:indptr[t + 1]]
             np.add.at(scores, d, _posting_scores(tf[indptr[t]:indptr[t + 1]], np.full(len(d), idf[t]), norm[d]))
+    return scores
+
+
+def _top_k_reference(indptr, docs, tf, idf, norm, query_ids: np.ndarray, k: int):
+    """Plain numpy: sum each query term's posting scores, keep the ``k`` best positive scores.
+
+    Returns ``(passage_ids int64, scores float32)`` sorted by score descending, then passage id.
+    """
+    scores = _scores_reference(indptr, docs, tf, idf, norm, query_ids)
     hits = np.flatnonzero(scores > 0)
     best = hits[np.lexsort((hits, -scores[hits]))[:k]]
     return best.astype(np.int64), scores[best]

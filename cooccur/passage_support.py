@@ -34,27 +34,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from quco.cooccur.bm25 import K1, Bm25sRetriever, accumulate_scores, tokenize_for_bm25
+from quco.cooccur.bm25 import Bm25sRetriever, accumulate_scores, tokenize_for_bm25
 
 
 # -- kernels -----------------------------------------------------------------------------------------------------
 
 
-def _query_scores_reference(indptr, docs, tf, idf, norm, query_ids):
-    """Plain numpy: every passage's BM25 score (float32, bm25s's arithmetic) for the distinct ``query_ids``."""
-    scores = np.zeros(len(norm), dtype=np.float32)
-    for t in query_ids:
-        if not idf[t] > 0:
-            continue
-        for j in range(indptr[t], indptr[t + 1]):
-            d, f = docs[j], np.float32(tf[j])
-            scores[d] += np.float32(np.float64(idf[t]) * (np.float64(f * np.float32(K1 + 1)) / (np.float64(f) + norm[d])))
-    return scores
-
-
 def _query_scores(indptr, docs, tf, idf, norm, query_ids, scores=None):
-    """Every passage's score for ``query_ids`` (float32, one slot per passage), computed into ``scores`` when given
-    (all zero on entry); returns the scores and the ids of the passages it touched."""
+    """Every passage's score for ``query_ids`` (float32, one slot per passage; reference:
+    ``quco.cooccur.bm25._scores_reference``), computed into ``scores`` when given (all zero on entry); returns the
+    scores and the ids of the passages it touched."""
     if scores is None:
         scores = np.zeros(norm.shape[0], dtype=np.float32)
     total = int((np.asarray(indptr[query_ids + 1]) - np.asarray(indptr[query_ids])).sum())
