@@ -236,8 +236,9 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     if one_claim:
         failing = [] if any(passed[k] for k in checked) else list(claims)
     elif use_claims and found.is_list:  # each item must have been seen with a question entity (QuCo's rule)
+        anchor_keys = {e.key for e in anchors}
         seen = {ks[1] for p, ks in zip(pairs, pair_keys) if p.kind == "question-answer" and not p.unseen
-                and p.freq_a > 0 and p.freq_b > 0 and ks[0] in {e.key for e in anchors}}
+                and p.freq_a > 0 and p.freq_b > 0 and ks[0] in anchor_keys}
         failing = [e for e in claims if e.key not in seen]
     else:
         failing = [e for e in claims if not passed[e.key]]
@@ -264,7 +265,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         stage = "post"
         if mode == "factual" and passage_weight > 0 and claims and coverage != "unknown":
             t = time.perf_counter()
-            passages = _passage_support(ix, question, claims)
+            passages = passage_support(ix, question, [e.text for e in claims])
             passage_values = {k: round(v, 4) for k, v in passages.items()}
             if passages:
                 low = agg(list(passages.values()))
@@ -333,13 +334,6 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
                                  "pass_passage": cfg.pass_passage},
         timing={k: round(v, 3) for k, v in timing.items()},
     )
-
-
-def _passage_support(ix: Index, question: str, claims: list[EntityHit]) -> dict[str, float]:
-    """Each claim's passage support (by its text), or ``{}`` when the question has no term the passages know."""
-    texts = list(dict.fromkeys(e.text for e in claims))
-    got = passage_support(ix, question, texts)
-    return {t: v for t, v in zip(texts, got) if v is not None} if got else {}
 
 
 def _question_coverage(ix: Index, cfg: GateConfig, decisive: list[EntityHit], known: int) -> str:

@@ -8,14 +8,15 @@ passages that show it (unless the two mentions fall in different passages of one
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from quco.cooccur.bm25 import Bm25sRetriever, load_retriever
+from quco.cooccur.bm25 import load_retriever
 from quco.cooccur.index import Index
 from quco.cooccur.normalize import normalize, tokenize_py
 from quco.cooccur.passage_support import PassageSupport
-from quco.errors import ConfigError, QucoError
+from quco.errors import QucoError
 from quco.gate.report import PairCheck
 
 
@@ -69,9 +70,8 @@ def retrieve_evidence(ix: Index, question: str, unsupported: list[PairCheck], ba
 
 
 @lru_cache(maxsize=8)
-def _cached_support(path: str) -> PassageSupport | None:
-    retriever = cached_retriever(path, "bm25s")
-    return PassageSupport(retriever) if isinstance(retriever, Bm25sRetriever) else None
+def _cached_support(path: str) -> PassageSupport:
+    return PassageSupport(cached_retriever(path, "bm25s"))
 
 
 def has_passage_support(ix: Index) -> bool:
@@ -80,12 +80,11 @@ def has_passage_support(ix: Index) -> bool:
     return "bm25s" in (ix.build.get("retrieval") or ())
 
 
-def passage_support(ix: Index, question: str, values: list[str]) -> list[float | None] | None:
-    """:meth:`quco.cooccur.passage_support.PassageSupport.support` of ``values`` for ``question`` over the index's
-    bm25s postings; ``None`` when the question has no term the passages know. Call it on indexes with
-    :func:`has_passage_support`: a missing or damaged retrieval of such an index raises
-    :class:`~quco.errors.IndexCorruptError` (a damaged index is an error, never a quieter gate)."""
-    support = _cached_support(str(ix.path))
-    if support is None:  # pragma: no cover - the registry maps "bm25s" to Bm25sRetriever
-        raise ConfigError("passage support needs the bm25s retrieval backend")
-    return support.support(question, values)
+def passage_support(ix: Index, question: str, values: Sequence[str]) -> dict[str, float]:
+    """Each distinct value's :meth:`quco.cooccur.passage_support.PassageSupport.support` for ``question`` over
+    the index's bm25s postings, by its text (values without a term left out); ``{}`` when the question has no term
+    the passages know. Call it on indexes with :func:`has_passage_support`: a missing or damaged retrieval of such
+    an index raises :class:`~quco.errors.IndexCorruptError` (a damaged index is an error, never a quieter gate)."""
+    texts = list(dict.fromkeys(values))
+    got = _cached_support(str(ix.path)).support(question, texts)
+    return {t: v for t, v in zip(texts, got) if v is not None} if got else {}
