@@ -31,8 +31,8 @@ from quco.index_builder.blend_build import compute_embeddings
 from quco.index_builder.bm25_build import build_retrieval
 from quco.index_builder.buckets import reduce_partials
 from quco.index_builder.merge import merge_entities
-from quco.index_builder.executors import Executor, Progress, init_local_worker, make_executor, run_count
-from quco.index_builder.shard import PARTIAL_FORMAT, atomic_write_bytes, process_shard
+from quco.index_builder.executors import Executor, Progress, completed_shards, make_executor, run_count
+from quco.index_builder.shard import PARTIAL_FORMAT, atomic_write_bytes
 from quco.index_builder.suffix_build import PhraseJob, close_phrase_jobs
 from quco.index_builder.shard_plan import ReadOptions, extractor_config
 from quco.index_builder.swap import check_target, lock_target, swap_into_place
@@ -106,21 +106,9 @@ def _step(cfg: BuildConfig, what: str) -> None:
 
 
 # ---- the count: shards on an executor (quco.index_builder.executors) -------------------------------------------
-def _init_worker(spec: dict[str, Any], parent: int | None = None) -> None:
-    """Kept for bench/bench_merge.py: a local pool worker's initializer."""
-    init_local_worker(spec, parent)
-
-
-def _run_shard(shard: str, docs: list, window: int, work: str) -> dict:
-    """Kept for bench/bench_merge.py: count one shard with the extractor ``_init_worker`` made."""
-    from quco.index_builder.shard_plan import _EXTRACTORS
-
-    return process_shard(shard, docs, next(iter(_EXTRACTORS.values())), window, Path(work))
-
-
 def _count(ex: Executor, files, cfg: BuildConfig, spec: dict, work: Path, reject) -> list[str]:
     """Run every shard not yet complete on ``ex``, left running for the reduce; returns all shard ids in order."""
-    done = {p.name for p in (work / "completions").glob("*") if ".tmp" not in p.name} if cfg.resume else set()
+    done = completed_shards(work) if cfg.resume else set()
     cfg.extra["resumed_shards"] = len(done)
     total = sum(f.stat().st_size for f in files)
     bar = Progress(cfg.progress, "counting", total=None if any(str(f).endswith((".zst", ".gz")) for f in files)

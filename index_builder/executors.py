@@ -215,7 +215,8 @@ def make_executor(name: str, workers: int, address: str | None = None) -> Execut
     return registry.get(registry.executors, name)(workers, address)
 
 
-def _completed(work: Path) -> set[str]:
+def completed_shards(work: Path) -> set[str]:
+    """The shards of the build at ``work`` that have a completion marker (a marker still being written is not)."""
     return {p.name for p in (work / "completions").glob("*") if ".tmp" not in p.name}
 
 
@@ -289,7 +290,7 @@ def _count_files(ex: Executor, files, opts, spec, window, work, done, reject, pr
                 fi = reporting.pop(f)
                 per_file[fi] = [sid for sid, _ in res["shards"]]
                 file_rejects[fi] = res["rejects"]
-        for sid in sorted(_completed(work) - seen):
+        for sid in sorted(completed_shards(work) - seen):
             seen.add(sid)
             progress(_shard_chars(work, sid))
 
@@ -303,7 +304,7 @@ def _count_files(ex: Executor, files, opts, spec, window, work, done, reject, pr
     while pending:
         poll(POLL_SECONDS)
     shard_ids = [sid for fi in sorted(per_file) for sid in per_file[fi]]
-    missing = set(shard_ids) - _completed(work)
+    missing = set(shard_ids) - completed_shards(work)
     if missing:
         raise BuildError(f"{len(missing)} shards have no completion marker after their tasks finished (is the work "
                          f"directory {work} shared with the workers?): {RESTART_HINT}")

@@ -8,8 +8,8 @@ order. The build then sums pairs and postings with one task per bucket of entiti
 :func:`merge_pairs`, :func:`write_pair_rows` and :func:`merge_postings` are the merge as one process ran it before
 the bucketed reduce, over pair lists holding each pair once (``ha < hb``): the global id range cut into buckets
 summed one after another with numba ``merge_sum`` runs, the summed keys laid out as symmetric rows by passes over
-them, postings scattered shard after shard. ``bench/bench_executors.py`` and ``bench/bench_merge.py`` measure
-them; their output is byte for byte the bucketed reduce's.
+them, postings scattered shard after shard. They are kept as the baseline ``bench/bench_executors.py`` measures
+the bucketed reduce against; their output is byte for byte the bucketed reduce's.
 """
 from __future__ import annotations
 
