@@ -9,7 +9,6 @@ OpenAI's shape, ``{"error": {"message", "type", "code"}}``, with a 4xx status fo
 from __future__ import annotations
 
 import asyncio
-import gc
 import hmac
 import json
 import logging
@@ -30,7 +29,7 @@ from quco.errors import GateError, QucoError
 from quco.data.default import open_index
 from quco.gate.assess import assess
 from quco.gate.report import RiskReport
-from quco.serve.checks import WARMUP, CheckBatcher
+from quco.serve.checks import WARMUP, CheckBatcher, freeze_heap
 from quco.serve.config import ServeConfig
 
 log = logging.getLogger("quco.serve")
@@ -184,15 +183,6 @@ class Guard:
     async def _too_large(scope: dict, receive: Any, send: Any, limit: int) -> None:
         resp = error_response(413, f"request body over {limit:,} bytes", code="request_too_large")
         await resp(scope, receive, send)
-
-
-def freeze_heap() -> None:
-    """Collect once, then move every live object to the collector's permanent generation (``gc.freeze``): the
-    index, spaCy's model and the caches are hundreds of thousands of long-lived objects, and a full collection
-    walking them took about 200 ms, a stall every few dozen checks that every request in flight waited out.
-    Later full collections walk only what was made after this."""
-    gc.collect()
-    gc.freeze()
 
 
 def _page_file(name: str) -> bytes:

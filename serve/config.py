@@ -30,7 +30,7 @@ class ServeConfig:
     (1: one at a time); ``batch_wait_ms``: how long the check thread waits for more checks to join a batch
     (0: only those already waiting); ``check_processes``: run the batches in that many check processes instead
     of the server process's check thread (0; see :mod:`quco.serve.checks`). ``gc_freeze``: after start-up, move
-    the live objects out of the garbage collector's sight (``gc.freeze``; see ``quco.serve.app.freeze_heap``).
+    the live objects out of the garbage collector's sight (``gc.freeze``; see ``quco.serve.checks.freeze_heap``).
     ``gate``: ``FIELD=VALUE`` settings of the gate's :class:`~quco.gate.config.GateConfig` for every check
     (``quco serve --set``; ``quco.gate.config.config_from_settings``).
     """
