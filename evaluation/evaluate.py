@@ -142,8 +142,10 @@ def evaluate_detection(path: str | Path, ix: Index, fmt: str = "auto", limit: in
         progress.total = len(cases)
     cfg = config or GateConfig()
     score_cases(cases, ix, cfg, progress, subject_hint)
-    kw = {"short_words": PAIRS_SHORT_WORDS} if fmt == "pairs" else {}
-    summary = summarize(cases, **kw) if bootstrap is None else summarize(cases, bootstrap=bootstrap, **kw)
+    kw: dict[str, int] = {"short_words": PAIRS_SHORT_WORDS} if fmt == "pairs" else {}
+    if bootstrap is not None:
+        kw["bootstrap"] = bootstrap
+    summary = summarize(cases, **kw)
     summary.update(format=fmt, file=str(path), index=str(ix.path), known_docs=cfg.known_docs(ix),
                    subject_hint=subject_hint,
                    config={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()})
