@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from quco.cooccur import maxscore
 from quco.cooccur.bm25 import Bm25sRetriever, accumulate_scores, tokenize_for_bm25
 
 
@@ -126,10 +127,13 @@ else:
 class PassageSupport:
     """Passage support of values for a question, over a :class:`~quco.cooccur.bm25.Bm25sRetriever`'s postings."""
 
-    def __init__(self, retriever: Bm25sRetriever):
+    def __init__(self, retriever: Bm25sRetriever, prune: bool = True):
         self._r = retriever
-        self._arrays = retriever.postings()
+        self._arrays = tuple(np.asarray(a) for a in retriever.postings())  # plain views: a memmap argument costs
+        # numba's dispatcher ~3 us more per call
         self._local = threading.local()  # one passage-sized score buffer per thread, zeroed after each use
+        self._prune = prune and maxscore.HAVE_NUMBA  # False: score every posting (the reference of the pruning)
+        self._bounds: dict[int, float] = {}  # term id -> its largest posting score, computed on first use
 
     def _buffer(self) -> np.ndarray:
         buf = getattr(self._local, "scores", None)
@@ -145,16 +149,32 @@ class PassageSupport:
         q_ids = np.unique(self._r.term_ids(tokenize_for_bm25([question])[0]))
         if not len(q_ids):
             return None
-        scores, touched = _query_scores(indptr, docs, tf, idf, norm, q_ids, self._buffer())
+        live = q_ids[np.asarray(idf)[q_ids] > 0]
+        scores = self._buffer()
+        if self._prune and 0 < len(live) <= maxscore.MAX_TERMS:
+            search = maxscore.MaxScoreSearch(self._arrays, live, self._bounds_of(live), scores)
+            try:
+                return self._values(float(search.top), search.best_with_all, values)
+            finally:
+                _zero(scores, search.touched)
+        scores, touched = _query_scores(indptr, docs, tf, idf, norm, q_ids, scores)
         try:
-            return self._values(scores, float(_top(scores, touched)), values)
+            return self._values(float(_top(scores, touched)),
+                                lambda ids: _best_with_all(indptr, docs, scores, ids), values)
         finally:
             _zero(scores, touched)
 
-    def _values(self, scores: np.ndarray, top: float, values: Sequence[str]) -> list[float] | None:
+    def _bounds_of(self, ids: np.ndarray) -> np.ndarray:
+        """Each term's largest posting score (float64), cached per term: the first use scans its postings once."""
+        cache = self._bounds
+        for t in ids.tolist():
+            if t not in cache:
+                cache[t] = float(maxscore.term_bound(*self._arrays, t))
+        return np.array([cache[t] for t in ids.tolist()], dtype=np.float64)
+
+    def _values(self, top: float, best_with_all, values: Sequence[str]) -> list[float] | None:
         if top <= 0:
             return None
-        indptr, docs = self._arrays[:2]
         out: list[float] = []
         for terms in tokenize_for_bm25(list(values)) if values else []:
             distinct = np.unique(terms)
@@ -165,5 +185,5 @@ class PassageSupport:
             if len(ids) < len(distinct):  # a term no passage has: the corpus never states this value
                 out.append(0.0)
                 continue
-            out.append(min(1.0, _best_with_all(indptr, docs, scores, ids) / top))
+            out.append(min(1.0, float(best_with_all(ids)) / top))
         return out

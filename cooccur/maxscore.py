@@ -1,0 +1,296 @@
+"""Exact pruning kernels for passage support: score only the passages that can still be the best.
+
+:mod:`quco.cooccur.passage_support` needs two maxima of the question's BM25 score ``S(p)`` (the float32 sum of
+the question terms' posting scores, terms in ascending id order, exactly as
+:func:`quco.cooccur.bm25.accumulate_scores` sums them): over all passages, and over the passages that hold every
+term of a value. Scoring every posting of every question term costs ~10^5 postings per question; these kernels
+find both maxima exactly while scoring a fraction of them (MaxScore, Turtle & Flood 1995):
+
+* Each term's **bound** ``ub[t]``, the largest of its posting scores (:func:`term_bound`, computed once per term
+  and cached by the reader), caps what the term adds to any passage.
+* The **essential** terms (the rarest first) are accumulated into the per-thread buffer; the others' bounds sum to
+  ``rest``. A passage no essential term touched scores at most ``rest``; a touched one at most its partial score
+  plus ``rest``. Once ``rest`` is below a passage's known exact score, untouched passages cannot win.
+* A **candidate** whose bound beats the best so far is scored exactly by binary search in each term's postings
+  (sorted by passage id, as the builder writes them), the non-essential terms first, largest bound first, giving
+  up as soon as what it has found plus what is left cannot beat the best (:func:`score_above`). A score that
+  survives is the float32 sum of its terms' posting scores in ascending term order: bit-identical to the buffer
+  of a full accumulation.
+
+Bounds compare sums taken in different orders, so each carries a relative slack ``MARGIN`` far above the rounding
+of a float32 sum of at most ``MAX_TERMS`` terms; a longer question takes the full accumulation instead. Every
+kernel here sits beside a plain-Python reference and is tested against it on random postings.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from quco.cooccur.bm25 import K1, _posting_scores, accumulate_scores
+
+MARGIN = 1e-4  # relative slack of every bound; a float32 sum of n terms in two orders differs by < 2 n 2^-24
+MAX_TERMS = 256  # questions with more live terms than this are accumulated in full (MARGIN would not cover them)
+
+
+# -- references ---------------------------------------------------------------------------------------------------
+
+
+def term_bound_reference(indptr, docs, tf, idf, norm, t: int) -> np.float32:
+    """Plain numpy: the largest posting score of term ``t`` (0 for a term with idf <= 0 or no postings)."""
+    a, b = int(indptr[t]), int(indptr[t + 1])
+    if not idf[t] > 0 or a == b:
+        return np.float32(0)
+    return _posting_scores(np.asarray(tf[a:b]), np.full(b - a, idf[t]), np.asarray(norm)[np.asarray(docs[a:b])]).max()
+
+
+def exact_score_reference(indptr, docs, tf, idf, norm, q, d: int) -> np.float32:
+    """Plain Python: passage ``d``'s score for the terms ``q`` (ascending ids), summed as the full accumulation
+    sums it: float32, terms in order, terms with idf <= 0 skipped."""
+    acc = np.float32(0)
+    for t in q:
+        if not idf[t] > 0:
+            continue
+        row = docs[indptr[t]:indptr[t + 1]].tolist()
+        if d in row:
+            j = indptr[t] + row.index(d)
+            acc = np.float32(acc + _posting_scores(tf[j:j + 1], idf[t:t + 1], norm[d:d + 1])[0])
+    return acc
+
+
+# -- kernels ------------------------------------------------------------------------------------------------------
+
+
+def _posting_score_kernel(w, f, nd):
+    """One posting's float32 score from its term's idf ``w`` (float64), its tf ``f`` and its passage's norm ``nd``:
+    the arithmetic of ``bm25._accumulate_kernel``."""
+    f32 = np.float32(f)
+    return np.float32(w * (np.float64(f32 * np.float32(K1 + 1)) / (np.float64(f32) + nd)))
+
+
+def _find_kernel(indptr, docs, t, d):
+    """Position of passage ``d`` in term ``t``'s postings (ascending ids), or -1."""
+    lo, hi = indptr[t], indptr[t + 1]
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if docs[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < end and docs[lo] == d:
+        return lo
+    return -1
+
+
+def _term_bound_kernel(indptr, docs, tf, idf, norm, t):
+    """``term_bound_reference`` for numba."""
+    top = np.float32(0)
+    if not idf[t] > 0:
+        return top
+    w = np.float64(idf[t])
+    for j in range(indptr[t], indptr[t + 1]):
+        s = _posting_score(w, tf[j], norm[docs[j]])
+        if s > top:
+            top = s
+    return top
+
+
+def _exact_score_kernel(indptr, docs, tf, idf, norm, q, d):
+    """``exact_score_reference`` for numba: one binary search per term."""
+    acc = np.float32(0)
+    for k in range(q.shape[0]):
+        t = q[k]
+        if not idf[t] > 0:
+            continue
+        j = _find(indptr, docs, t, d)
+        if j >= 0:
+            acc += _posting_score(np.float64(idf[t]), tf[j], norm[d])
+    return acc
+
+
+def _score_above_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best):
+    """Passage ``d``'s exact score (as ``_exact_score_kernel``) if it can beat ``best``, else -1.
+
+    ``q`` are the live terms (ascending ids, idf > 0), ``ub`` their bounds, ``ne`` the positions in ``q`` of the
+    non-essential terms (largest bound first) whose bounds sum to ``rest``; ``p`` is what the essential terms gave
+    ``d`` in the buffer (summed in another order: only a bound)."""
+    left = rest
+    if (p + left) * (1 + MARGIN) <= best:
+        return np.float32(-1)
+    contrib = np.zeros(q.shape[0], dtype=np.float32)
+    seen = np.zeros(q.shape[0], dtype=np.bool_)
+    found = 0.0
+    for i in range(ne.shape[0]):
+        k = ne[i]
+        seen[k] = True
+        left -= ub[k]
+        j = _find(indptr, docs, q[k], d)
+        if j >= 0:
+            contrib[k] = _posting_score(np.float64(idf[q[k]]), tf[j], norm[d])
+            found += contrib[k]
+        if (p + found + max(left, 0.0)) * (1 + MARGIN) <= best:
+            return np.float32(-1)
+    acc = np.float32(0)
+    for k in range(q.shape[0]):
+        if not seen[k]:
+            j = _find(indptr, docs, q[k], d)
+            if j >= 0:
+                contrib[k] = _posting_score(np.float64(idf[q[k]]), tf[j], norm[d])
+        acc += contrib[k]  # adding 0 for an absent term leaves a float32 sum unchanged
+    return acc
+
+
+def _argmax_kernel(scores, touched):
+    """The passage of ``touched`` with the largest ``scores`` (first on ties), or -1 when none is positive."""
+    best_d = -1
+    top = np.float32(0)
+    for i in range(touched.shape[0]):
+        if scores[touched[i]] > top:
+            top = scores[touched[i]]
+            best_d = touched[i]
+    return best_d
+
+
+def _count_above_kernel(scores, touched, rest, best):
+    """How many ``touched`` passages have a bound (partial score + ``rest``) above ``best``."""
+    m = 0
+    for i in range(touched.shape[0]):
+        if (scores[touched[i]] + rest) * (1 + MARGIN) > best:
+            m += 1
+    return m
+
+
+def _best_touched_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, touched, best):
+    """The best exact score among ``touched`` passages and ``best`` (a score already known to be reached): each
+    passage whose bound beats the best so far goes through ``_score_above_kernel``."""
+    for i in range(touched.shape[0]):
+        d = touched[i]
+        p = scores[d]
+        if (p + rest) * (1 + MARGIN) > best:
+            s = _score_above(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best)
+            if s > best:
+                best = s
+    return best
+
+
+def _contains_all(indptr, docs, v, rare, d):
+    """Whether passage ``d`` is in the postings of every term of ``v`` but ``rare`` (already known to hold it)."""
+    for i in range(v.shape[0]):
+        if v[i] != rare and _find(indptr, docs, v[i], d) < 0:
+            return False
+    return True
+
+
+def _best_with_all_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, v, best, untouched):
+    """The best exact score among passages holding every term of ``v`` (non-empty) and ``best``; and how many of
+    the rarest term's passages were left out as untouched (buffer 0) though ``rest`` could beat ``best`` (0 when
+    ``untouched`` is true: then they are scored too)."""
+    rare = v[0]
+    for i in range(1, v.shape[0]):
+        if indptr[v[i] + 1] - indptr[v[i]] < indptr[rare + 1] - indptr[rare]:
+            rare = v[i]
+    pending = 0
+    for j in range(indptr[rare], indptr[rare + 1]):
+        d = np.int64(docs[j])
+        p = scores[d]
+        if (p + rest) * (1 + MARGIN) <= best:
+            continue
+        if p == 0 and not untouched:
+            pending += 1
+            continue
+        if not _contains_all(indptr, docs, v, rare, d):
+            continue
+        s = _score_above(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best)
+        if s > best:
+            best = s
+    return best, pending
+
+
+try:  # compiled once, then loaded from numba's on-disk cache by later processes
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a dependency; the reader falls back to full accumulation
+    HAVE_NUMBA = False
+
+    def _jit(f):
+        return f
+else:
+    HAVE_NUMBA = True
+    _jit = njit(cache=True, nogil=True)
+
+_posting_score = _jit(_posting_score_kernel)
+_find = _jit(_find_kernel)
+_contains_all = _jit(_contains_all)
+_score_above = _jit(_score_above_kernel)
+term_bound = _jit(_term_bound_kernel)
+exact_score = _jit(_exact_score_kernel)
+argmax_touched = _jit(_argmax_kernel)
+count_above = _jit(_count_above_kernel)
+best_touched = _jit(_best_touched_kernel)
+best_with_all = _jit(_best_with_all_kernel)
+
+
+# -- the search ---------------------------------------------------------------------------------------------------
+
+LOOKUP_COST = 4  # one binary search in a long posting list costs about as much as accumulating this many postings
+
+
+class MaxScoreSearch:
+    """One question's pruned search over the postings ``arrays = (indptr, docs, tf, idf, norm)``.
+
+    ``q`` are the question's live terms (ascending ids, idf > 0, at most ``MAX_TERMS``), ``ub`` their bounds
+    (float64), ``scores`` a zeroed passage-sized float32 buffer. On construction the rarest terms are accumulated
+    into ``scores`` until the others' bounds cannot lift an untouched passage above a score already reached, and
+    :attr:`top` is the best exact score of all passages. :meth:`best_with_all` gives the best exact score among
+    the passages that hold every term of a value, accumulating more terms when that is cheaper than scoring the
+    untouched passages one by one. The caller zeroes ``scores[touched]`` (:attr:`touched`) afterwards.
+    """
+
+    def __init__(self, arrays: tuple[np.ndarray, ...], q: np.ndarray, ub: np.ndarray, scores: np.ndarray):
+        self._a = arrays
+        indptr = arrays[0]
+        self._q, self._ub, self._scores = q, ub, scores
+        lens = np.asarray(indptr[q + 1]) - np.asarray(indptr[q])
+        self._lens = lens
+        self._todo = np.argsort(lens, kind="stable").tolist()  # positions in q, rarest first
+        self._buf = np.empty(int(lens.sum()), dtype=np.int64)
+        self._n = 0
+        self._refresh()
+        best = np.float32(0)
+        while self._todo and (self._rest * (1 + MARGIN) > best or self._cheaper_to_extend(best)):
+            self._extend()
+            d = argmax_touched(scores, self.touched)
+            if d >= 0:
+                best = max(best, exact_score(*arrays, q, d))
+        self.top = best_touched(*arrays, q, ub, self._ne, self._rest, scores, self.touched, best)
+
+    @property
+    def touched(self) -> np.ndarray:
+        """The passages the accumulated terms touched (their ``scores`` slots are the only non-zero ones)."""
+        return self._buf[:self._n]
+
+    def _refresh(self) -> None:
+        todo = np.array(self._todo, dtype=np.int64)
+        self._ne = todo[np.argsort(-self._ub[todo], kind="stable")] if len(todo) else todo
+        self._rest = float(self._ub[todo].sum()) if len(todo) else 0.0
+
+    def _cheaper_to_extend(self, best: np.float32) -> bool:
+        """Whether accumulating the next term costs less than scoring the candidates it would rule out."""
+        n = count_above(self._scores, self.touched, self._rest, best)
+        return n * len(self._ne) * LOOKUP_COST > self._lens[self._todo[0]]
+
+    def _extend(self) -> None:
+        k = self._todo.pop(0)
+        self._n += accumulate_scores(*self._a, self._q[k:k + 1], self._scores, self._buf[self._n:])
+        self._refresh()
+
+    def best_with_all(self, v: np.ndarray) -> np.float32:
+        """The best exact score among passages whose postings hold every term id of ``v`` (non-empty), 0 if none."""
+        best = np.float32(0)
+        while True:
+            best, pending = best_with_all(*self._a, self._q, self._ub, self._ne, self._rest, self._scores, v, best,
+                                          False)
+            if not pending or self._rest * (1 + MARGIN) <= best:
+                return best
+            if pending * len(self._ne) * LOOKUP_COST <= self._lens[self._todo[0]]:
+                return best_with_all(*self._a, self._q, self._ub, self._ne, self._rest, self._scores, v, best,
+                                     True)[0]
+            self._extend()
