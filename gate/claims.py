@@ -252,7 +252,7 @@ def topics(qdoc: Any, lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
     """The question's topic entities: its named candidates (no dates or numbers), generic ones dropped."""
     dropped = [] if dropped is None else dropped
     # a question's common nouns may be any phrase the corpus has ("the geocentric view"): only a fallback topic
-    spans = resolve(annotate(candidates(qdoc, index_spans), lexicon), noun_phrases=steps.noun_topics)
+    spans = resolve(annotate(candidates(qdoc, index_spans, caps=True), lexicon), noun_phrases=steps.noun_topics)
     # not the question word itself ("how long" is an index phrase), but a title may start with one ("What You Need")
     names = [s for s in spans if not s.numeric and not (s.key.split()[0] in _WH and s.text[:1].islower())]
     keep = _drop_generic(names, qdoc, lexicon, steps, _is_cased(view(qdoc).text), dropped)

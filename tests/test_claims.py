@@ -21,6 +21,7 @@ FREQ = {
     "lost highway": 6, "bill paxton": 7, "wild hogs": 4, "tim allen": 20, "morning glory": 3, "lighthouse keeper": 5,
     "grenoble": 30, "annecy": 12, "alps": 90, "isere": 8, "la vie en rose": 4, "edith piaf": 9, "en rose": 1,
     "winter games": 40, "smokey mountain": 5, "smokey mountain rangers": 2, "basil": 25, "1928 winter games": 3,
+    "love": 600, "love like a fountain": 2, "fountain": 80, "dublin": 70, "home": 700, "back home": 90,
 }
 PHRASES = {"geocentric view", "character"}  # in the corpus, but no entity of the index
 
@@ -380,3 +381,20 @@ def test_index_lexicon_cache_answers_as_the_index_does(tiny_index):
     only = small.entity_stats(texts)
     assert [st.kind == "entity" for st in only] == [st.kind == "entity" for st in fresh]
     assert all(st.kind in ("entity", "absent") for st in only)
+
+
+def test_a_title_cased_run_the_corpus_has_whole_is_the_topic_not_its_fragment(light):
+    # the product parses a question without NER, and spaCy tags "Like" a preposition and "Fountain" a common
+    # noun: its proper-noun runs alone would leave the generic "Love" as the topic
+    c = light_claims(light, "Who performed Love Like a Fountain?", "Ian Brown.")
+    assert texts(c.topics) == ["Love Like a Fountain"]
+
+
+def test_a_title_cased_run_the_corpus_lacks_is_no_topic(light):
+    # "Bringing It All Back Home" is not in the lexicon: its known fragment stays (a run is only a candidate);
+    # "Dublin in 1995" joins a name and a year and is never one topic
+    c = light_claims(light, "What music label is Bringing It All Back Home represented by?", "Columbia Records.")
+    assert "Bringing It All Back Home" not in texts(c.topics)
+    c = light_claims(light, "The largest teddy bears picnic was held in Dublin in 1995. How many bears were there?",
+                     "There were 33,573 bears.")
+    assert texts(c.topics) == ["Dublin"]
