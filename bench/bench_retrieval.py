@@ -157,7 +157,7 @@ def _fetch_child(index_dir: str, tops: list[list[int]]) -> dict:
 
     source = Path(index_dir) / "passages.parquet"
     t0 = time.perf_counter()
-    store = PassageStore(source)
+    store = PassageStore(source, cache_passages=0)  # the row-group reads, not the cache's hits
     open_ms = (time.perf_counter() - t0) * 1000
     con = duckdb.connect()
     sql = "SELECT passage_id, doc_id, title, text FROM read_parquet(?) WHERE passage_id IN ({})"

@@ -289,6 +289,25 @@ def test_passages_are_regrouped_in_place_and_read_across_group_boundaries(tmp_pa
     assert not [p for p in path.iterdir() if p.name.startswith(".")]
 
 
+def test_the_passage_store_keeps_the_last_passages_it_fetched(tmp_path):
+    rows = _passages(n_filler=60)
+    path = _write_index(tmp_path / "idx", rows, row_group_size=16) / "passages.parquet"
+    store = bm25.PassageStore(path, cache_passages=3)
+    store.passages([(5, 1.0), (20, 1.0)])  # two groups read
+    store.passages([(5, 1.0), (6, 1.0)])  # 5 kept; 6 is in 5's group, which is read again
+    assert (store.lookups, store.cache_hits, store.group_reads) == (4, 1, 3)
+    store.passages([(40, 1.0)])  # 20, the least recently used, goes
+    assert list(store._cache) == [5, 6, 40]
+    rng = random.Random(3)
+    uncached = bm25.PassageStore(path, cache_passages=0)
+    for _ in range(100):
+        ids = rng.sample(range(len(rows)), 3) if rng.random() < 0.5 else rng.sample(range(8), 3)  # some come back
+        want = [Passage(i, rows[i]["doc_id"], rows[i]["title"], rows[i]["text"], 2.5) for i in ids]
+        assert store.passages([(i, 2.5) for i in ids]) == want == uncached.passages([(i, 2.5) for i in ids])
+    assert store.cache_hits > 1 and len(store._cache) == 3
+    assert uncached.cache_hits == 0 and not uncached._cache
+
+
 def test_a_finished_index_keeps_its_passages_file(tmp_path, monkeypatch):
     """Once the index has a manifest (whose checksums cover passages.parquet) the file is never rewritten."""
     monkeypatch.setattr(bm25_build, "GROUP_ROWS", 16)
@@ -456,12 +475,14 @@ rows = {"passage_id": list(range(n)), "doc_id": [f"d{i // 4}" for i in range(n)]
         "text": [" ".join(rng.choices(words, k=120)) for _ in range(n)]}
 path = Path(sys.argv[1]) / "passages.parquet"
 pq.write_table(pa.table(rows), path, compression="zstd", row_group_size=64)
-store = PassageStore(path)
+store = PassageStore(path, cache_passages=50)  # a few of the 3,000: reads, hits and evictions race
 hits = [[(rng.randrange(n), 1.0) for _ in range(5)] for _ in range(600)]
-want = [store.passages(h) for h in hits]
+want = [[(i, rows["doc_id"][i], rows["title"][i], rows["text"][i]) for i, _ in h] for h in hits]
 with ThreadPoolExecutor(16) as pool:
     for _ in range(3):
-        assert list(pool.map(store.passages, hits)) == want
+        got = pool.map(store.passages, hits)
+        assert [[(p.passage_id, p.doc_id, p.title, p.text) for p in ps] for ps in got] == want
+assert 0 < store.cache_hits < store.lookups and len(store._cache) == 50
 print("ok")
 """
 
