@@ -205,6 +205,79 @@ def _best_with_all_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, 
     return best, pending
 
 
+def _bounds_kernel(indptr, docs, tf, idf, norm, q, cache):
+    """The bounds (float64) of the terms ``q`` from ``cache`` (one slot per term, negative until known), computing
+    the missing ones (``_term_bound_kernel``: one pass over the term's postings, once)."""
+    ub = np.empty(q.shape[0])
+    for k in range(q.shape[0]):
+        if cache[q[k]] < 0:
+            cache[q[k]] = _term_bound(indptr, docs, tf, idf, norm, q[k])
+        ub[k] = cache[q[k]]
+    return ub
+
+
+def _plan_kernel(indptr, q, ub, m):
+    """The positions of ``q`` rarest first (the order of accumulation), the non-essential ones after the first
+    ``m`` sorted by bound (largest first), and the sum of their bounds."""
+    n = q.shape[0]
+    lens = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        lens[k] = indptr[q[k] + 1] - indptr[q[k]]
+    order = np.argsort(lens, kind="mergesort")
+    ne = order[m:].copy()
+    neg = np.empty(ne.shape[0])
+    rest = 0.0
+    for i in range(ne.shape[0]):
+        neg[i] = -ub[ne[i]]
+        rest += ub[ne[i]]
+    return order, lens, ne[np.argsort(neg, kind="mergesort")], rest
+
+
+def _search_kernel(indptr, docs, tf, idf, norm, q, ub, scores):
+    """Accumulate the rarest terms of ``q`` into ``scores`` until the others' bounds (``rest``) cannot lift an
+    untouched passage above a score some passage reaches, and further while a term costs fewer postings than the
+    lookups it spares; then the best exact score of all passages. Returns ``(top, m, touched, n_touched)``:
+    ``m`` terms accumulated, touching ``touched[:n_touched]``."""
+    order, lens, ne, rest = _plan(indptr, q, ub, 0)
+    touched = np.empty(lens.sum(), dtype=np.int64)
+    m, nt = 0, 0
+    best = np.float32(0)
+    while m < q.shape[0]:
+        if rest * (1 + MARGIN) <= best:
+            waiting = _count_above(scores, touched[:nt], rest, best)
+            if waiting * ne.shape[0] * LOOKUP_COST <= lens[order[m]]:
+                break
+        nt += accumulate_scores(indptr, docs, tf, idf, norm, q[order[m]:order[m] + 1], scores, touched[nt:])
+        m += 1
+        order, lens, ne, rest = _plan(indptr, q, ub, m)
+        d = _argmax(scores, touched[:nt])
+        if d >= 0:
+            s = _exact_score(indptr, docs, tf, idf, norm, q, d)
+            if s > best:
+                best = s
+    top = _best_touched(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, touched[:nt], best)
+    return top, m, touched, nt
+
+
+def _value_kernel(indptr, docs, tf, idf, norm, q, ub, scores, touched, m, nt, v):
+    """The best exact score among passages holding every term of ``v`` (non-empty), 0 if none, after
+    ``_search_kernel`` (which left ``m`` terms accumulated, ``touched[:nt]``): untouched passages that could win
+    are scored one by one, or, when that would cost more lookups than the next term has postings, that term is
+    accumulated and the walk repeated. Returns ``(best, m, nt)``."""
+    order, lens, ne, rest = _plan(indptr, q, ub, m)
+    best = np.float32(0)
+    while True:
+        best, pending = _best_with_all(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, v, best, False)
+        if pending == 0 or rest * (1 + MARGIN) <= best:
+            return best, m, nt
+        if pending * ne.shape[0] * LOOKUP_COST <= lens[order[m]]:
+            best, pending = _best_with_all(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, v, best, True)
+            return best, m, nt
+        nt += accumulate_scores(indptr, docs, tf, idf, norm, q[order[m]:order[m] + 1], scores, touched[nt:])
+        m += 1
+        order, lens, ne, rest = _plan(indptr, q, ub, m)
+
+
 try:  # compiled once, then loaded from numba's on-disk cache by later processes
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a dependency; the reader falls back to full accumulation
@@ -218,19 +291,23 @@ else:
 
 _posting_score = _jit(_posting_score_kernel)
 _find = _jit(_find_kernel)
-_contains_all = _jit(_contains_all)
+_term_bound = _jit(_term_bound_kernel)
+_exact_score = _jit(_exact_score_kernel)
 _score_above = _jit(_score_above_kernel)
-term_bound = _jit(_term_bound_kernel)
-exact_score = _jit(_exact_score_kernel)
-argmax_touched = _jit(_argmax_kernel)
-count_above = _jit(_count_above_kernel)
-best_touched = _jit(_best_touched_kernel)
-best_with_all = _jit(_best_with_all_kernel)
+_argmax = _jit(_argmax_kernel)
+_count_above = _jit(_count_above_kernel)
+_best_touched = _jit(_best_touched_kernel)
+_contains_all = _jit(_contains_all)
+_best_with_all = _jit(_best_with_all_kernel)
+_plan = _jit(_plan_kernel)
+bounds = _jit(_bounds_kernel)
+search = _jit(_search_kernel)
+value_best = _jit(_value_kernel)
 
 
 # -- the search ---------------------------------------------------------------------------------------------------
 
-LOOKUP_COST = 4  # one binary search in a long posting list costs about as much as accumulating this many postings
+LOOKUP_COST = 4  # one binary search costs about as much as accumulating this many postings (measured: 4 to 64)
 
 
 class MaxScoreSearch:
@@ -238,59 +315,21 @@ class MaxScoreSearch:
 
     ``q`` are the question's live terms (ascending ids, idf > 0, at most ``MAX_TERMS``), ``ub`` their bounds
     (float64), ``scores`` a zeroed passage-sized float32 buffer. On construction the rarest terms are accumulated
-    into ``scores`` until the others' bounds cannot lift an untouched passage above a score already reached, and
-    :attr:`top` is the best exact score of all passages. :meth:`best_with_all` gives the best exact score among
-    the passages that hold every term of a value, accumulating more terms when that is cheaper than scoring the
-    untouched passages one by one. The caller zeroes ``scores[touched]`` (:attr:`touched`) afterwards.
+    into ``scores`` (``_search_kernel``) and :attr:`top` is the best exact score of all passages;
+    :meth:`best_with_all` gives the best exact score among the passages that hold every term of a value,
+    accumulating more terms when that is cheaper. The caller zeroes ``scores[touched]`` (:attr:`touched`) after.
     """
 
     def __init__(self, arrays: tuple[np.ndarray, ...], q: np.ndarray, ub: np.ndarray, scores: np.ndarray):
-        self._a = arrays
-        indptr = arrays[0]
-        self._q, self._ub, self._scores = q, ub, scores
-        lens = np.asarray(indptr[q + 1]) - np.asarray(indptr[q])
-        self._lens = lens
-        self._todo = np.argsort(lens, kind="stable").tolist()  # positions in q, rarest first
-        self._buf = np.empty(int(lens.sum()), dtype=np.int64)
-        self._n = 0
-        self._refresh()
-        best = np.float32(0)
-        while self._todo and (self._rest * (1 + MARGIN) > best or self._cheaper_to_extend(best)):
-            self._extend()
-            d = argmax_touched(scores, self.touched)
-            if d >= 0:
-                best = max(best, exact_score(*arrays, q, d))
-        self.top = best_touched(*arrays, q, ub, self._ne, self._rest, scores, self.touched, best)
+        self._a, self._q, self._ub, self._scores = arrays, q, ub, scores
+        self.top, self._m, self._buf, self._n = search(*arrays, q, ub, scores)
 
     @property
     def touched(self) -> np.ndarray:
         """The passages the accumulated terms touched (their ``scores`` slots are the only non-zero ones)."""
         return self._buf[:self._n]
 
-    def _refresh(self) -> None:
-        todo = np.array(self._todo, dtype=np.int64)
-        self._ne = todo[np.argsort(-self._ub[todo], kind="stable")] if len(todo) else todo
-        self._rest = float(self._ub[todo].sum()) if len(todo) else 0.0
-
-    def _cheaper_to_extend(self, best: np.float32) -> bool:
-        """Whether accumulating the next term costs less than scoring the candidates it would rule out."""
-        n = count_above(self._scores, self.touched, self._rest, best)
-        return n * len(self._ne) * LOOKUP_COST > self._lens[self._todo[0]]
-
-    def _extend(self) -> None:
-        k = self._todo.pop(0)
-        self._n += accumulate_scores(*self._a, self._q[k:k + 1], self._scores, self._buf[self._n:])
-        self._refresh()
-
     def best_with_all(self, v: np.ndarray) -> np.float32:
         """The best exact score among passages whose postings hold every term id of ``v`` (non-empty), 0 if none."""
-        best = np.float32(0)
-        while True:
-            best, pending = best_with_all(*self._a, self._q, self._ub, self._ne, self._rest, self._scores, v, best,
-                                          False)
-            if not pending or self._rest * (1 + MARGIN) <= best:
-                return best
-            if pending * len(self._ne) * LOOKUP_COST <= self._lens[self._todo[0]]:
-                return best_with_all(*self._a, self._q, self._ub, self._ne, self._rest, self._scores, v, best,
-                                     True)[0]
-            self._extend()
+        best, self._m, self._n = value_best(*self._a, self._q, self._ub, self._scores, self._buf, self._m, self._n, v)
+        return best
