@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from quco.cooccur import bm25
+from quco.cooccur import maxscore as ms
 from quco.cooccur import passage_support as ps
 from quco.cooccur.bm25 import load_retriever, tokenize_for_bm25
 from quco.cooccur.passage_support import PassageSupport
@@ -174,3 +175,162 @@ def test_quco_risk_and_eval_take_set(index, tmp_path):
                                    "--bootstrap", "0", "--set", "passage_weight=0"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["config"]["passage_weight"] == 0.0
+
+
+# -- the pruned search (quco.cooccur.maxscore) against full accumulation ------------------------------------------
+
+
+def _postings_of(rng: np.random.Generator, kind: int):
+    """Random postings of four kinds: 0 mixed, 1 every term frequent, 2 ties (tf 1, one norm: equal posting scores
+    everywhere), 3 sparse (many terms with no posting at all)."""
+    n_passages, n_terms = int(rng.integers(1, 80)), int(rng.integers(1, 14))
+    indptr, docs, tf = [0], [], []
+    for _ in range(n_terms):
+        share = {0: rng.uniform(0, 1), 1: rng.uniform(0.6, 1), 2: rng.uniform(0, 1), 3: rng.uniform(0, 0.15)}[kind]
+        d = np.flatnonzero(rng.random(n_passages) < share)
+        docs.append(d)
+        tf.append(np.ones(len(d), int) if kind == 2 else rng.integers(1, 6, size=len(d)))
+        indptr.append(indptr[-1] + len(d))
+    idf = (np.full(n_terms, 1.5) if kind == 2 else rng.uniform(-0.3, 3.0, n_terms)).astype(np.float32)
+    norm = np.full(n_passages, 1.2) if kind == 2 else rng.uniform(0.5, 3.0, n_passages)
+    return (np.array(indptr, np.int64), np.concatenate(docs).astype(np.int32), np.concatenate(tf).astype(np.uint8),
+            idf, norm)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_maxscore_kernels_equal_their_references(seed):
+    rng = np.random.default_rng(1000 + seed)
+    arrays = indptr, docs, tf, idf, norm = _postings_of(rng, seed % 4)
+    n_terms = len(indptr) - 1
+    for t in range(n_terms):
+        a, b = indptr[t], indptr[t + 1]
+        want = bm25._posting_scores(tf[a:b], np.full(b - a, idf[t]), norm[docs[a:b]])
+        got = [ms._posting_score(np.float64(idf[t]), tf[j], norm[docs[j]]) for j in range(a, b)]
+        assert np.array_equal(np.array(got, np.float32), want)
+        assert ms._term_bound(*arrays, t) == ms.term_bound_reference(*arrays, t)
+        row = docs[a:b].tolist()
+        for d in range(len(norm)):
+            assert ms._find(indptr, docs, t, d) == (a + row.index(d) if d in row else -1)
+    q = np.unique(rng.integers(0, n_terms, size=rng.integers(1, n_terms + 1))).astype(np.int64)
+    full = bm25._scores_reference(*arrays, q)
+    for d in range(len(norm)):  # bit-identical to the full accumulation's sum, not approximately equal
+        assert ms._exact_score(*arrays, q, d) == ms.exact_score_reference(*arrays, q, d) == full[d]
+    q = q[idf[q] > 0]  # the rest take live terms only, as the reader passes them
+    if not len(q):
+        return
+    cache = np.full(n_terms, -1.0)
+    ub = ms.bounds(*arrays, q, cache)
+    assert ub.tolist() == [float(ms.term_bound_reference(*arrays, t)) for t in q.tolist()] == cache[q].tolist()
+    m = int(rng.integers(0, len(q) + 1))
+    order, lens, ne, rest = ms._plan(indptr, q, ub, m)
+    assert lens.tolist() == (indptr[q + 1] - indptr[q]).tolist()
+    assert order.tolist() == sorted(range(len(q)), key=lambda k: (lens[k], k))
+    assert ne.tolist() == sorted(order[m:].tolist(), key=lambda k: (-ub[k], order.tolist().index(k)))
+    assert rest == pytest.approx(ub[order[m:]].sum(), rel=1e-12)
+    touched = np.flatnonzero(full).astype(np.int64)
+    rng.shuffle(touched)
+    want_d = max(touched.tolist(), key=lambda d: (full[d], -touched.tolist().index(d)), default=-1)
+    assert ms._argmax(full, touched) == want_d
+    for best in (0.0, float(full.max(initial=0)) / 2, float(full.max(initial=0))):
+        assert ms._count_above(full, touched, 0.5, best) == sum((full[d] + 0.5) * (1 + ms.MARGIN) > best
+                                                                 for d in touched.tolist())
+    partial = bm25._scores_reference(*arrays, q[order[:m]])  # what the essential terms give, as the buffer holds
+    for d in range(len(norm)):
+        best = float(rng.choice([0.0, full[d], full[d] * 0.9, full[d] * 1.1, rng.uniform(0, 10)]))
+        got = ms._score_above(*arrays, q, ub, ne, rest, d, partial[d], best)
+        assert got == full[d] if got >= 0 else full[d] <= best  # exact, or proven unable to beat best
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_pruned_search_equals_full_accumulation_on_random_postings(seed):
+    rng = np.random.default_rng(seed)
+    arrays = indptr, docs, tf, idf, norm = _postings_of(rng, seed % 4)
+    n_terms = len(indptr) - 1
+    q = np.unique(rng.integers(0, n_terms, size=rng.integers(1, n_terms + 1))).astype(np.int64)
+    q = q[idf[q] > 0]  # the live terms, as the reader passes them
+    if not len(q):
+        q = np.array([int(np.argmax(idf))], np.int64) if idf.max() > 0 else q
+    if not len(q):
+        pytest.skip("no term with a positive idf")
+    full = bm25._scores_reference(*arrays, q)
+    scores = np.zeros(len(norm), np.float32)
+    search = ms.MaxScoreSearch(arrays, q, ms.bounds(*arrays, q, np.full(n_terms, -1.0)), scores)
+    assert search.top == full.max()
+    for _ in range(12):
+        v = np.unique(rng.integers(0, n_terms, size=rng.integers(1, 4))).astype(np.int64)
+        assert float(search.best_with_all(v)) == ps._best_with_all_reference(indptr, docs, full, v)
+        assert sorted(search.touched.tolist()) == np.flatnonzero(scores).tolist()  # the buffer's only non-zeros
+    ps._zero(scores, search.touched)
+    assert not scores.any()
+
+
+def _write_passages(out, passages: list[tuple[str, str]]):
+    """``passages.parquet`` as the builder writes it, then the bm25s retrieval built over it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from quco.index_builder.bm25_build import build_retrieval
+
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"passage_id": np.arange(len(passages), dtype=np.int64),
+                             "doc_id": [f"d{i}" for i in range(len(passages))],
+                             "title": [t for t, _ in passages], "text": [x for _, x in passages]}),
+                   out / "passages.parquet")
+    build_retrieval(out)
+    return load_retriever(out)
+
+
+def _assert_same_support(retriever, questions: list[tuple[str, list[str]]]):
+    new, old = PassageSupport(retriever), PassageSupport(retriever, prune=False)
+    seen = 0
+    for question, values in questions:
+        got, want = new.support(question, values), old.support(question, values)
+        assert got == want, (question, values)  # exact: the same floats, not approximately
+        seen += bool(want and any(w not in (None, 0.0) for w in want))
+    assert seen >= len(questions) // 4  # the comparison covered supported values, not only zeros
+
+
+def test_pruned_support_equals_full_accumulation_on_a_zipf_corpus(tmp_path):
+    """A corpus whose word frequencies follow Zipf's law, as real text does: frequent question terms are pruned."""
+    rng = np.random.default_rng(7)
+    words = [f"w{i}x" for i in range(3000)]
+    p = 1 / np.arange(1, len(words) + 1)
+    p /= p.sum()
+    passages = [(" ".join(rng.choice(words, 2, p=p)), " ".join(rng.choice(words, int(rng.integers(5, 120)), p=p)))
+                for _ in range(1500)]
+    retriever = _write_passages(tmp_path / "z.idx", passages)
+    questions = []
+    for _ in range(150):
+        title, text = passages[int(rng.integers(len(passages)))]
+        toks = (title + " " + text).split()
+        question = " ".join(rng.choice(toks, int(rng.integers(1, 16))))
+        values = [" ".join(rng.choice(toks, int(rng.integers(1, 3)))) for _ in range(2)]
+        values += [" ".join(rng.choice(words, int(rng.integers(1, 3)), p=p)), "nowhere", "the"]
+        questions.append((question, values))
+    _assert_same_support(retriever, questions)
+
+
+@pytest.mark.slow
+def test_pruned_support_equals_full_accumulation_on_real_questions(tmp_path):
+    """Wikipedia passages (the first documents of one wiki2015 shard) and the realqa dev questions, with the
+    capitalized words and numbers of their answers as values."""
+    from conftest import shared_data
+
+    from quco.index_builder.readers import read_documents
+
+    data = shared_data()
+    passages = []
+    for doc in read_documents(data / "wiki2015" / "wiki2015_AA.txt.zst"):
+        passages += [(doc.title or "", para) for para in doc.paragraphs]
+        if len(passages) >= 20_000:
+            break
+    retriever = _write_passages(tmp_path / "w.idx", passages)
+    questions = []
+    for name in ("evouna_triviaqa_dev", "evouna_nq_dev", "songs_performer_dev"):
+        with open(data / "realqa" / f"{name}.jsonl", encoding="utf-8") as f:
+            for line in list(f)[:150]:
+                row = json.loads(line)
+                words = re.findall(r"\b(?:[A-Z]\w+|\d+)\b", row["answer"])
+                values = words[:4] + [" ".join(words[i:i + 2]) for i in range(0, min(len(words), 6) - 1, 2)]
+                questions.append((row["question"], values))
+    _assert_same_support(retriever, questions)
