@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quco.cooccur.bm25 import K1, _posting_scores, accumulate_scores
+from quco.cooccur.bm25 import K1, _posting_scores
 
 MARGIN = 1e-4  # relative slack of every bound; a float32 sum of n terms in two orders differs by < 2 n 2^-24
 MAX_TERMS = 256  # questions with more live terms than this are accumulated in full (MARGIN would not cover them)
@@ -107,17 +107,17 @@ def _exact_score_kernel(indptr, docs, tf, idf, norm, q, d):
     return acc
 
 
-def _score_above_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best):
+def _score_above_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best, contrib, seen):
     """Passage ``d``'s exact score (as ``_exact_score_kernel``) if it can beat ``best``, else -1.
 
     ``q`` are the live terms (ascending ids, idf > 0), ``ub`` their bounds, ``ne`` the positions in ``q`` of the
     non-essential terms (largest bound first) whose bounds sum to ``rest``; ``p`` is what the essential terms gave
-    ``d`` in the buffer (summed in another order: only a bound)."""
+    ``d`` in the buffer (a bound). ``contrib`` (float32) and ``seen`` (bool) are scratch arrays of ``q``'s size."""
     left = rest
     if (p + left) * (1 + MARGIN) <= best:
         return np.float32(-1)
-    contrib = np.zeros(q.shape[0], dtype=np.float32)
-    seen = np.zeros(q.shape[0], dtype=np.bool_)
+    contrib[:] = 0
+    seen[:] = False
     found = 0.0
     for i in range(ne.shape[0]):
         k = ne[i]
@@ -162,11 +162,12 @@ def _count_above_kernel(scores, touched, rest, best):
 def _best_touched_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, touched, best):
     """The best exact score among ``touched`` passages and ``best`` (a score already known to be reached): each
     passage whose bound beats the best so far goes through ``_score_above_kernel``."""
+    contrib, seen = np.zeros(q.shape[0], dtype=np.float32), np.zeros(q.shape[0], dtype=np.bool_)
     for i in range(touched.shape[0]):
         d = touched[i]
         p = scores[d]
         if (p + rest) * (1 + MARGIN) > best:
-            s = _score_above(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best)
+            s = _score_above(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best, contrib, seen)
             if s > best:
                 best = s
     return best
@@ -189,6 +190,7 @@ def _best_with_all_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, 
         if indptr[v[i] + 1] - indptr[v[i]] < indptr[rare + 1] - indptr[rare]:
             rare = v[i]
     pending = 0
+    contrib, seen = np.zeros(q.shape[0], dtype=np.float32), np.zeros(q.shape[0], dtype=np.bool_)
     for j in range(indptr[rare], indptr[rare + 1]):
         d = np.int64(docs[j])
         p = scores[d]
@@ -199,10 +201,49 @@ def _best_with_all_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, 
             continue
         if not _contains_all(indptr, docs, v, rare, d):
             continue
-        s = _score_above(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best)
+        s = _score_above(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best, contrib, seen)
         if s > best:
             best = s
     return best, pending
+
+
+def norm_codes(norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's length normalizer rounded down to one of 256 levels (geometric from the smallest to the
+    largest): ``(codes uint8, levels float64)`` with ``levels[codes] <= norm``. A posting score computed with the
+    level is at least the exact one (it falls as the normalizer grows), and the levels (1 byte a passage instead of
+    8) stay in the CPU's cache while the buffer is filled with bounds."""
+    norm = np.asarray(norm, dtype=np.float64)
+    if not len(norm):
+        return np.zeros(0, np.uint8), np.zeros(256)
+    lo, hi = float(norm.min()), float(norm.max())
+    step = (hi / lo) ** (1 / 255) if lo > 0 and hi > lo else 1.0
+    levels = lo * step ** np.arange(256) if step > 1 else np.full(256, lo)
+    levels[0] = lo
+    codes = np.clip(np.floor(np.log(norm / lo) / np.log(step)), 0, 255).astype(np.uint8) if step > 1 else \
+        np.zeros(len(norm), np.uint8)
+    while True:  # floating rounding may put a passage one level too high
+        high = levels[codes] > norm
+        if not high.any():
+            return codes, levels
+        codes[high] -= 1
+
+
+def _accumulate_bound_kernel(indptr, docs, tf, idf, codes, levels, t, scores, touched, nt):
+    """Add term ``t``'s posting scores, each computed with its passage's normalizer level (an upper bound of the
+    exact score, ``norm_codes``), into ``scores``; passages scored for the first time go to ``touched[nt:]``.
+    Returns the new count of touched passages."""
+    if not idf[t] > 0:
+        return nt
+    w = np.float64(idf[t])
+    for j in range(indptr[t], indptr[t + 1]):
+        d = docs[j]
+        f = np.float64(tf[j])
+        s = np.float32(w * (f * (K1 + 1) / (f + levels[codes[d]])))
+        if scores[d] == 0 and s > 0:
+            touched[nt] = d
+            nt += 1
+        scores[d] += s
+    return nt
 
 
 def _bounds_kernel(indptr, docs, tf, idf, norm, q, cache):
@@ -233,7 +274,7 @@ def _plan_kernel(indptr, q, ub, m):
     return order, lens, ne[np.argsort(neg, kind="mergesort")], rest
 
 
-def _search_kernel(indptr, docs, tf, idf, norm, q, ub, scores):
+def _search_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores):
     """Accumulate the rarest terms of ``q`` into ``scores`` until the others' bounds (``rest``) cannot lift an
     untouched passage above a score some passage reaches, and further while a term costs fewer postings than the
     lookups it spares; then the best exact score of all passages. Returns ``(top, m, touched, n_touched)``:
@@ -247,7 +288,7 @@ def _search_kernel(indptr, docs, tf, idf, norm, q, ub, scores):
             waiting = _count_above(scores, touched[:nt], rest, best)
             if waiting * ne.shape[0] * LOOKUP_COST <= lens[order[m]]:
                 break
-        nt += accumulate_scores(indptr, docs, tf, idf, norm, q[order[m]:order[m] + 1], scores, touched[nt:])
+        nt = _accumulate_bound(indptr, docs, tf, idf, codes, levels, q[order[m]], scores, touched, nt)
         m += 1
         order, lens, ne, rest = _plan(indptr, q, ub, m)
         d = _argmax(scores, touched[:nt])
@@ -259,7 +300,7 @@ def _search_kernel(indptr, docs, tf, idf, norm, q, ub, scores):
     return top, m, touched, nt
 
 
-def _value_kernel(indptr, docs, tf, idf, norm, q, ub, scores, touched, m, nt, v):
+def _value_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores, touched, m, nt, v):
     """The best exact score among passages holding every term of ``v`` (non-empty), 0 if none, after
     ``_search_kernel`` (which left ``m`` terms accumulated, ``touched[:nt]``): untouched passages that could win
     are scored one by one, or, when that would cost more lookups than the next term has postings, that term is
@@ -273,7 +314,7 @@ def _value_kernel(indptr, docs, tf, idf, norm, q, ub, scores, touched, m, nt, v)
         if pending * ne.shape[0] * LOOKUP_COST <= lens[order[m]]:
             best, pending = _best_with_all(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, v, best, True)
             return best, m, nt
-        nt += accumulate_scores(indptr, docs, tf, idf, norm, q[order[m]:order[m] + 1], scores, touched[nt:])
+        nt = _accumulate_bound(indptr, docs, tf, idf, codes, levels, q[order[m]], scores, touched, nt)
         m += 1
         order, lens, ne, rest = _plan(indptr, q, ub, m)
 
@@ -300,6 +341,7 @@ _best_touched = _jit(_best_touched_kernel)
 _contains_all = _jit(_contains_all)
 _best_with_all = _jit(_best_with_all_kernel)
 _plan = _jit(_plan_kernel)
+_accumulate_bound = _jit(_accumulate_bound_kernel)
 bounds = _jit(_bounds_kernel)
 search = _jit(_search_kernel)
 value_best = _jit(_value_kernel)
@@ -314,15 +356,16 @@ class MaxScoreSearch:
     """One question's pruned search over the postings ``arrays = (indptr, docs, tf, idf, norm)``.
 
     ``q`` are the question's live terms (ascending ids, idf > 0, at most ``MAX_TERMS``), ``ub`` their bounds
-    (float64), ``scores`` a zeroed passage-sized float32 buffer. On construction the rarest terms are accumulated
+    (float64), ``levels`` the passages' ``norm_codes``, ``scores`` a zeroed passage-sized float32 buffer. On construction the rarest terms are accumulated
     into ``scores`` (``_search_kernel``) and :attr:`top` is the best exact score of all passages;
     :meth:`best_with_all` gives the best exact score among the passages that hold every term of a value,
     accumulating more terms when that is cheaper. The caller zeroes ``scores[touched]`` (:attr:`touched`) after.
     """
 
-    def __init__(self, arrays: tuple[np.ndarray, ...], q: np.ndarray, ub: np.ndarray, scores: np.ndarray):
-        self._a, self._q, self._ub, self._scores = arrays, q, ub, scores
-        self.top, self._m, self._buf, self._n = search(*arrays, q, ub, scores)
+    def __init__(self, arrays: tuple[np.ndarray, ...], levels: tuple[np.ndarray, np.ndarray], q: np.ndarray,
+                 ub: np.ndarray, scores: np.ndarray):
+        self._a, self._q, self._ub, self._scores = (*arrays, *levels), q, ub, scores
+        self.top, self._m, self._buf, self._n = search(*self._a, q, ub, scores)
 
     @property
     def touched(self) -> np.ndarray:

@@ -133,6 +133,7 @@ class PassageSupport:
         # numba's dispatcher ~3 us more per call
         self._local = threading.local()  # one passage-sized score buffer per thread, zeroed after each use
         self._prune = prune and maxscore.HAVE_NUMBA  # False: score every posting (the reference of the pruning)
+        self._levels = maxscore.norm_codes(self._arrays[4])  # the pruned search's compact normalizers
         self._bounds = np.full(len(self._arrays[3]), -1.0)  # per term: its largest posting score, once known
 
     def _buffer(self) -> np.ndarray:
@@ -155,7 +156,8 @@ class PassageSupport:
         if not 0 < len(live) <= maxscore.MAX_TERMS:
             return self._support_full(question, values)
         scores = self._buffer()
-        search = maxscore.MaxScoreSearch(self._arrays, live, maxscore.bounds(*self._arrays, live, self._bounds), scores)
+        ub = maxscore.bounds(*self._arrays, live, self._bounds)
+        search = maxscore.MaxScoreSearch(self._arrays, self._levels, live, ub, scores)
         try:
             return self._values(float(search.top), search.best_with_all, terms[1:])
         finally:

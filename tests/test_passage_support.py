@@ -211,6 +211,18 @@ def test_maxscore_kernels_equal_their_references(seed):
         row = docs[a:b].tolist()
         for d in range(len(norm)):
             assert ms._find(indptr, docs, t, d) == (a + row.index(d) if d in row else -1)
+    codes, levels = ms.norm_codes(norm)
+    assert codes.dtype == np.uint8 and (levels[codes] <= norm).all() and (levels[codes] >= norm / 1.05).all()
+    for t in range(n_terms):  # the buffer of bounds: each posting's score with its level, never below the exact one
+        buf, touched = np.zeros(len(norm), np.float32), np.zeros(len(norm) + 1, np.int64)
+        nt = ms._accumulate_bound(indptr, docs, tf, idf, codes, levels, t, buf, touched, 1)
+        want = np.zeros(len(norm), np.float32)
+        if idf[t] > 0:
+            for j in range(indptr[t], indptr[t + 1]):
+                want[docs[j]] = np.float32(float(idf[t]) * (tf[j] * (bm25.K1 + 1) / (tf[j] + levels[codes[docs[j]]])))
+        assert np.array_equal(buf, want)
+        assert (buf >= bm25._scores_reference(*arrays, np.array([t]))).all()
+        assert sorted(touched[1:nt].tolist()) == np.flatnonzero(want).tolist()
     q = np.unique(rng.integers(0, n_terms, size=rng.integers(1, n_terms + 1))).astype(np.int64)
     full = bm25._scores_reference(*arrays, q)
     for d in range(len(norm)):  # bit-identical to the full accumulation's sum, not approximately equal
@@ -237,7 +249,8 @@ def test_maxscore_kernels_equal_their_references(seed):
     partial = bm25._scores_reference(*arrays, q[order[:m]])  # what the essential terms give, as the buffer holds
     for d in range(len(norm)):
         best = float(rng.choice([0.0, full[d], full[d] * 0.9, full[d] * 1.1, rng.uniform(0, 10)]))
-        got = ms._score_above(*arrays, q, ub, ne, rest, d, partial[d], best)
+        got = ms._score_above(*arrays, q, ub, ne, rest, d, partial[d], best, np.ones(len(q), np.float32),
+                              np.ones(len(q), bool))  # scratch arrays: left dirty on purpose
         assert got == full[d] if got >= 0 else full[d] <= best  # exact, or proven unable to beat best
 
 
@@ -254,7 +267,7 @@ def test_pruned_search_equals_full_accumulation_on_random_postings(seed):
         pytest.skip("no term with a positive idf")
     full = bm25._scores_reference(*arrays, q)
     scores = np.zeros(len(norm), np.float32)
-    search = ms.MaxScoreSearch(arrays, q, ms.bounds(*arrays, q, np.full(n_terms, -1.0)), scores)
+    search = ms.MaxScoreSearch(arrays, ms.norm_codes(norm), q, ms.bounds(*arrays, q, np.full(n_terms, -1.0)), scores)
     assert search.top == full.max()
     for _ in range(12):
         v = np.unique(rng.integers(0, n_terms, size=rng.integers(1, 4))).astype(np.int64)
