@@ -34,12 +34,14 @@ MAX_TERMS = 256  # questions with more live terms than this are accumulated in f
 # -- references ---------------------------------------------------------------------------------------------------
 
 
-def term_bound_reference(indptr, docs, tf, idf, norm, t: int) -> np.float32:
-    """Plain numpy: the largest posting score of term ``t`` (0 for a term with idf <= 0 or no postings)."""
+def term_bound_reference(indptr, docs, tf, idf, codes, levels, t: int) -> np.float32:
+    """Plain numpy: term ``t``'s bound, the largest of its posting scores each computed with its passage's
+    normalizer level (``norm_codes``): at least its largest exact posting score; 0 for idf <= 0 or no postings."""
     a, b = int(indptr[t]), int(indptr[t + 1])
     if not idf[t] > 0 or a == b:
         return np.float32(0)
-    return _posting_scores(np.asarray(tf[a:b]), np.full(b - a, idf[t]), np.asarray(norm)[np.asarray(docs[a:b])]).max()
+    f = np.asarray(tf[a:b]).astype(np.float64)
+    return (float(idf[t]) * (f * (K1 + 1) / (f + levels[codes[np.asarray(docs[a:b])]]))).astype(np.float32).max()
 
 
 def exact_score_reference(indptr, docs, tf, idf, norm, q, d: int) -> np.float32:
@@ -81,14 +83,15 @@ def _find_kernel(indptr, docs, t, d):
     return -1
 
 
-def _term_bound_kernel(indptr, docs, tf, idf, norm, t):
-    """``term_bound_reference`` for numba."""
+def _term_bound_kernel(indptr, docs, tf, idf, codes, levels, t):
+    """``term_bound_reference`` for numba: one pass over the postings reading 1-byte levels, not 8-byte norms."""
     top = np.float32(0)
     if not idf[t] > 0:
         return top
     w = np.float64(idf[t])
     for j in range(indptr[t], indptr[t + 1]):
-        s = _posting_score(w, tf[j], norm[docs[j]])
+        f = np.float64(tf[j])
+        s = np.float32(w * (f * (K1 + 1) / (f + levels[codes[docs[j]]])))
         if s > top:
             top = s
     return top
@@ -246,13 +249,13 @@ def _accumulate_bound_kernel(indptr, docs, tf, idf, codes, levels, t, scores, to
     return nt
 
 
-def _bounds_kernel(indptr, docs, tf, idf, norm, q, cache):
+def _bounds_kernel(indptr, docs, tf, idf, codes, levels, q, cache):
     """The bounds (float64) of the terms ``q`` from ``cache`` (one slot per term, negative until known), computing
     the missing ones (``_term_bound_kernel``: one pass over the term's postings, once)."""
     ub = np.empty(q.shape[0])
     for k in range(q.shape[0]):
         if cache[q[k]] < 0:
-            cache[q[k]] = _term_bound(indptr, docs, tf, idf, norm, q[k])
+            cache[q[k]] = _term_bound(indptr, docs, tf, idf, codes, levels, q[k])
         ub[k] = cache[q[k]]
     return ub
 

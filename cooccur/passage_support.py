@@ -156,7 +156,7 @@ class PassageSupport:
         if not 0 < len(live) <= maxscore.MAX_TERMS:
             return self._support_full(question, values)
         scores = self._buffer()
-        ub = maxscore.bounds(*self._arrays, live, self._bounds)
+        ub = maxscore.bounds(*self._arrays[:4], *self._levels, live, self._bounds)
         search = maxscore.MaxScoreSearch(self._arrays, self._levels, live, ub, scores)
         try:
             return self._values(float(search.top), search.best_with_all, terms[1:])

@@ -207,7 +207,9 @@ def test_maxscore_kernels_equal_their_references(seed):
         want = bm25._posting_scores(tf[a:b], np.full(b - a, idf[t]), norm[docs[a:b]])
         got = [ms._posting_score(np.float64(idf[t]), tf[j], norm[docs[j]]) for j in range(a, b)]
         assert np.array_equal(np.array(got, np.float32), want)
-        assert ms._term_bound(*arrays, t) == ms.term_bound_reference(*arrays, t)
+        got = ms._term_bound(indptr, docs, tf, idf, *ms.norm_codes(norm), t)
+        assert got == ms.term_bound_reference(indptr, docs, tf, idf, *ms.norm_codes(norm), t)
+        assert got >= want.max(initial=0) and (idf[t] <= 0 or got <= want.max(initial=0) * 1.05)
         row = docs[a:b].tolist()
         for d in range(len(norm)):
             assert ms._find(indptr, docs, t, d) == (a + row.index(d) if d in row else -1)
@@ -231,8 +233,9 @@ def test_maxscore_kernels_equal_their_references(seed):
     if not len(q):
         return
     cache = np.full(n_terms, -1.0)
-    ub = ms.bounds(*arrays, q, cache)
-    assert ub.tolist() == [float(ms.term_bound_reference(*arrays, t)) for t in q.tolist()] == cache[q].tolist()
+    ub = ms.bounds(indptr, docs, tf, idf, codes, levels, q, cache)
+    assert ub.tolist() == [float(ms.term_bound_reference(indptr, docs, tf, idf, codes, levels, t))
+                           for t in q.tolist()] == cache[q].tolist()
     m = int(rng.integers(0, len(q) + 1))
     order, lens, ne, rest = ms._plan(indptr, q, ub, m)
     assert lens.tolist() == (indptr[q + 1] - indptr[q]).tolist()
@@ -267,7 +270,9 @@ def test_pruned_search_equals_full_accumulation_on_random_postings(seed):
         pytest.skip("no term with a positive idf")
     full = bm25._scores_reference(*arrays, q)
     scores = np.zeros(len(norm), np.float32)
-    search = ms.MaxScoreSearch(arrays, ms.norm_codes(norm), q, ms.bounds(*arrays, q, np.full(n_terms, -1.0)), scores)
+    codes, levels = ms.norm_codes(norm)
+    ub = ms.bounds(indptr, docs, tf, idf, codes, levels, q, np.full(n_terms, -1.0))
+    search = ms.MaxScoreSearch(arrays, (codes, levels), q, ub, scores)
     assert search.top == full.max()
     for _ in range(12):
         v = np.unique(rng.integers(0, n_terms, size=rng.integers(1, 4))).astype(np.int64)
