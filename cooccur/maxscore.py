@@ -1,25 +1,32 @@
-"""Exact pruning kernels for passage support: score only the passages that can still be the best.
+"""Exact pruning for passage support: score only the passages that can still be the best.
 
 :mod:`quco.cooccur.passage_support` needs two maxima of the question's BM25 score ``S(p)`` (the float32 sum of
 the question terms' posting scores, terms in ascending id order, exactly as
 :func:`quco.cooccur.bm25.accumulate_scores` sums them): over all passages, and over the passages that hold every
-term of a value. Scoring every posting of every question term costs ~10^5 postings per question; these kernels
-find both maxima exactly while scoring a fraction of them (MaxScore, Turtle & Flood 1995):
+term of a value. Scoring every posting of every question term reads ~10^5 postings per question; these kernels
+find both maxima exactly while reading a fraction of them (MaxScore, Turtle & Flood 1995, term at a time):
 
-* Each term's **bound** ``ub[t]``, the largest of its posting scores (:func:`term_bound`, computed once per term
-  and cached by the reader), caps what the term adds to any passage.
-* The **essential** terms (the rarest first) are accumulated into the per-thread buffer; the others' bounds sum to
-  ``rest``. A passage no essential term touched scores at most ``rest``; a touched one at most its partial score
-  plus ``rest``. Once ``rest`` is below a passage's known exact score, untouched passages cannot win.
+* Each term's **bound** ``ub``: the largest of its posting scores, each computed with the passage's normalizer
+  rounded down to one of 256 levels (``norm_codes``; so at least the largest exact score). Computed on a term's
+  first use in one pass over its postings and cached by the reader (``bounds``).
+* The **essential** terms, rarest first, are accumulated into the reader's per-thread buffer as bounds (posting
+  scores with the levels: 1 byte a passage to read instead of an 8-byte normalizer), until the bounds of the
+  other terms sum (``rest``) to no more than a score some passage reaches (the exact score of the passage with
+  the largest partial bound after each term), and further while the next term has fewer postings than
+  ``LOOKUP_COST`` times the lookups it would spare. A passage no essential term touched scores at most ``rest``;
+  a touched one at most its partial bound plus ``rest``.
 * A **candidate** whose bound beats the best so far is scored exactly by binary search in each term's postings
   (sorted by passage id, as the builder writes them), the non-essential terms first, largest bound first, giving
-  up as soon as what it has found plus what is left cannot beat the best (:func:`score_above`). A score that
-  survives is the float32 sum of its terms' posting scores in ascending term order: bit-identical to the buffer
-  of a full accumulation.
+  up as soon as what it has found plus what is left cannot beat the best (``_score_above_kernel``). A score that
+  survives is the float32 sum of its terms' exact posting scores in ascending term order: bit-identical to the
+  slot of a full accumulation, so supports equal the full accumulation's exactly (tested).
+* A **value**'s best walks its rarest term's postings: touched passages are bounded by the buffer, untouched ones
+  by ``rest``; when untouched ones could still win, they are scored one by one or, if that costs more lookups
+  than the next term has postings, that term is accumulated too (``_value_kernel``).
 
-Bounds compare sums taken in different orders, so each carries a relative slack ``MARGIN`` far above the rounding
-of a float32 sum of at most ``MAX_TERMS`` terms; a longer question takes the full accumulation instead. Every
-kernel here sits beside a plain-Python reference and is tested against it on random postings.
+Bounds compare sums taken in different orders and roundings, so each carries a relative slack ``MARGIN`` far above
+the rounding of a float32 sum of at most ``MAX_TERMS`` terms; a longer question takes the full accumulation. Every
+kernel sits beside a plain-Python reference (or a property against one) tested on random postings.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from quco.cooccur.bm25 import K1, _posting_scores
 
 MARGIN = 1e-4  # relative slack of every bound; a float32 sum of n terms in two orders differs by < 2 n 2^-24
 MAX_TERMS = 256  # questions with more live terms than this are accumulated in full (MARGIN would not cover them)
+LOOKUP_COST = 4  # a binary search costs about as much as accumulating this many postings (ratios flat from 1 to 16)
 
 
 # -- references ---------------------------------------------------------------------------------------------------
@@ -352,15 +360,12 @@ value_best = _jit(_value_kernel)
 
 # -- the search ---------------------------------------------------------------------------------------------------
 
-LOOKUP_COST = 4  # one binary search costs about as much as accumulating this many postings (measured: 4 to 64)
-
-
 class MaxScoreSearch:
     """One question's pruned search over the postings ``arrays = (indptr, docs, tf, idf, norm)``.
 
-    ``q`` are the question's live terms (ascending ids, idf > 0, at most ``MAX_TERMS``), ``ub`` their bounds
-    (float64), ``levels`` the passages' ``norm_codes``, ``scores`` a zeroed passage-sized float32 buffer. On construction the rarest terms are accumulated
-    into ``scores`` (``_search_kernel``) and :attr:`top` is the best exact score of all passages;
+    ``levels`` are the passages' ``norm_codes``, ``q`` the question's live terms (ascending ids, idf > 0, at most
+    ``MAX_TERMS``), ``ub`` their ``bounds``, ``scores`` a zeroed passage-sized float32 buffer. On construction the
+    rarest terms are accumulated into ``scores`` (``_search_kernel``) and :attr:`top` is the best exact score;
     :meth:`best_with_all` gives the best exact score among the passages that hold every term of a value,
     accumulating more terms when that is cheaper. The caller zeroes ``scores[touched]`` (:attr:`touched`) after.
     """
@@ -377,5 +382,6 @@ class MaxScoreSearch:
 
     def best_with_all(self, v: np.ndarray) -> np.float32:
         """The best exact score among passages whose postings hold every term id of ``v`` (non-empty), 0 if none."""
-        best, self._m, self._n = value_best(*self._a, self._q, self._ub, self._scores, self._buf, self._m, self._n, v)
+        best, self._m, self._n = value_best(*self._a, self._q, self._ub, self._scores, self._buf, self._m, self._n,
+                                            v)
         return best
