@@ -354,7 +354,7 @@ def _claim_steps(cfg: GateConfig):
 
     return ClaimSteps(question_form=cfg.claim_form, generic_filter=cfg.claim_generic, answer_span=cfg.claim_span,
                       hedges=cfg.claim_hedges, lists=cfg.claim_lists, generic_share=cfg.generic_share,
-                      noun_topics=cfg.claim_noun_topics)
+                      noun_topics=cfg.claim_noun_topics, query_noun_share=cfg.claim_query_noun_share)
 
 
 def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: list[EntityHit],

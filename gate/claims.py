@@ -126,6 +126,9 @@ class ClaimSteps:
     all). With many ("mass", "gas", "pressure", "volume"), one of them meets any answer value somewhere. Passage
     weight 0, AUROC on checked rows for 1 / 2 / 3 / all: TriviaQA 0.647 / 0.643 / 0.646 / 0.646, NQ 0.594 /
     0.589 / 0.588 / 0.588.
+    ``query_noun_share``: with ``noun_topics`` off, a lower-case question (a search query, which cannot mark its
+    names with capitals) that names nothing still takes a common noun the corpus has in at most this share of its
+    documents ("apoptosis", "fluoride"); 0 turns it off. A cased question that names nothing stays uncheckable.
     ``headings``: an answer that opens with a heading restating the question ("Men's Single Ice Skating 2018
     Winner: Yuzuru Hanyu") claims nothing in it. Neutral on the dev files (TriviaQA 0.648, NQ 0.595 either way).
     (Tried and not kept: only the first value of a non-list claim sentence, "Shinzo Abe, the Prime Minister of
@@ -146,6 +149,7 @@ class ClaimSteps:
     ner_forms: tuple[str, ...] = ()
     max_noun_topics: int = 1
     headings: bool = True
+    query_noun_share: float = 0.004
 
 
 @dataclass
@@ -251,11 +255,23 @@ def topics(qdoc: Any, lexicon: Lexicon, steps: ClaimSteps = ClaimSteps(),
            index_spans: Sequence[tuple[int, int, str]] = (), dropped: list[Span] | None = None) -> list[Span]:
     """The question's topic entities: its named candidates (no dates or numbers), generic ones dropped."""
     dropped = [] if dropped is None else dropped
+    cased = _is_cased(view(qdoc).text)
+    # a lower-case question (a search query) cannot mark its names with capitals: its rare common nouns stand in
+    query_nouns = not steps.noun_topics and not cased and steps.query_noun_share > 0
     # a question's common nouns may be any phrase the corpus has ("the geocentric view"): only a fallback topic
-    spans = resolve(annotate(candidates(qdoc, index_spans, caps=True), lexicon), noun_phrases=steps.noun_topics)
+    spans = resolve(annotate(candidates(qdoc, index_spans, caps=True), lexicon),
+                    noun_phrases=steps.noun_topics or query_nouns)
     # not the question word itself ("how long" is an index phrase), but a title may start with one ("What You Need")
     names = [s for s in spans if not s.numeric and not (s.key.split()[0] in _WH and s.text[:1].islower())]
-    keep = _drop_generic(names, qdoc, lexicon, steps, _is_cased(view(qdoc).text), dropped)
+    if query_nouns:
+        cap = steps.query_noun_share * max(lexicon.n_documents, 1)
+        for s in names:
+            if s.origin == "noun" and s.kind != "entity" and s.freq > cap:
+                s.reason = f"a common noun of a lower-case question in more than {steps.query_noun_share:.1%} of " \
+                           "the documents"
+        dropped += [s for s in names if s.reason]
+        names = [s for s in names if not s.reason]
+    keep = _drop_generic(names, qdoc, lexicon, steps, cased, dropped)
     for s in keep:  # "harry" beside "harry potter" ("who plays harry's mom in harry potter"): part of a topic
         if any(t is not s and set(s.key.split()) < set(t.key.split()) for t in keep):
             s.reason = "a part of another topic's name"

@@ -54,6 +54,8 @@ class GateConfig:
     ``claim_noun_topics``: a question naming nothing takes the common nouns the corpus has as topics (off by
     default: such a question is uncheckable, coverage unknown; on, TriviaQA dev AUROC on checked rows is 0.686
     at 0.85 checked against 0.702 at 0.75 off, NQ 0.596 at 0.97 against 0.605 at 0.77).
+    ``claim_query_noun_share``: with ``claim_noun_topics`` off, a lower-case question that names nothing takes a
+    common noun in at most this share of the documents as its topic (:class:`quco.gate.claims.ClaimSteps`).
     ``coverage_of``: the question's coverage is that of its ``weakest`` deciding entity, or of its ``best``
     (with claims: the topic the claim can be checked against).
     ``aggregate``: how the values' supports make the answer's: ``auto`` (a short answer its best part, a longer
@@ -92,6 +94,7 @@ class GateConfig:
     claim_hedges: bool = True
     claim_lists: bool = True
     claim_noun_topics: bool = False
+    claim_query_noun_share: float = 0.004
     generic_share: float = 0.03
     coverage_of: str = "weakest"
     aggregate: str = "auto"

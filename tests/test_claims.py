@@ -398,3 +398,15 @@ def test_a_title_cased_run_the_corpus_lacks_is_no_topic(light):
     c = light_claims(light, "The largest teddy bears picnic was held in Dublin in 1995. How many bears were there?",
                      "There were 33,573 bears.")
     assert texts(c.topics) == ["Dublin"]
+
+
+def test_a_lower_case_question_naming_nothing_takes_a_rare_common_noun(nlp):
+    # the product's default: common-noun topics off (only nouns that are entities of the index count), except for
+    # a lower-case question (a search query, which cannot mark names with capitals): the phrase "geocentric
+    # view" is in 4 of 1,000 documents, within 0.4 %; "character" (300) is not
+    q = "which character developed the geocentric view"
+    assert texts(claims(nlp, q, noun_topics=False).topics) == ["geocentric view"]
+    # a cased question that names nothing stays uncheckable
+    assert texts(claims(nlp, "Which character developed the geocentric view?", noun_topics=False).topics) == []
+    assert texts(claims(nlp, q, noun_topics=False, query_noun_share=0.003).topics) == []
+    assert texts(claims(nlp, q, noun_topics=False, query_noun_share=0).topics) == []
