@@ -1,5 +1,5 @@
 """What fetching a check's evidence passages costs, by way of reading ``passages.parquet``:
-``python bench/bench_passage_fetch.py [--index DIR] [--requests 2000] [--regroup 64,128]``.
+``python bench/bench_passage_fetch.py [--index DIR] [--requests 2000] [--distinct] [--regroup 64,128]``.
 
 The fetches are the real ones: the ``/v1/risk`` request mix of ``bench_serve.py`` (EntityQuestions dev rows,
 question and answer only) is checked as the server checks it (``run_checks`` in batches of 32, mode factual), and
@@ -7,7 +7,9 @@ the evidence queries it sends to the retriever are recorded in order. Each query
 ``evidence_k``) passage ids are then fetched through ``PassageStore`` set up each way below, over the whole
 sequence, ``--reps`` times alternating the ways (a fresh store each time, so a cache starts cold), and the median
 CPU milliseconds per fetch reported, with the cache's hit rate and the bytes it holds. Every way must return the
-same ``Passage`` objects as the first; the script stops otherwise.
+same ``Passage`` objects as the first; the script stops otherwise. The mix sends each question twice in a row
+(its right and its swapped answer), and a repeated question often repeats its evidence query: ``--distinct``
+keeps the first request of each question only, for the cache's hit rate on queries that do not repeat.
 
 Ways: ``pre_buffer`` (the store before this bench: Arrow's default pre-buffered reads, no cache); ``nocache``
 (``pre_buffer=False``, no cache); ``passages N`` (the store as shipped: ``pre_buffer=False`` and the last N
@@ -41,8 +43,9 @@ from bench_serve import DEFAULT_INDEX, risk_bodies  # noqa: E402
 from quco.cooccur import bm25  # noqa: E402
 
 
-def record_queries(index_dir: str, n: int) -> list[str]:
-    """The evidence queries the server's checks send to the retriever, in order, for ``n`` bench requests."""
+def record_queries(index_dir: str, n: int, distinct: bool = False) -> list[str]:
+    """The evidence queries the server's checks send to the retriever, in order, for ``n`` bench requests (with
+    ``distinct``, only the first request of each question)."""
     from quco.cooccur.index import Index
     from quco.gate.evidence import cached_retriever
     from quco.serve.checks import run_checks
@@ -57,7 +60,10 @@ def record_queries(index_dir: str, n: int) -> list[str]:
         return search(query, k)
 
     retriever.search = recording  # this instance only, for this run
-    items = [(b["question"], b.get("answer"), "factual", None) for b in risk_bodies(n)]
+    bodies, seen = risk_bodies(n), set()
+    if distinct:
+        bodies = [b for b in bodies if not (b["question"] in seen or seen.add(b["question"]))]
+    items = [(b["question"], b.get("answer"), "factual", None) for b in bodies]
     for s in range(0, len(items), 32):
         run_checks(ix, items[s:s + 32], lambda *_: None)
     del retriever.search
@@ -174,6 +180,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--index", default=os.environ.get("QUCO_INDEX", DEFAULT_INDEX))
     ap.add_argument("--requests", type=int, default=2000, help="bench_serve requests whose evidence is fetched")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--distinct", action="store_true",
+                    help="only the first request of each question (the mix sends each twice: right and swapped "
+                         "answer)")
     ap.add_argument("--cache-passages", default="256,4096", help="passage cache sizes to measure")
     ap.add_argument("--group-mb", default="16", help="sizes of the row-group cache (the alternative) to measure")
     ap.add_argument("--regroup", default="", help="also measure copies in row groups of these many rows")
@@ -181,11 +190,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     source = Path(args.index) / bm25.PASSAGES_FILE
     load = {"start": load_average()}
-    queries = record_queries(args.index, args.requests)
+    queries = record_queries(args.index, args.requests, args.distinct)
     fetches = {k: top_hits(args.index, queries, k) for k in (5, 3)}
     sizes = [int(x) for x in args.cache_passages.split(",") if x]
     group_mb = [float(x) for x in args.group_mb.split(",") if x]
-    result: dict[str, Any] = {"index": args.index, "queries": len(queries),
+    result: dict[str, Any] = {"index": args.index, "queries": len(queries), "distinct": args.distinct,
                               "file": {"rows_per_group": bm25.PassageStore(source).group_rows,
                                        "mb": round(source.stat().st_size / 1e6, 1), "open_ms": open_ms(source)},
                               "ways": measure(ways(source, sizes, group_mb), fetches, args.reps)}
@@ -202,7 +211,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.json:
         print(json.dumps(result))
         return result
-    print(f"{len(queries)} evidence queries of {args.requests} bench_serve requests; index {args.index}; "
+    print(f"{len(queries)} evidence queries of {args.requests} bench_serve requests"
+          f"{' (first of each question)' if args.distinct else ''}; index {args.index}; "
           f"load average {load['start']} -> {load['end']}")
     for label, block in [("as built", {**result["file"], "ways": result["ways"]})] + [
             (k, v) for k, v in result.items() if k.startswith("regrouped")]:

@@ -166,17 +166,18 @@ class PassageStore:
     passages it does not already hold: the last ``cache_passages`` passages fetched are kept. Safe to share
     between threads: reads and the cache take one lock (one ``ParquetFile`` reader segfaults if read concurrently).
 
-    Cost (``python bench/bench_passage_fetch.py``: the evidence fetches of ``bench/bench_serve.py``'s 2,000
-    requests, 1,937, in the server's order, on wiki2015's 602,111 passages in 256-row groups; CPU ms per fetch,
-    median of 3 alternating runs, load average 1.8-4, so +-30 %): top 5 (4.0 groups) / top 3 (``evidence_k``,
-    2.6 groups). Arrow's default pre-buffered reads (before): 1.91 / 1.25. ``pre_buffer=False``: 1.56 / 1.06 (its
-    coalesced reads go through Arrow's I/O threads, which a mapped file does not need). Plus this cache of 4,096
-    passages: **1.00 / 0.68**, 48 % of the passages found in it, 2.1 / 1.35 groups read, 3-4 MB held (256
-    passages do as well on this mix: a few hub passages recur in many queries' top k); a cache of the last
-    decoded row groups instead (16 MB) 0.95 / 0.72. The same store over copies of the file in smaller groups:
-    128 rows 0.62 / 0.36 (file 178 MB instead of 170, footer read in 16 ms instead of 13); 64 rows 0.46 / 0.32
-    (185 MB, 52 ms). A group read is mostly fixed cost: of ~0.35 ms, ~0.14 ms is zstd on the text's 72 KB and
-    ~0.04 ms each of the three small columns.
+    Cost (``python bench/bench_passage_fetch.py [--distinct]``: the evidence fetches of ``bench/bench_serve.py``'s
+    2,000 requests in the server's order, on wiki2015's 602,111 passages in 256-row groups; CPU ms per fetch of a
+    top 5 / top 3 (``evidence_k``), median of 3 alternating runs at load average 2-4, +-30 %). Before (Arrow's
+    pre-buffered reads, no cache): 1.91 / 1.25 (4.0 / 2.6 groups read). ``pre_buffer=False`` (pre-buffering goes
+    through Arrow's I/O threads, which a mapped file does not need): 1.56 / 1.06. Plus this cache of 4,096
+    passages: **1.00 / 0.68**, 48 % of the passages found in it, 2.1 / 1.35 groups read, 3-4 MB held. Half of those
+    hits are the mix's own repeats (each question comes twice, right and swapped answer); with the first request
+    of each question only (``--distinct``): 1.30 / 0.89 before, 0.99 / 0.67 now, 14-16 % hits (passages that
+    recur in many top k's). 256 passages do about as well; a cache of decoded row groups instead (16 MB) no
+    better. Over copies of the file in smaller groups, this store takes 0.62 / 0.36 at 128 rows (178 MB instead
+    of 170, footer 16 ms instead of 13) and 0.46 / 0.32 at 64 (185 MB, 52 ms): a group read is mostly fixed cost
+    (of ~0.35 ms, ~0.14 ms is zstd on the text's 72 KB, ~0.04 ms each of the three small columns).
     """
 
     def __init__(self, path: Path, cache_passages: int = CACHE_PASSAGES):
