@@ -150,17 +150,6 @@ def _score_above_kernel(indptr, docs, tf, idf, norm, q, ub, ne, rest, d, p, best
     return acc
 
 
-def _argmax_kernel(scores, touched):
-    """The passage of ``touched`` with the largest ``scores`` (first on ties), or -1 when none is positive."""
-    best_d = -1
-    top = np.float32(0)
-    for i in range(touched.shape[0]):
-        if scores[touched[i]] > top:
-            top = scores[touched[i]]
-            best_d = touched[i]
-    return best_d
-
-
 def _count_above_kernel(scores, touched, rest, best):
     """How many ``touched`` passages have a bound (partial score + ``rest``) above ``best``."""
     m = 0
@@ -239,12 +228,13 @@ def norm_codes(norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes[high] -= 1
 
 
-def _accumulate_bound_kernel(indptr, docs, tf, idf, codes, levels, t, scores, touched, nt):
+def _accumulate_bound_kernel(indptr, docs, tf, idf, codes, levels, t, scores, touched, nt, top):
     """Add term ``t``'s posting scores, each computed with its passage's normalizer level (an upper bound of the
     exact score, ``norm_codes``), into ``scores``; passages scored for the first time go to ``touched[nt:]``.
-    Returns the new count of touched passages."""
+    ``top`` is the passage with the largest sum so far (-1: none). Returns the new count of touched passages and
+    the new ``top``."""
     if not idf[t] > 0:
-        return nt
+        return nt, top
     w = np.float64(idf[t])
     for j in range(indptr[t], indptr[t + 1]):
         d = docs[j]
@@ -254,7 +244,9 @@ def _accumulate_bound_kernel(indptr, docs, tf, idf, codes, levels, t, scores, to
             touched[nt] = d
             nt += 1
         scores[d] += s
-    return nt
+        if top < 0 or scores[d] > scores[top]:
+            top = d
+    return nt, top
 
 
 def _bounds_kernel(indptr, docs, tf, idf, codes, levels, q, cache):
@@ -292,18 +284,17 @@ def _search_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores):
     ``m`` terms accumulated, touching ``touched[:n_touched]``."""
     order, lens, ne, rest = _plan(indptr, q, ub, 0)
     touched = np.empty(lens.sum(), dtype=np.int64)
-    m, nt = 0, 0
+    m, nt, d = 0, 0, -1
     best = np.float32(0)
     while m < q.shape[0]:
         if rest * (1 + MARGIN) <= best:
             waiting = _count_above(scores, touched[:nt], rest, best)
             if waiting * ne.shape[0] * LOOKUP_COST <= lens[order[m]]:
                 break
-        nt = _accumulate_bound(indptr, docs, tf, idf, codes, levels, q[order[m]], scores, touched, nt)
+        nt, d = _accumulate_bound(indptr, docs, tf, idf, codes, levels, q[order[m]], scores, touched, nt, d)
         m += 1
         order, lens, ne, rest = _plan(indptr, q, ub, m)
-        d = _argmax(scores, touched[:nt])
-        if d >= 0:
+        if d >= 0:  # the passage with the largest bound: its exact score is one some passage reaches
             s = _exact_score(indptr, docs, tf, idf, norm, q, d)
             if s > best:
                 best = s
@@ -325,7 +316,7 @@ def _value_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores, tou
         if pending * ne.shape[0] * LOOKUP_COST <= lens[order[m]]:
             best, pending = _best_with_all(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, v, best, True)
             return best, m, nt
-        nt = _accumulate_bound(indptr, docs, tf, idf, codes, levels, q[order[m]], scores, touched, nt)
+        nt, _ = _accumulate_bound(indptr, docs, tf, idf, codes, levels, q[order[m]], scores, touched, nt, -1)
         m += 1
         order, lens, ne, rest = _plan(indptr, q, ub, m)
 
@@ -346,7 +337,6 @@ _find = _jit(_find_kernel)
 _term_bound = _jit(_term_bound_kernel)
 _exact_score = _jit(_exact_score_kernel)
 _score_above = _jit(_score_above_kernel)
-_argmax = _jit(_argmax_kernel)
 _count_above = _jit(_count_above_kernel)
 _best_touched = _jit(_best_touched_kernel)
 _contains_all = _jit(_contains_all)
