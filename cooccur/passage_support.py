@@ -26,9 +26,9 @@ sorted by passage id as the builder writes them). A candidate's score is re-summ
 (:func:`quco.cooccur.bm25.accumulate_scores`) sums it, so supports are bit-identical to it; ``prune=False`` (and
 a question of more than ``maxscore.MAX_TERMS`` terms) takes that full accumulation. Measured on wiki2015 +
 wiki_extra (976 k passages) with the 808 calls ``assess`` makes on 300 rows of each realqa dev file
-(``python bench/bench_passage_support.py``, 2026-12-02, load ~3 on 2 cores, caches evicted between calls as
-spaCy's parse does in ``assess``): 0.61 ms per call at p50 against 1.53 ms for the full accumulation, pruned/full
-0.40 at p50, 0.65 at p95, 0.49 in the mean (0.52 at p50 on the first pass, which computes the new terms'
+(``python bench/bench_passage_support.py``, 2026-12-02, load ~2.2 on 2 cores, caches evicted between calls as
+spaCy's parse does in ``assess``): 0.71 ms per call at p50 against 1.85 ms for the full accumulation, pruned/full
+0.38 at p50, 0.54 at p95, 0.46 in the mean (0.43 at p50 on the first pass, which computes the new terms'
 bounds); outputs equal on every call. Inside ``assess`` (500 evouna_triviaqa_dev rows, ``retrieve=False``, runs
 of the two versions alternated, load ~2.5) passage support's p50 went from 2.1-2.3 ms to 0.7-0.8 ms, and the
 whole ``assess`` p50 from 4.3-4.6 ms to 2.8-3.2 ms.
