@@ -342,7 +342,7 @@ def print_summary(result: dict[str, Any]) -> None:
         for run in srv["runs"]:
             la = run["load_average"]
             for name, r in (("GET /healthz", run["trivial"]), ("POST /v1/risk", run["risk"]),
-                            ("  ... 400", run["rejected"])):
+                            ("  rejected 400", run["rejected"])):
                 print(f"{srv['server']:>7} {run['concurrency']:>4} {name:<14}{r['throughput_rps']:>8.1f}"
                       f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.1f}{r['errors']:>7}"
                       f"{r['server_cpu_s'] / r['requests'] * 1e3:>15.2f}{r['client_cpu_s']:>10.2f}  "
