@@ -7,8 +7,9 @@ starts a real ``quco serve`` app (uvicorn in a child process, the HTTP parser an
 concurrency C (default 32, the issue's, then 1), sends
 N requests (default 2,000) to a trivial JSON endpoint of the same app (``GET /healthz``) and N to ``POST
 /v1/risk`` with distinct question/answer pairs (EntityQuestions dev rows, hint-free: question and answer only;
-each question comes twice in a row, with its right and its swapped answer, so about half the evidence queries
-repeat the one before: the passage store's cache finds half its hits there, ``bench_passage_fetch.py --distinct``).
+each question comes twice in a row, with its right and its swapped answer, and a third of the evidence queries
+equal the one before: the passage store's cache finds 48 % of the passages here, 14-16 % when each question comes
+once, ``bench_passage_fetch.py --distinct``).
 Reports for each: throughput, latency p50 / p99 (client side, from writing the request to reading the whole
 response, queueing included), errors (any non-200 or transport failure), the CPU the server spent per request
 and the CPU seconds of the client, the load average before and after, and the ratio of the two throughputs
