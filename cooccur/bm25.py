@@ -171,7 +171,7 @@ class PassageStore:
     top 5 / top 3 (``evidence_k``), median of 3 alternating runs at load average 2-4, +-30 %). Before (Arrow's
     pre-buffered reads, no cache): 1.91 / 1.25 (4.0 / 2.6 groups read). ``pre_buffer=False`` (pre-buffering goes
     through Arrow's I/O threads, which a mapped file does not need): 1.56 / 1.06. Plus this cache of 4,096
-    passages: **1.00 / 0.68**, 48 % of the passages found in it, 2.1 / 1.35 groups read, 3-4 MB held. Half of those
+    passages: **1.00 / 0.68**, 48 % of the passages found in it, 2.1 / 1.35 groups read, 3-4 MB held. Most of those
     hits are the mix's own repeats (each question comes twice, right and swapped answer); with the first request
     of each question only (``--distinct``): 1.30 / 0.89 before, 0.99 / 0.67 now, 14-16 % hits (passages that
     recur in many top k's). 256 passages do about as well; a cache of decoded row groups instead (16 MB) no
