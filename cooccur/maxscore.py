@@ -277,11 +277,11 @@ def _plan_kernel(indptr, q, ub, m):
     return order, lens, ne[np.argsort(neg, kind="mergesort")], rest
 
 
-def _search_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores):
+def _search_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores, cost):
     """Accumulate the rarest terms of ``q`` into ``scores`` until the others' bounds (``rest``) cannot lift an
     untouched passage above a score some passage reaches, and further while a term costs fewer postings than the
-    lookups it spares; then the best exact score of all passages. Returns ``(top, m, touched, n_touched)``:
-    ``m`` terms accumulated, touching ``touched[:n_touched]``."""
+    lookups it spares (``cost`` postings a lookup); then the best exact score of all passages. Returns
+    ``(top, m, touched, n_touched)``: ``m`` terms accumulated, touching ``touched[:n_touched]``."""
     order, lens, ne, rest = _plan(indptr, q, ub, 0)
     touched = np.empty(lens.sum(), dtype=np.int64)
     m, nt, d = 0, 0, -1
@@ -289,7 +289,7 @@ def _search_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores):
     while m < q.shape[0]:
         if rest * (1 + MARGIN) <= best:
             waiting = _count_above(scores, touched[:nt], rest, best)
-            if waiting * ne.shape[0] * LOOKUP_COST <= lens[order[m]]:
+            if waiting * ne.shape[0] * cost <= lens[order[m]]:
                 break
         nt, d = _accumulate_bound(indptr, docs, tf, idf, codes, levels, q[order[m]], scores, touched, nt, d)
         m += 1
@@ -302,18 +302,18 @@ def _search_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores):
     return top, m, touched, nt
 
 
-def _value_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores, touched, m, nt, v):
+def _value_kernel(indptr, docs, tf, idf, norm, codes, levels, q, ub, scores, touched, m, nt, v, cost):
     """The best exact score among passages holding every term of ``v`` (non-empty), 0 if none, after
     ``_search_kernel`` (which left ``m`` terms accumulated, ``touched[:nt]``): untouched passages that could win
-    are scored one by one, or, when that would cost more lookups than the next term has postings, that term is
-    accumulated and the walk repeated. Returns ``(best, m, nt)``."""
+    are scored one by one, or, when their lookups (``cost`` postings each) would cost more than the next term's
+    postings, that term is accumulated and the walk repeated. Returns ``(best, m, nt)``."""
     order, lens, ne, rest = _plan(indptr, q, ub, m)
     best = np.float32(0)
     while True:
         best, pending = _best_with_all(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, v, best, False)
         if pending == 0 or rest * (1 + MARGIN) <= best:
             return best, m, nt
-        if pending * ne.shape[0] * LOOKUP_COST <= lens[order[m]]:
+        if pending * ne.shape[0] * cost <= lens[order[m]]:
             best, pending = _best_with_all(indptr, docs, tf, idf, norm, q, ub, ne, rest, scores, v, best, True)
             return best, m, nt
         nt, _ = _accumulate_bound(indptr, docs, tf, idf, codes, levels, q[order[m]], scores, touched, nt, -1)
@@ -357,13 +357,15 @@ class MaxScoreSearch:
     ``MAX_TERMS``), ``ub`` their ``bounds``, ``scores`` a zeroed passage-sized float32 buffer. On construction the
     rarest terms are accumulated into ``scores`` (``_search_kernel``) and :attr:`top` is the best exact score;
     :meth:`best_with_all` gives the best exact score among the passages that hold every term of a value,
-    accumulating more terms when that is cheaper. The caller zeroes ``scores[touched]`` (:attr:`touched`) after.
+    accumulating more terms when that is cheaper (``lookup_cost``: ``LOOKUP_COST``; any value gives the same
+    results, 0 and a huge one force each way). The caller zeroes ``scores[touched]`` (:attr:`touched`) after.
     """
 
     def __init__(self, arrays: tuple[np.ndarray, ...], levels: tuple[np.ndarray, np.ndarray], q: np.ndarray,
-                 ub: np.ndarray, scores: np.ndarray):
+                 ub: np.ndarray, scores: np.ndarray, lookup_cost: int = LOOKUP_COST):
         self._a, self._q, self._ub, self._scores = (*arrays, *levels), q, ub, scores
-        self.top, self._m, self._buf, self._n = search(*self._a, q, ub, scores)
+        self._cost = lookup_cost
+        self.top, self._m, self._buf, self._n = search(*self._a, q, ub, scores, lookup_cost)
 
     @property
     def touched(self) -> np.ndarray:
@@ -373,5 +375,5 @@ class MaxScoreSearch:
     def best_with_all(self, v: np.ndarray) -> np.float32:
         """The best exact score among passages whose postings hold every term id of ``v`` (non-empty), 0 if none."""
         best, self._m, self._n = value_best(*self._a, self._q, self._ub, self._scores, self._buf, self._m, self._n,
-                                            v)
+                                            v, self._cost)
         return best

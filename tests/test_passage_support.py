@@ -270,7 +270,8 @@ def test_pruned_search_equals_full_accumulation_on_random_postings(seed):
     scores = np.zeros(len(norm), np.float32)
     codes, levels = ms.norm_codes(norm)
     ub = ms.bounds(indptr, docs, tf, idf, codes, levels, q, np.full(n_terms, -1.0))
-    search = ms.MaxScoreSearch(arrays, (codes, levels), q, ub, scores)
+    # lookup costs 0 and 10**9: untouched candidates always scored one by one, or terms always accumulated instead
+    search = ms.MaxScoreSearch(arrays, (codes, levels), q, ub, scores, lookup_cost=(ms.LOOKUP_COST, 0, 10**9)[seed % 3])
     assert search.top == full.max()
     for _ in range(12):
         v = np.unique(rng.integers(0, n_terms, size=rng.integers(1, 4))).astype(np.int64)
