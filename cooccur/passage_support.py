@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from quco.cooccur import maxscore
+from quco.cooccur.maxscore import _find
 from quco.cooccur.bm25 import Bm25sRetriever, accumulate_scores, tokenize_for_bm25
 
 
@@ -100,16 +101,7 @@ def _best_with_all_kernel(indptr, docs, scores, term_ids):
         ok = True
         for i in range(n):
             t = term_ids[i]
-            if t == rare:
-                continue
-            lo, hi = indptr[t], indptr[t + 1]
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if docs[mid] < d:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo == indptr[t + 1] or docs[lo] != d:
+            if t != rare and _find(indptr, docs, t, d) < 0:
                 ok = False
                 break
         if ok:
