@@ -1,5 +1,6 @@
-"""BM25 over an index's passages, the read side: the format, the one passage tokenizer, the passage store, the
-top-k kernel (numba, beside its numpy reference) and the registered retrievers.
+"""BM25 over an index's passages, the read side: the format, the one passage tokenizer, the passage store and the
+registered retrievers; the scoring and top-k kernels (numba, beside their numpy references) are in
+:mod:`quco.cooccur.bm25_kernels`, re-exported here.
 
     retriever = load_retriever(index_dir)       # memory-mapped, cheap
     retriever.search("Proudhon anarchism", k=5) # -> list[Passage]
@@ -25,8 +26,9 @@ id: a query with no indexed term returns ``[]``.
 
 The ``bm25s`` retriever (the default) reads bm25s's index, a term-by-passage matrix (CSC: term t's postings are
 ``indptr[t]:indptr[t+1]``) holding each posting's term frequency (``uint8`` when every tf fits) instead of its
-float32 score, with the float32 idf per term and the length per passage; the ranking kernel ``_top_k`` recomputes
-each posting's score in bm25s's own arithmetic. bm25s's own numba retrieval is compiled afresh in every process;
+float32 score, with the float32 idf per term and the length per passage; the ranking kernel ``_top_k_buffered``
+recomputes each posting's score in bm25s's own arithmetic, in a per-thread buffer of which it zeroes only the slots
+a query touched. bm25s's own numba retrieval is compiled afresh in every process;
 ours loads from numba's cache (``bench/README.md``, section "Retrieval").
 
 The ``rank_bm25`` retriever reads the passages' term ids (``.npy``; no pickle: an index directory may come from
@@ -56,13 +58,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quco.cooccur.bm25_kernels import (  # noqa: F401  (re-exported: the scoring and top-k live there)
+    B, K1, _accumulate_kernel, _doc_norms, _posting_scores, _scores_reference, _top_k, _top_k_buffered,
+    _top_k_kernel, _top_k_reference, accumulate_scores)
 from quco.cooccur.normalize import token_hash_py, tokenize
 from quco.errors import ConfigError, IndexCorruptError, IndexNotFoundError
 from quco.registry import get, retrievers
 
 SCHEMA_VERSION = 2
-K1 = 1.5
-B = 0.75
 GROUP_ROWS = 256  # row-group size of passages.parquet after build_retrieval; see the module docstring
 READ_BATCH_ROWS = 8192
 PASSAGES_FILE = "passages.parquet"
@@ -234,129 +237,6 @@ class PassageStore:
         return found
 
 
-# -- scoring and top-k over the postings ------------------------------------------------------------------------
-
-
-def _doc_norms(doc_len: np.ndarray) -> np.ndarray:
-    """``k1 * (1 - b + b * len / avglen)`` per passage in float64, in bm25s's order of operations."""
-    avg = float(doc_len.sum()) / len(doc_len) if len(doc_len) else 0.0
-    return K1 * ((1 - B) + (B * doc_len.astype(np.float64)) / (avg or 1.0))
-
-
-def _posting_scores(tf: np.ndarray, idf: np.ndarray, norm: np.ndarray) -> np.ndarray:
-    """Postings' float32 scores from their tf, their term's idf and their passage's norm: bm25s's arithmetic
-    (float32 ``tf * (k1 + 1)``, float64 division and product, rounded to float32)."""
-    tf32 = tf.astype(np.float32)
-    num = (tf32 * np.float32(K1 + 1)).astype(np.float64)
-    return (idf.astype(np.float64) * (num / (tf32.astype(np.float64) + norm))).astype(np.float32)
-
-
-# -- top-k over the postings ------------------------------------------------------------------------------------
-
-
-def _scores_reference(indptr, docs, tf, idf, norm, query_ids: np.ndarray) -> np.ndarray:
-    """Plain numpy: every passage's score (float32), each query term's posting scores summed in order; the
-    reference of ``accumulate_scores``."""
-    scores = np.zeros(len(norm), dtype=np.float32)
-    for t in query_ids:
-        if idf[t] > 0:
-            d = docs[indptr[t]:indptr[t + 1]]
-            np.add.at(scores, d, _posting_scores(tf[indptr[t]:indptr[t + 1]], np.full(len(d), idf[t]), norm[d]))
-    return scores
-
-
-def _top_k_reference(indptr, docs, tf, idf, norm, query_ids: np.ndarray, k: int):
-    """Plain numpy: sum each query term's posting scores, keep the ``k`` best positive scores.
-
-    Returns ``(passage_ids int64, scores float32)`` sorted by score descending, then passage id.
-    """
-    scores = _scores_reference(indptr, docs, tf, idf, norm, query_ids)
-    hits = np.flatnonzero(scores > 0)
-    best = hits[np.lexsort((hits, -scores[hits]))[:k]]
-    return best.astype(np.int64), scores[best]
-
-
-def _worse(s1, d1, s2, d2) -> bool:
-    """Hit (s1, d1) ranks below hit (s2, d2): lower score, or the same score and a higher id."""
-    return s1 < s2 or (s1 == s2 and d1 > d2)
-
-
-def _accumulate_kernel(indptr, docs, tf, idf, norm, query_ids, scores, touched):
-    """Add the query terms' posting scores (bm25s's float32 arithmetic, terms in order) into ``scores`` (zero where
-    untouched); the passages scored for the first time go to ``touched`` (room for every posting of the query).
-    Returns how many. Shared by ``_top_k`` and :mod:`quco.cooccur.passage_support`."""
-    n_touched = 0
-    tf_num = np.float32(K1 + 1)
-    for q in range(query_ids.shape[0]):
-        t = query_ids[q]
-        if not idf[t] > 0:
-            continue
-        w = np.float64(idf[t])
-        for j in range(indptr[t], indptr[t + 1]):
-            d = docs[j]
-            f = np.float32(tf[j])
-            s = np.float32(w * (np.float64(f * tf_num) / (np.float64(f) + norm[d])))
-            if scores[d] == 0 and s > 0:
-                touched[n_touched] = d
-                n_touched += 1
-            scores[d] += s
-    return n_touched
-
-
-def _top_k_kernel(indptr, docs, tf, idf, norm, query_ids, k):
-    """``_top_k_reference`` for numba: the same float32 scores summed in the same order, a size-k heap over touched
-    rows."""
-    scores = np.zeros(norm.shape[0], dtype=np.float32)
-    total = 0
-    for q in range(query_ids.shape[0]):
-        total += indptr[query_ids[q] + 1] - indptr[query_ids[q]]
-    touched = np.empty(total, dtype=np.int64)
-    n_touched = accumulate_scores(indptr, docs, tf, idf, norm, query_ids, scores, touched)
-    heap_d = np.empty(k, dtype=np.int64)  # a heap whose root is the worst hit kept
-    heap_s = np.empty(k, dtype=np.float32)
-    m = 0
-    for i in range(n_touched):
-        d = touched[i]
-        s = scores[d]
-        if m < k:
-            pos = m
-            m += 1
-            while pos > 0 and _worse(s, d, heap_s[(pos - 1) // 2], heap_d[(pos - 1) // 2]):
-                heap_s[pos], heap_d[pos] = heap_s[(pos - 1) // 2], heap_d[(pos - 1) // 2]
-                pos = (pos - 1) // 2
-        elif _worse(heap_s[0], heap_d[0], s, d):
-            pos = 0
-            while 2 * pos + 1 < m:
-                child = 2 * pos + 1
-                if child + 1 < m and _worse(heap_s[child + 1], heap_d[child + 1], heap_s[child], heap_d[child]):
-                    child += 1
-                if not _worse(heap_s[child], heap_d[child], s, d):
-                    break
-                heap_s[pos], heap_d[pos] = heap_s[child], heap_d[child]
-                pos = child
-        else:
-            continue
-        heap_s[pos], heap_d[pos] = s, d
-    for i in range(1, m):  # best first: insertion sort of at most k hits
-        s, d, pos = heap_s[i], heap_d[i], i
-        while pos > 0 and _worse(heap_s[pos - 1], heap_d[pos - 1], s, d):
-            heap_s[pos], heap_d[pos] = heap_s[pos - 1], heap_d[pos - 1]
-            pos -= 1
-        heap_s[pos], heap_d[pos] = s, d
-    return heap_d[:m].copy(), heap_s[:m].copy()
-
-
-
-try:  # compiled once, then loaded from numba's on-disk cache by later processes
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a dependency; the reference keeps retrieval working without it
-    _top_k, accumulate_scores = _top_k_reference, _accumulate_kernel
-else:
-    _worse = njit(cache=True, nogil=True)(_worse)
-    accumulate_scores = njit(cache=True, nogil=True)(_accumulate_kernel)
-    _top_k = njit(cache=True, nogil=True)(_top_k_kernel)
-
-
 # -- retrievers -------------------------------------------------------------------------------------------------
 
 
@@ -413,15 +293,27 @@ def _load_arrays(backend_dir: Path, names: Sequence[str]) -> dict[str, np.ndarra
 
 @retrievers.register("bm25s")
 class Bm25sRetriever(_BM25Retriever):
-    """bm25s's BM25 matrix as term-frequency postings (memory-mapped), ranked by ``_top_k`` (numba)."""
+    """bm25s's BM25 matrix as term-frequency postings (memory-mapped), ranked by ``_top_k_buffered`` (numba) in a
+    per-thread score buffer: safe to share between threads."""
 
     name = "bm25s"
     ARRAYS = ("indptr", "docs", "tf", "idf", "doc_len")
 
     def __init__(self, store: PassageStore, vocab: np.ndarray, arrays: dict[str, np.ndarray]):
         super().__init__(store, vocab)
-        self._indptr, self._docs, self._tf, self._idf = (arrays[a] for a in self.ARRAYS[:4])
+        # plain views of the memory maps: a memmap argument costs numba's dispatcher ~3 us more per call
+        self._indptr, self._docs, self._tf, self._idf = (np.asarray(arrays[a]) for a in self.ARRAYS[:4])
         self._norm = _doc_norms(np.asarray(arrays["doc_len"]))
+        self._local = threading.local()  # per thread: a score per passage (zero between queries), touched ids
+
+    def _buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's ``(scores, touched)`` for ``_top_k_buffered``: float32 zeros and room for an int64 id per
+        passage, allocated on the thread's first query (pages are only committed where a query writes)."""
+        buf = getattr(self._local, "buffers", None)
+        if buf is None:
+            n = self._norm.shape[0]
+            buf = self._local.buffers = (np.zeros(n, dtype=np.float32), np.empty(n, dtype=np.int64))
+        return buf
 
     @classmethod
     def load(cls, backend_dir: Path, store: PassageStore, vocab: np.ndarray) -> "Bm25sRetriever":
@@ -438,8 +330,9 @@ class Bm25sRetriever(_BM25Retriever):
         return self._indptr, self._docs, self._tf, self._idf, self._norm
 
     def _top_k(self, query_ids: np.ndarray, k: int) -> list[tuple[int, float]]:
-        docs, scores = _top_k(self._indptr, self._docs, self._tf, self._idf, self._norm, query_ids, k)
-        return [(int(d), float(s)) for d, s in zip(docs, scores)]
+        docs, scores = _top_k_buffered(self._indptr, self._docs, self._tf, self._idf, self._norm, query_ids, k,
+                                       *self._buffers())
+        return list(zip(docs.tolist(), scores.tolist()))
 
 
 @retrievers.register("rank_bm25")

@@ -1,0 +1,173 @@
+"""BM25 scoring and top-k over an index's postings: the kernels (numba) beside their plain numpy references.
+
+:mod:`quco.cooccur.bm25` reads the postings (bm25s's term-by-passage matrix as term frequencies) and ranks with
+these; it re-exports every name here that other modules import from it. Scores are bm25s's float32 arithmetic
+(``_posting_scores``), each query term's posting scores summed in query order (``accumulate_scores``); a top k is
+the ``k`` best positive scores, best first, ties broken by passage id.
+
+Two ways to rank, same results bit for bit (tested on random postings, ties and ``k`` beyond the hits included):
+
+* ``_top_k`` allocates a float32 score per passage (602 k on wiki2015, 976 k with wiki_extra), accumulates, keeps
+  the best ``k`` of the touched passages in a heap, and drops the array. Zeroing it costs more than the scoring
+  of most queries.
+* ``_top_k_buffered`` takes that array (all zero on entry) and a passage-sized ``touched`` array from its caller,
+  the retriever's per-thread buffers, and zeroes only the slots it touched before it returns; the same design as
+  :mod:`quco.cooccur.passage_support`'s buffer.
+
+Cost (``python bench/bench_retrieval.py --kernel``: MEASURED_BELOW).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+K1 = 1.5
+B = 0.75
+
+
+def _doc_norms(doc_len: np.ndarray) -> np.ndarray:
+    """``k1 * (1 - b + b * len / avglen)`` per passage in float64, in bm25s's order of operations."""
+    avg = float(doc_len.sum()) / len(doc_len) if len(doc_len) else 0.0
+    return K1 * ((1 - B) + (B * doc_len.astype(np.float64)) / (avg or 1.0))
+
+
+def _posting_scores(tf: np.ndarray, idf: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """Postings' float32 scores from their tf, their term's idf and their passage's norm: bm25s's arithmetic
+    (float32 ``tf * (k1 + 1)``, float64 division and product, rounded to float32)."""
+    tf32 = tf.astype(np.float32)
+    num = (tf32 * np.float32(K1 + 1)).astype(np.float64)
+    return (idf.astype(np.float64) * (num / (tf32.astype(np.float64) + norm))).astype(np.float32)
+
+
+# -- references ---------------------------------------------------------------------------------------------------
+
+
+def _scores_reference(indptr, docs, tf, idf, norm, query_ids: np.ndarray) -> np.ndarray:
+    """Plain numpy: every passage's score (float32), each query term's posting scores summed in order; the
+    reference of ``accumulate_scores``."""
+    scores = np.zeros(len(norm), dtype=np.float32)
+    for t in query_ids:
+        if idf[t] > 0:
+            d = docs[indptr[t]:indptr[t + 1]]
+            np.add.at(scores, d, _posting_scores(tf[indptr[t]:indptr[t + 1]], np.full(len(d), idf[t]), norm[d]))
+    return scores
+
+
+def _top_k_reference(indptr, docs, tf, idf, norm, query_ids: np.ndarray, k: int):
+    """Plain numpy: sum each query term's posting scores, keep the ``k`` best positive scores.
+
+    Returns ``(passage_ids int64, scores float32)`` sorted by score descending, then passage id.
+    """
+    scores = _scores_reference(indptr, docs, tf, idf, norm, query_ids)
+    hits = np.flatnonzero(scores > 0)
+    best = hits[np.lexsort((hits, -scores[hits]))[:k]]
+    return best.astype(np.int64), scores[best]
+
+
+def _top_k_buffered_reference(indptr, docs, tf, idf, norm, query_ids, k, scores, touched):
+    """``_top_k_reference`` with ``_top_k_buffered``'s signature (the buffers unused); without numba only."""
+    return _top_k_reference(indptr, docs, tf, idf, norm, query_ids, k)
+
+
+# -- kernels ------------------------------------------------------------------------------------------------------
+
+
+def _worse(s1, d1, s2, d2) -> bool:
+    """Hit (s1, d1) ranks below hit (s2, d2): lower score, or the same score and a higher id."""
+    return s1 < s2 or (s1 == s2 and d1 > d2)
+
+
+def _accumulate_kernel(indptr, docs, tf, idf, norm, query_ids, scores, touched):
+    """Add the query terms' posting scores (bm25s's float32 arithmetic, terms in order) into ``scores`` (zero where
+    untouched); the passages scored for the first time go to ``touched`` (room for every posting of the query, or
+    for every passage: each is recorded once). Returns how many. Shared by the top k and
+    :mod:`quco.cooccur.passage_support`."""
+    n_touched = 0
+    tf_num = np.float32(K1 + 1)
+    for q in range(query_ids.shape[0]):
+        t = query_ids[q]
+        if not idf[t] > 0:
+            continue
+        w = np.float64(idf[t])
+        for j in range(indptr[t], indptr[t + 1]):
+            d = docs[j]
+            f = np.float32(tf[j])
+            s = np.float32(w * (np.float64(f * tf_num) / (np.float64(f) + norm[d])))
+            if scores[d] == 0 and s > 0:
+                touched[n_touched] = d
+                n_touched += 1
+            scores[d] += s
+    return n_touched
+
+
+def _select_kernel(scores, touched, n_touched, k):
+    """The ``k`` best of the passages ``touched[:n_touched]`` by ``scores`` (a size-k heap whose root is the worst
+    hit kept, then an insertion sort): ``(passage ids int64, scores float32)``, best first, ties by id."""
+    heap_d = np.empty(k, dtype=np.int64)
+    heap_s = np.empty(k, dtype=np.float32)
+    m = 0
+    for i in range(n_touched):
+        d = touched[i]
+        s = scores[d]
+        if m < k:
+            pos = m
+            m += 1
+            while pos > 0 and _worse(s, d, heap_s[(pos - 1) // 2], heap_d[(pos - 1) // 2]):
+                heap_s[pos], heap_d[pos] = heap_s[(pos - 1) // 2], heap_d[(pos - 1) // 2]
+                pos = (pos - 1) // 2
+        elif _worse(heap_s[0], heap_d[0], s, d):
+            pos = 0
+            while 2 * pos + 1 < m:
+                child = 2 * pos + 1
+                if child + 1 < m and _worse(heap_s[child + 1], heap_d[child + 1], heap_s[child], heap_d[child]):
+                    child += 1
+                if not _worse(heap_s[child], heap_d[child], s, d):
+                    break
+                heap_s[pos], heap_d[pos] = heap_s[child], heap_d[child]
+                pos = child
+        else:
+            continue
+        heap_s[pos], heap_d[pos] = s, d
+    for i in range(1, m):  # best first: insertion sort of at most k hits
+        s, d, pos = heap_s[i], heap_d[i], i
+        while pos > 0 and _worse(heap_s[pos - 1], heap_d[pos - 1], s, d):
+            heap_s[pos], heap_d[pos] = heap_s[pos - 1], heap_d[pos - 1]
+            pos -= 1
+        heap_s[pos], heap_d[pos] = s, d
+    return heap_d[:m].copy(), heap_s[:m].copy()
+
+
+def _top_k_kernel(indptr, docs, tf, idf, norm, query_ids, k):
+    """``_top_k_reference`` for numba: the same float32 scores summed in the same order into a fresh passage-sized
+    array, a size-k heap over the touched passages."""
+    scores = np.zeros(norm.shape[0], dtype=np.float32)
+    total = 0
+    for q in range(query_ids.shape[0]):
+        total += indptr[query_ids[q] + 1] - indptr[query_ids[q]]
+    touched = np.empty(total, dtype=np.int64)
+    n_touched = accumulate_scores(indptr, docs, tf, idf, norm, query_ids, scores, touched)
+    return _select(scores, touched, n_touched, k)
+
+
+def _top_k_buffered_kernel(indptr, docs, tf, idf, norm, query_ids, k, scores, touched):
+    """``_top_k_kernel`` into the caller's buffers: ``scores`` (float32, one slot per passage, all zero on entry and
+    again on return: only the touched slots are zeroed) and ``touched`` (int64, room for one id per passage)."""
+    n_touched = accumulate_scores(indptr, docs, tf, idf, norm, query_ids, scores, touched)
+    out = _select(scores, touched, n_touched, k)
+    for i in range(n_touched):
+        scores[touched[i]] = 0
+    return out
+
+
+try:  # compiled once, then loaded from numba's on-disk cache by later processes
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a dependency; the references keep retrieval working without it
+    HAVE_NUMBA = False
+    accumulate_scores, _select = _accumulate_kernel, _select_kernel
+    _top_k, _top_k_buffered = _top_k_reference, _top_k_buffered_reference
+else:
+    HAVE_NUMBA = True
+    _worse = njit(cache=True, nogil=True)(_worse)
+    accumulate_scores = njit(cache=True, nogil=True)(_accumulate_kernel)
+    _select = njit(cache=True, nogil=True)(_select_kernel)
+    _top_k = njit(cache=True, nogil=True)(_top_k_kernel)
+    _top_k_buffered = njit(cache=True, nogil=True)(_top_k_buffered_kernel)
