@@ -13,6 +13,14 @@ entity-pair style: a word of one document's title, a word of another's, and a co
 first. Latency is per ``search(query, k)`` call, passage texts included; ``score`` is the ranking alone.
 ``fetch`` compares reading the top-k passages through ``PassageStore`` (row groups of ``passages.parquet``) against
 reading them with duckdb. Results go to ``bench/out/retrieval.json`` (one key per mode).
+
+    python bench/bench_retrieval.py --kernel [--index /tmp/w15def.idx] [--k 5]   # the top-k kernel alone
+
+``--kernel`` times the bm25s ranking on a built index with the realqa questions (each question, and question plus
+answer, as ``retrieve_evidence`` queries), old against new in one run: ``_top_k`` (a fresh passage-sized score
+array per query; as the retriever called it before, with memory-mapped arguments) against the retriever's
+``_top_k`` (``_top_k_buffered`` in a per-thread buffer), runs alternated per query, best of ``--repeat``; every
+result must be identical (ids, float32 scores, order).
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 SHARD = ROOT.parent / "shared" / "data" / "wiki2015" / "wiki2015_AA.txt.zst"
 OUT = ROOT / "bench" / "out" / "retrieval.json"
+REALQA = ROOT.parent / "shared" / "data" / "realqa"
 WORDS_PER_PASSAGE = 100
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 
@@ -189,18 +198,81 @@ def _run(fn, *args):
         return pool.submit(fn, *args).result()
 
 
+def realqa_queries(limit: int) -> list[str]:
+    """Distinct evidence-style queries from the realqa files: each question, and the question with its answer."""
+    queries: dict[str, None] = {}
+    for path in sorted(REALQA.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            queries.update({row["question"]: None, f"{row['question']} {row.get('answer') or ''}".strip(): None})
+    return list(queries)[:limit]
+
+
+def kernel_bench(index: Path, queries: list[str], k: int, repeat: int, evict_mb: int = 0) -> dict:
+    """Old (allocating ``_top_k``, memory-mapped arguments) against new (the retriever's buffered ``_top_k``) per
+    query, alternated, best of ``repeat``; asserts identical results. ``evict_mb``: before each timed call, write
+    that much scratch memory (untimed), as the parse and lookups between two evidence queries in ``assess`` do."""
+    from quco.cooccur import bm25
+
+    r = bm25.load_retriever(index, "bm25s")
+    mapped = bm25._load_arrays(index / bm25.RETRIEVAL_DIR / "bm25s", bm25.Bm25sRetriever.ARRAYS[:4])
+    old_args = (*(mapped[a] for a in bm25.Bm25sRetriever.ARRAYS[:4]), r._norm)
+
+    def old(ids):  # the retriever's _top_k before the buffer
+        docs, scores = bm25._top_k(*old_args, ids, k)
+        return [(int(d), float(s)) for d, s in zip(docs, scores)]
+
+    ids = [i for i in (r.term_ids(h) for h in bm25.tokenize_for_bm25(queries)) if len(i)]
+    for q in ids[:20]:  # numba cache loads, first page faults
+        old(q), r._top_k(q, k)
+    runs = (old, lambda q: r._top_k(q, k))
+    scratch = np.zeros(evict_mb << 20, np.uint8) if evict_mb else None
+    best = np.full((2, len(ids)), np.inf)
+    for rep in range(repeat):
+        for i, q in enumerate(ids):
+            got = [None, None]
+            for which in ((0, 1) if (i + rep) % 2 else (1, 0)):
+                if scratch is not None:
+                    scratch += 1
+                t0 = time.perf_counter()
+                got[which] = runs[which](q)
+                best[which, i] = min(best[which, i], time.perf_counter() - t0)
+            assert got[0] == got[1], (i, got)
+    ms = best * 1000
+    quartiles = np.array_split(np.argsort(ms[0]), 4)  # by the old time: short queries to long ones
+    return {"by_old_quartile": [(float(ms[0][q].mean()), float(ms[1][q].mean())) for q in quartiles],"index": str(index), "passages": r._store.n, "queries": len(ids), "k": k, "repeat": repeat, "evict_mb": evict_mb,
+            "old_mean_ms": float(ms[0].mean()), "new_mean_ms": float(ms[1].mean()),
+            "old_p50_ms": float(np.median(ms[0])), "new_p50_ms": float(np.median(ms[1])),
+            "ratio_mean": float(ms[1].mean() / ms[0].mean()), "ratio_p50": float(np.median(ms[1] / ms[0])),
+            "identical": True}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2,000 passages instead of the whole shard")
     ap.add_argument("--passages", type=int, help="passage limit (default: 2,000 with --quick, else all)")
     ap.add_argument("--with-rank-bm25", action="store_true", help="run rank_bm25 above --rank-bm25-max too")
     ap.add_argument("--rank-bm25-max", type=int, default=50_000)
-    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--queries", type=int, help="queries (default: 200; with --kernel, every realqa query)")
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--shard", type=Path, default=SHARD)
     ap.add_argument("--parquet", type=Path, help="use this passages.parquet (copied) instead of cutting the shard")
     ap.add_argument("--workdir", type=Path, help="where the index is built (default: a fresh dir under /tmp)")
+    ap.add_argument("--kernel", action="store_true", help="time the top-k kernel alone, old against new")
+    ap.add_argument("--index", type=Path, default=Path("/tmp/w15def.idx"), help="--kernel: a built index")
+    ap.add_argument("--repeat", type=int, default=3, help="--kernel: runs per query (the best counts)")
+    ap.add_argument("--evict-mb", type=int, default=0, help="--kernel: scratch MB written before each call")
     args = ap.parse_args(argv)
+    if args.kernel:
+        res = kernel_bench(args.index, realqa_queries(args.queries or 10**9), args.k, args.repeat, args.evict_mb)
+        print(f"{res['passages']} passages, {res['queries']} realqa queries, k={res['k']}, best of {res['repeat']}, "
+              f"{res['evict_mb']} MB evicted before each call: "
+              f"old {res['old_mean_ms']:.4f} ms/query (p50 {res['old_p50_ms']:.4f}), new {res['new_mean_ms']:.4f} "
+              f"(p50 {res['new_p50_ms']:.4f}); new/old {res['ratio_mean']:.3f} in the mean, "
+              f"{res['ratio_p50']:.3f} at the p50 of per-query ratios; results identical on every query")
+        print("by quartile of the old time, mean ms old -> new (new/old): " + ", ".join(
+            f"{o:.3f} -> {n:.3f} ({n / o:.2f})" for o, n in res["by_old_quartile"]))
+        return res
     if args.parquet is None and not args.shard.is_file():
         sys.exit(f"no corpus at {args.shard}; pass --shard or --parquet")
     mode = "quick" if args.quick else "parquet" if args.parquet else "full"
@@ -217,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
         n = write_passages(workdir, args.shard, limit)
     print(f"{n} passages from {args.parquet or args.shard.name} in {time.perf_counter() - t0:.1f}s -> {workdir}",
           flush=True)
-    queries = make_queries(workdir, args.queries)
+    queries = make_queries(workdir, args.queries or 200)
     backends = ["bm25s"]
     if n <= args.rank_bm25_max or args.with_rank_bm25:
         backends.append("rank_bm25")

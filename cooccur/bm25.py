@@ -27,8 +27,8 @@ id: a query with no indexed term returns ``[]``.
 The ``bm25s`` retriever (the default) reads bm25s's index, a term-by-passage matrix (CSC: term t's postings are
 ``indptr[t]:indptr[t+1]``) holding each posting's term frequency (``uint8`` when every tf fits) instead of its
 float32 score, with the float32 idf per term and the length per passage; the ranking kernel ``_top_k_buffered``
-recomputes each posting's score in bm25s's own arithmetic, in a per-thread buffer of which it zeroes only the slots
-a query touched. bm25s's own numba retrieval is compiled afresh in every process;
+recomputes each posting's score in bm25s's own arithmetic (each passage's normalizer looked up by its length, one
+byte), in a per-thread buffer of which it zeroes only the slots a query touched. bm25s's own numba retrieval is compiled afresh in every process;
 ours loads from numba's cache (``bench/README.md``, section "Retrieval").
 
 The ``rank_bm25`` retriever reads the passages' term ids (``.npy``; no pickle: an index directory may come from
@@ -59,8 +59,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quco.cooccur.bm25_kernels import (  # noqa: F401  (re-exported: the scoring and top-k live there)
-    B, K1, _accumulate_kernel, _doc_norms, _posting_scores, _scores_reference, _top_k, _top_k_buffered,
-    _top_k_kernel, _top_k_reference, accumulate_scores)
+    B, K1, _accumulate_kernel, _doc_norms, _norm_table, _posting_scores, _scores_reference, _top_k,
+    _top_k_buffered, _top_k_kernel, _top_k_reference, accumulate_scores)
 from quco.cooccur.normalize import token_hash_py, tokenize
 from quco.errors import ConfigError, IndexCorruptError, IndexNotFoundError
 from quco.registry import get, retrievers
@@ -304,6 +304,7 @@ class Bm25sRetriever(_BM25Retriever):
         # plain views of the memory maps: a memmap argument costs numba's dispatcher ~3 us more per call
         self._indptr, self._docs, self._tf, self._idf = (np.asarray(arrays[a]) for a in self.ARRAYS[:4])
         self._norm = _doc_norms(np.asarray(arrays["doc_len"]))
+        self._codes, self._table = _norm_table(arrays["doc_len"])  # the same normalizers, 1 byte a passage
         self._local = threading.local()  # per thread: a score per passage (zero between queries), touched ids
 
     def _buffers(self) -> tuple[np.ndarray, np.ndarray]:
@@ -330,8 +331,8 @@ class Bm25sRetriever(_BM25Retriever):
         return self._indptr, self._docs, self._tf, self._idf, self._norm
 
     def _top_k(self, query_ids: np.ndarray, k: int) -> list[tuple[int, float]]:
-        docs, scores = _top_k_buffered(self._indptr, self._docs, self._tf, self._idf, self._norm, query_ids, k,
-                                       *self._buffers())
+        docs, scores = _top_k_buffered(self._indptr, self._docs, self._tf, self._idf, self._codes, self._table,
+                                       query_ids, k, *self._buffers())
         return list(zip(docs.tolist(), scores.tolist()))
 
 

@@ -25,8 +25,8 @@ def _random_postings(rng: np.random.Generator, n_docs: int, n_terms: int, tf_dty
         indptr.append(len(docs))
     tf = rng.integers(1, 4 if rng.random() < 0.5 else np.iinfo(tf_dtype).max, size=len(docs)).astype(tf_dtype)
     idf = (rng.integers(0, 4, size=n_terms) * 0.75).astype(np.float32)
-    norm = kernels._doc_norms(rng.integers(0, 3, size=n_docs) * 10)
-    return np.array(indptr, np.int64), np.array(docs, np.int32), tf, idf, norm
+    doc_len = rng.integers(0, 3, size=n_docs) * (10 if rng.random() < 0.8 else 40_000)  # uint8, uint16, wider
+    return np.array(indptr, np.int64), np.array(docs, np.int32), tf, idf, kernels._doc_norms(doc_len), doc_len
 
 
 @st.composite
@@ -35,10 +35,10 @@ def _postings_case(draw):
     n_docs = draw(st.integers(1, 40))
     n_terms = draw(st.integers(1, 12))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    arrays = _random_postings(rng, n_docs, n_terms, draw(st.sampled_from([np.uint8, np.uint16])))
+    *arrays, doc_len = _random_postings(rng, n_docs, n_terms, draw(st.sampled_from([np.uint8, np.uint16])))
     query = rng.integers(0, n_terms, size=draw(st.integers(0, 5))).astype(np.int64)
     k = draw(st.integers(1, n_docs + 2))
-    return (*arrays, query, k)
+    return (*arrays, query, k), doc_len
 
 
 def _buffers(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,17 +51,42 @@ def _assert_same(got, want):
         np.testing.assert_array_equal(g, w)
 
 
+def _coded(case, doc_len):
+    """``case`` with the normalizers as ``codes, table`` (``_norm_table``), as the buffered kernels take them."""
+    indptr, docs, tf, idf, norm, query, k = case
+    codes, table = kernels._norm_table(doc_len)
+    np.testing.assert_array_equal(table[codes], norm)
+    return indptr, docs, tf, idf, codes, table, query, k
+
+
 @settings(max_examples=200, deadline=None)
 @given(_postings_case())
-def test_top_k_kernels_match_reference(case):
+def test_top_k_kernels_match_reference(case_and_lengths):
+    case, doc_len = case_and_lengths
     want = kernels._top_k_reference(*case)
     assert np.all(want[1] > 0) and len(want[0]) <= case[-1]
     for kernel in (kernels._top_k, kernels._top_k_kernel):  # compiled (numba) and as plain Python
         _assert_same(kernel(*case), want)
     scores, touched = _buffers(len(case[4]))
-    for kernel in (kernels._top_k_buffered, kernels._top_k_buffered_kernel, kernels._top_k_buffered):
-        _assert_same(kernel(*case, scores, touched), want)  # one buffer, reused
+    for kernel in (kernels._top_k_buffered, kernels._top_k_buffered_kernel, kernels._top_k_buffered,
+                   kernels._top_k_buffered_reference):
+        _assert_same(kernel(*_coded(case, doc_len), scores, touched), want)  # one buffer, reused
         assert not scores.any()  # zero again on return
+    indptr, docs, tf, idf, norm, query, _ = case
+    for kernel in (kernels._accumulate_coded, kernels._accumulate_coded_kernel):
+        got, touched = _buffers(len(norm))
+        n = kernel(*_coded(case, doc_len)[:6], query, got, touched)
+        np.testing.assert_array_equal(got, kernels._scores_reference(indptr, docs, tf, idf, norm, query))
+        assert sorted(touched[:n].tolist()) == np.flatnonzero(got).tolist()
+
+
+@pytest.mark.parametrize("lengths, code_dtype", [([0, 5, 255, 17], np.uint8), ([3, 256, 65535], np.uint16),
+                                                 ([1, 70_000, 2], np.int64), ([], np.int64)])
+def test_norm_table_gives_each_passage_its_normalizer_exactly(lengths, code_dtype):
+    doc_len = np.array(lengths, np.int32)
+    codes, table = kernels._norm_table(doc_len)
+    assert codes.dtype == code_dtype and len(codes) == len(doc_len)
+    np.testing.assert_array_equal(table[codes], kernels._doc_norms(doc_len))
 
 
 def test_the_re_exported_names_are_the_kernels_module_s():
@@ -77,14 +102,15 @@ def test_buffered_top_k_equals_the_allocating_one_query_after_query(seed):
     more than the passages a query touches."""
     rng = np.random.default_rng(seed)
     n_docs, n_terms = 3000, 60
-    arrays = _random_postings(rng, n_docs, n_terms, density=rng.choice([0.01, 0.1, 0.6]))
+    *arrays, doc_len = _random_postings(rng, n_docs, n_terms, density=rng.choice([0.01, 0.1, 0.6]))
+    codes, table = kernels._norm_table(doc_len)
     scores, touched = _buffers(n_docs)
     ties = beyond = 0
     for _ in range(300):
         query = rng.integers(0, n_terms, size=rng.integers(0, 6)).astype(np.int64)
         k = int(rng.choice([1, 5, 50, n_docs + 1]))
         want = kernels._top_k(*arrays, query, k)
-        _assert_same(kernels._top_k_buffered(*arrays, query, k, scores, touched), want)
+        _assert_same(kernels._top_k_buffered(*arrays[:4], codes, table, query, k, scores, touched), want)
         ties += int(len(want[1]) > 1 and (want[1][1:] == want[1][:-1]).any())
         beyond += int(0 < len(want[0]) < k)
     assert not scores.any()
@@ -96,9 +122,8 @@ def test_concurrent_queries_through_one_retriever_equal_single_threaded():
     release the GIL, and every thread's results equal the single-threaded ones (a shared buffer would mix scores)."""
     rng = np.random.default_rng(11)
     n_docs, n_terms = 200_000, 40
-    indptr, docs, tf, idf, norm = _random_postings(rng, n_docs, n_terms, density=0.05)
+    indptr, docs, tf, idf, _, doc_len = _random_postings(rng, n_docs, n_terms, density=0.05)
     idf[idf == 0] = 0.75  # every term scores: longer queries, more overlap between threads
-    doc_len = rng.integers(0, 3, size=n_docs) * 10
     vocab = np.arange(n_terms, dtype=np.uint64)
     r = Bm25sRetriever(None, vocab, {"indptr": indptr, "docs": docs, "tf": tf, "idf": idf, "doc_len": doc_len})
     queries = [rng.integers(0, n_terms, size=rng.integers(1, 8)).astype(np.int64) for _ in range(150)]
