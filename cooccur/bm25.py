@@ -59,7 +59,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quco.cooccur.bm25_kernels import (  # noqa: F401  (re-exported: the scoring and top-k live there)
-    B, K1, _accumulate_kernel, _doc_norms, _norm_table, _posting_scores, _scores_reference, _top_k,
+    B, K1, _accumulate_kernel, _doc_norms, _norm_table, _posting_scores, _ratio_table, _scores_reference, _top_k,
     _top_k_buffered, _top_k_kernel, _top_k_reference, accumulate_scores)
 from quco.cooccur.normalize import token_hash_py, tokenize
 from quco.errors import ConfigError, IndexCorruptError, IndexNotFoundError
@@ -305,6 +305,7 @@ class Bm25sRetriever(_BM25Retriever):
         self._indptr, self._docs, self._tf, self._idf = (np.asarray(arrays[a]) for a in self.ARRAYS[:4])
         self._norm = _doc_norms(np.asarray(arrays["doc_len"]))
         self._codes, self._table = _norm_table(arrays["doc_len"])  # the same normalizers, 1 byte a passage
+        self._ratio = _ratio_table(self._table)  # and the quotient of a small tf by length: no division
         self._local = threading.local()  # per thread: a score per passage (zero between queries), touched ids
 
     def _buffers(self) -> tuple[np.ndarray, np.ndarray]:
@@ -332,7 +333,7 @@ class Bm25sRetriever(_BM25Retriever):
 
     def _top_k(self, query_ids: np.ndarray, k: int) -> list[tuple[int, float]]:
         docs, scores = _top_k_buffered(self._indptr, self._docs, self._tf, self._idf, self._codes, self._table,
-                                       query_ids, k, *self._buffers())
+                                       self._ratio, query_ids, k, *self._buffers())
         return list(zip(docs.tolist(), scores.tolist()))
 
 

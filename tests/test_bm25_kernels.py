@@ -56,7 +56,7 @@ def _coded(case, doc_len):
     indptr, docs, tf, idf, norm, query, k = case
     codes, table = kernels._norm_table(doc_len)
     np.testing.assert_array_equal(table[codes], norm)
-    return indptr, docs, tf, idf, codes, table, query, k
+    return indptr, docs, tf, idf, codes, table, kernels._ratio_table(table), query, k
 
 
 @settings(max_examples=200, deadline=None)
@@ -75,7 +75,7 @@ def test_top_k_kernels_match_reference(case_and_lengths):
     indptr, docs, tf, idf, norm, query, _ = case
     for kernel in (kernels._accumulate_coded, kernels._accumulate_coded_kernel):
         got, touched = _buffers(len(norm))
-        n = kernel(*_coded(case, doc_len)[:6], query, got, touched)
+        n = kernel(*_coded(case, doc_len)[:7], query, got, touched)
         np.testing.assert_array_equal(got, kernels._scores_reference(indptr, docs, tf, idf, norm, query))
         assert sorted(touched[:n].tolist()) == np.flatnonzero(got).tolist()
 
@@ -87,6 +87,11 @@ def test_norm_table_gives_each_passage_its_normalizer_exactly(lengths, code_dtyp
     codes, table = kernels._norm_table(doc_len)
     assert codes.dtype == code_dtype and len(codes) == len(doc_len)
     np.testing.assert_array_equal(table[codes], kernels._doc_norms(doc_len))
+    ratio = kernels._ratio_table(table)
+    assert ratio.shape == (kernels.RATIO_TF if len(table) <= 2**16 else 0, len(table))
+    for f in range(ratio.shape[0]):  # the posting arithmetic of the reference, before the idf (idf 1)
+        want = kernels._posting_scores(np.full(len(table), f), np.ones(len(table), np.float32), table)
+        np.testing.assert_array_equal(ratio[f].astype(np.float32), want)
 
 
 def test_the_re_exported_names_are_the_kernels_module_s():
@@ -104,13 +109,14 @@ def test_buffered_top_k_equals_the_allocating_one_query_after_query(seed):
     n_docs, n_terms = 3000, 60
     *arrays, doc_len = _random_postings(rng, n_docs, n_terms, density=rng.choice([0.01, 0.1, 0.6]))
     codes, table = kernels._norm_table(doc_len)
+    ratio = kernels._ratio_table(table)
     scores, touched = _buffers(n_docs)
     ties = beyond = 0
     for _ in range(300):
         query = rng.integers(0, n_terms, size=rng.integers(0, 6)).astype(np.int64)
         k = int(rng.choice([1, 5, 50, n_docs + 1]))
         want = kernels._top_k(*arrays, query, k)
-        _assert_same(kernels._top_k_buffered(*arrays[:4], codes, table, query, k, scores, touched), want)
+        _assert_same(kernels._top_k_buffered(*arrays[:4], codes, table, ratio, query, k, scores, touched), want)
         ties += int(len(want[1]) > 1 and (want[1][1:] == want[1][:-1]).any())
         beyond += int(0 < len(want[0]) < k)
     assert not scores.any()
