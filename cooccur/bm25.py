@@ -309,12 +309,13 @@ class Bm25sRetriever(_BM25Retriever):
         self._local = threading.local()  # per thread: a score per passage (zero between queries), touched ids
 
     def _buffers(self) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's ``(scores, touched)`` for ``_top_k_buffered``: float32 zeros and room for an int64 id per
-        passage, allocated on the thread's first query (pages are only committed where a query writes)."""
+        """This thread's ``(scores, touched)`` for ``_top_k_buffered``: float32 zeros and room for an id per passage
+        (int32, as the postings store them), allocated on the thread's first query; pages are only committed where
+        a query writes (a server's idle threads cost little)."""
         buf = getattr(self._local, "buffers", None)
         if buf is None:
             n = self._norm.shape[0]
-            buf = self._local.buffers = (np.zeros(n, dtype=np.float32), np.empty(n, dtype=np.int64))
+            buf = self._local.buffers = (np.zeros(n, dtype=np.float32), np.empty(n, dtype=self._docs.dtype))
         return buf
 
     @classmethod

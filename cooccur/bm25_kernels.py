@@ -206,8 +206,8 @@ def _top_k_kernel(indptr, docs, tf, idf, norm, query_ids, k):
 def _top_k_buffered_kernel(indptr, docs, tf, idf, codes, table, ratio, query_ids, k, scores, touched):
     """``_top_k_kernel`` with the normalizers as ``table[codes]`` (``_norm_table``) and the small tfs' quotients in
     ``ratio`` (``_ratio_table``), into the caller's buffers:
-    ``scores`` (float32, one slot per passage, all zero on entry and again on return) and ``touched`` (int64, room
-    for one id per passage). The touched slots are zeroed one by one, or the whole array at once when a query
+    ``scores`` (float32, one slot per passage, all zero on entry and again on return) and ``touched`` (integers,
+    room for one id per passage). The touched slots are zeroed one by one, or the whole array at once when a query
     touched more than ``1 / SWEEP_SHARE`` of the passages."""
     n_touched = _accumulate_coded(indptr, docs, tf, idf, codes, table, ratio, query_ids, scores, touched)
     out = _select(scores, touched, n_touched, k)

@@ -41,8 +41,8 @@ def _postings_case(draw):
     return (*arrays, query, k), doc_len
 
 
-def _buffers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros(n, np.float32), np.empty(n, np.int64)
+def _buffers(n: int, id_dtype=np.int32) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(n, np.float32), np.empty(n, id_dtype)
 
 
 def _assert_same(got, want):
@@ -67,7 +67,7 @@ def test_top_k_kernels_match_reference(case_and_lengths):
     assert np.all(want[1] > 0) and len(want[0]) <= case[-1]
     for kernel in (kernels._top_k, kernels._top_k_kernel):  # compiled (numba) and as plain Python
         _assert_same(kernel(*case), want)
-    scores, touched = _buffers(len(case[4]))
+    scores, touched = _buffers(len(case[4]), np.int64 if len(case[5]) % 2 else np.int32)
     for kernel in (kernels._top_k_buffered, kernels._top_k_buffered_kernel, kernels._top_k_buffered,
                    kernels._top_k_buffered_reference):
         _assert_same(kernel(*_coded(case, doc_len), scores, touched), want)  # one buffer, reused
