@@ -240,7 +240,9 @@ def kernel_bench(index: Path, queries: list[str], k: int, repeat: int, evict_mb:
             assert got[0] == got[1], (i, got)
     ms = best * 1000
     quartiles = np.array_split(np.argsort(ms[0]), 4)  # by the old time: short queries to long ones
-    return {"by_old_quartile": [(float(ms[0][q].mean()), float(ms[1][q].mean())) for q in quartiles],"index": str(index), "passages": r._store.n, "queries": len(ids), "k": k, "repeat": repeat, "evict_mb": evict_mb,
+    return {"by_old_quartile": [(float(ms[0][q].mean()), float(ms[1][q].mean())) for q in quartiles],
+            "index": str(index), "passages": r._store.n, "queries": len(ids), "k": k, "repeat": repeat,
+            "evict_mb": evict_mb,
             "old_mean_ms": float(ms[0].mean()), "new_mean_ms": float(ms[1].mean()),
             "old_p50_ms": float(np.median(ms[0])), "new_p50_ms": float(np.median(ms[1])),
             "ratio_mean": float(ms[1].mean() / ms[0].mean()), "ratio_p50": float(np.median(ms[1] / ms[0])),

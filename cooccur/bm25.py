@@ -28,8 +28,8 @@ The ``bm25s`` retriever (the default) reads bm25s's index, a term-by-passage mat
 ``indptr[t]:indptr[t+1]``) holding each posting's term frequency (``uint8`` when every tf fits) instead of its
 float32 score, with the float32 idf per term and the length per passage; the ranking kernel ``_top_k_buffered``
 recomputes each posting's score in bm25s's own arithmetic (each passage's normalizer looked up by its length, one
-byte), in a per-thread buffer of which it zeroes only the slots a query touched. bm25s's own numba retrieval is compiled afresh in every process;
-ours loads from numba's cache (``bench/README.md``, section "Retrieval").
+byte), in a per-thread buffer of which it zeroes only the slots a query touched. bm25s's own numba retrieval is
+compiled afresh in every process; ours loads from numba's cache (``bench/README.md``, section "Retrieval").
 
 The ``rank_bm25`` retriever reads the passages' term ids (``.npy``; no pickle: an index directory may come from
 elsewhere) and builds ``BM25Okapi`` at load. It scores every passage in Python for every query term: use it for

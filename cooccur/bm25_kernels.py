@@ -5,16 +5,42 @@ these; it re-exports every name here that other modules import from it. Scores a
 (``_posting_scores``), each query term's posting scores summed in query order (``accumulate_scores``); a top k is
 the ``k`` best positive scores, best first, ties broken by passage id.
 
-Two ways to rank, same results bit for bit (tested on random postings, ties and ``k`` beyond the hits included):
+Two ways to rank, same results bit for bit (tested on random postings: ties, repeated terms, empty queries, ``k``
+beyond the hits, and on every realqa query of wiki2015 and wiki_extra by the bench below):
 
-* ``_top_k`` allocates a float32 score per passage (602 k on wiki2015, 976 k with wiki_extra), accumulates, keeps
-  the best ``k`` of the touched passages in a heap, and drops the array. Zeroing it costs more than the scoring
-  of most queries.
-* ``_top_k_buffered`` takes that array (all zero on entry) and a passage-sized ``touched`` array from its caller,
-  the retriever's per-thread buffers, and zeroes only the slots it touched before it returns; the same design as
-  :mod:`quco.cooccur.passage_support`'s buffer.
+* ``_top_k`` (before; kept as the allocating kernel the buffered one is tested against) allocates a float32 score
+  per passage (602 k on wiki2015, 976 k with wiki_extra), accumulates with each passage's float64 normalizer
+  (``norm``, 8 bytes a passage read at random), keeps the best ``k`` of the touched passages in a heap.
+* ``_top_k_buffered`` (the retriever's) scores into the caller's per-thread buffers and zeroes only the slots it
+  touched (the whole buffer at once past 1/32 of the passages), as :mod:`quco.cooccur.passage_support` does;
+  reads a passage's normalizer as ``table[codes[d]]`` (``_norm_table``: codes are the lengths, one byte on
+  wiki2015, the table their normalizers, the same float64 values); and for a posting with tf < ``RATIO_TF``
+  (99.9 % of them) reads the quotient ``tf (k1 + 1) / (tf + norm)`` from ``ratio[tf, code]`` (``_ratio_table``,
+  computed by numpy with the kernel's float32/float64 operations) instead of dividing.
 
-Cost (``python bench/bench_retrieval.py --kernel``: MEASURED_BELOW).
+Cost, the ranking alone (``python bench/bench_retrieval.py --kernel [--index /tmp/wxdef.idx] [--evict-mb 48
+--queries 1000 --repeat 1]``; 6,966 distinct realqa queries, each question and question + answer; k=5; old and new
+alternated per query in one process, best of 3; 2026-12-02, load ~1 on 2 shared cores; ms per query, mean / p50):
+
+=================================  ========================  ========================  =====================
+index, caches                      old ``_top_k``            new                       new/old mean (p50)
+=================================  ========================  ========================  =====================
+wiki2015 602 k, hot loop           0.60-0.66 / 0.33-0.36     0.54-0.56 / 0.29-0.30     0.84-0.90 (0.83-0.89)
+wiki2015, 48 MB evicted per call   1.79-2.05 / 1.41-1.65     1.18-1.37 / 0.97-1.10     0.66-0.67 (0.70-0.71)
++ wiki_extra 976 k, hot loop       1.15-1.35 / 0.70-0.84     0.86-0.92 / 0.47-0.51     0.68-0.75 (0.67-0.73)
++ wiki_extra, 48 MB evicted        3.14-3.20 / 2.56-2.60     2.03-2.10 / 1.73-1.81     0.65-0.66 (0.68-0.69)
+=================================  ========================  ========================  =====================
+
+The zeroing was not the main cost: ``np.zeros`` of 602 k floats takes ~23 us in a hot loop, and the buffer alone
+(zeroing only the touched slots, one by one) measured new/old 1.03-1.07 in the mean on wiki2015 (faster on the
+quarter of shortest queries, 0.87, slower on long ones, whose scattered zeroing costs more than a sequential
+sweep; with the sweep past 1/32, ~0.98). The gain comes from the random reads: the accumulation reads a
+passage's normalizer and score slot at random for every posting, and the one-byte codes (0.6 MB instead of
+4.8 MB) fit in this machine's 1 MB L2 where the float64 ``norm`` did not, more so with cold caches
+(``--evict-mb``, as in ``assess`` where spaCy's parse runs between two retrievals); the ratio table removes the
+division (~0.9 of the time left, hot). What is left is proportional to the postings read (a query of ~10^5
+postings takes ~0.5 ms): a top k that reads fewer postings (MaxScore, as :mod:`quco.cooccur.maxscore` does for
+passage support) is the next step.
 """
 from __future__ import annotations
 
