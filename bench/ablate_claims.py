@@ -85,14 +85,11 @@ def configs() -> dict[str, dict]:
 
 
 def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    from scipy.stats import rankdata
+    """:func:`quco.evaluation.metrics.auroc`, NaN (not ``None``) when a class is empty, for the percentiles."""
+    from quco.evaluation.metrics import auroc
 
-    n1 = int(labels.sum())
-    n0 = labels.shape[0] - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    r = rankdata(scores)
-    return float((r[labels == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    a = auroc(scores, labels)
+    return float("nan") if a is None else a
 
 
 def bootstrap(scores: np.ndarray, base: np.ndarray, labels: np.ndarray, n_boot: int, seed: int = 0) -> dict:

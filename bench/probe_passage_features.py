@@ -31,15 +31,6 @@ FILES = ("evouna_triviaqa_dev", "evouna_nq_dev", "songs_performer_dev")
 W = 0.6  # GateConfig.passage_weight
 
 
-def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    from scipy.stats import rankdata
-
-    r = rankdata(scores)
-    pos = labels == 1
-    n1, n0 = pos.sum(), (~pos).sum()
-    return float((r[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
 class Probe:
     """The alternatives for one question, from the retriever's postings (scores in the retriever's float32)."""
 
@@ -104,6 +95,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args()
     from quco import Index
+    from quco.evaluation.metrics import auroc
     from quco.gate.assess import assess
 
     ix, probe = Index(args.index), Probe(args.index)
@@ -132,7 +124,7 @@ def main() -> None:
         col["s1 (shipped)"] = col.pop("s1")
         col["topic if sparse"] = np.where(sp, col["topic"], col["s1 (shipped)"])
         for k in names:
-            table[k].append(f"{_auc((1 - W) * pr + W * (1 - col[k]) / 2, y):.3f}")
+            table[k].append(f"{auroc((1 - W) * pr + W * (1 - col[k]) / 2, y):.3f}")
     for k in names:
         print(f"| {k} | " + " | ".join(table[k]) + " |")
 
