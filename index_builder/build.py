@@ -78,18 +78,38 @@ class BuildConfig:
                 **({"gazetteer": self.gazetteer} if self.gazetteer else {})}
 
 
-def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
+# Files a corpus directory holds beside its shards, never read as corpus text when a directory is given (a file
+# named on the command line is always read): documentation, code and configuration.
+_NOT_CORPUS_SUFFIXES = frozenset({".md", ".rst", ".py", ".ipynb", ".sh", ".yaml", ".yml", ".toml", ".cfg", ".ini",
+                                  ".lock", ".sha256", ".md5"})
+_NOT_CORPUS_NAMES = ("readme", "license", "licence", "copying", "notice", "changelog", "authors")
+
+
+def _not_corpus(path: Path) -> bool:
+    name = path.name.lower()
+    return path.suffix.lower() in _NOT_CORPUS_SUFFIXES or name.split(".")[0] in _NOT_CORPUS_NAMES
+
+
+def _expand_inputs(inputs: Sequence[str], say=None) -> list[Path]:
+    """The corpus files of the inputs: a file as named, a directory's files (recursively, hidden ones and
+    documentation or code beside the shards left out, each left-out file named through ``say``)."""
     files: list[Path] = []
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
-            files.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")))
+            found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
+            left = [q for q in found if _not_corpus(q)]
+            if left and say is not None:
+                say(f"quco build: not reading {len(left)} file(s) of {raw} that are not corpus text "
+                    f"({', '.join(q.name for q in left[:5])}{', ...' if len(left) > 5 else ''}); "
+                    "name a file to read it")
+            files.extend(q for q in found if not _not_corpus(q))
         elif p.is_file():
             files.append(p)
         else:
             raise ConfigError(f"input not found: {raw}")
     if not files:
-        raise ConfigError("no input files")
+        raise ConfigError("no input files (a directory's documentation and code are not read as corpus text)")
     return files
 
 
@@ -180,7 +200,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
         raise ConfigError("--window must be a positive number of tokens")
     if cfg.on_bad_record not in ("error", "skip"):
         raise ConfigError("--on-bad-record must be 'error' or 'skip'")
-    files = _expand_inputs(cfg.inputs)
+    files = _expand_inputs(cfg.inputs, lambda m: print(m, file=sys.stderr, flush=True))
     out = Path(cfg.out).resolve()
     check_target(out)
     with lock_target(out):

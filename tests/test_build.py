@@ -198,6 +198,31 @@ def test_rebuild_replaces_index_atomically(six_spacy, tmp_path):
     assert not (tmp_path / ".idx.building").exists()
 
 
+def test_a_directory_documentation_and_code_are_not_corpus_text(tmp_path, capsys):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    shutil.copy(DATA / "six_articles.txt", corpus / "sub" / "wiki_00")
+    (corpus / "README.md").write_text("# About this corpus\nZanzibar Quokka wrote it.\n")
+    (corpus / "convert.py").write_text("print('Zanzibar Quokka')\n")
+    (corpus / "LICENSE").write_text("Zanzibar Quokka license\n")
+    build_index([str(corpus)], str(tmp_path / "d"), workers=1, progress=False, retrieval=(), blend=False)
+    err = capsys.readouterr().err
+    assert "not reading 3 file(s)" in err and "README.md" in err and "convert.py" in err and "LICENSE" in err
+    ix = Index(tmp_path / "d")
+    assert ix.stats()["documents"] == 6 and ix.freq("Zanzibar Quokka") == 0
+    assert [f["name"] for f in ix.manifest["corpus"]["files"]] == ["wiki_00"]
+    # a file named on the command line is always read
+    build_index([str(corpus), str(corpus / "README.md")], str(tmp_path / "e"), workers=1, progress=False,
+                retrieval=(), blend=False)
+    assert Index(tmp_path / "e").stats()["documents"] == 7 and Index(tmp_path / "e").freq("Zanzibar Quokka") == 1
+    (tmp_path / "only_docs").mkdir()
+    (tmp_path / "only_docs" / "README.md").write_text("x")
+    with pytest.raises(ConfigError, match="documentation and code"):
+        build_index([str(tmp_path / "only_docs")], str(tmp_path / "f"))
+
+
 def test_bad_window_is_a_config_error(tmp_path):
     from quco.errors import ConfigError
 
