@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from quco.cooccur.articles import Articles
 from quco.cooccur.csr import intersect_counts, row_lookup
 from quco.cooccur.normalize import key_hash, normalize
 from quco.cooccur.phrase_index import Lookup, PhraseCounts
@@ -236,6 +237,12 @@ class Index:
             i, phrase = (ia, b) if ia >= 0 else (ib, a)
             return self.phrases.cooc_docs(phrase, self.doc_ids[self.doc_indptr[i]:self.doc_indptr[i + 1]])
         return self.phrases.cooc(a, b)
+
+    @cached_property
+    def articles(self) -> Articles | None:
+        """Which documents are titled with a phrase (:mod:`quco.cooccur.articles`), built on first use; None
+        without phrase arrays."""
+        return Articles(self.phrases) if self.phrases is not None else None
 
     def neighbor_ids(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """All (neighbour id, count) of entity id ``i``, ids ascending."""

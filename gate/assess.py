@@ -357,6 +357,28 @@ def _claim_steps(cfg: GateConfig):
                       noun_topics=cfg.claim_noun_topics, query_noun_share=cfg.claim_query_noun_share)
 
 
+def _articles(ix: Index, cfg: GateConfig):
+    """The index's article table when the article rules are on and can run (phrase arrays, document scope, a
+    corpus with titles), else None."""
+    if (cfg.article_support <= -1.0 and cfg.unseen_no_article_support <= -1.0) or cfg.scope != "document" \
+            or getattr(ix, "phrases", None) is None or not title_hashes(ix).shape[0]:
+        return None
+    return ix.articles
+
+
+def _article_support(articles, cfg: GateConfig, a: str, b: str, c: int, assoc: float, one_document):
+    """A question-answer pair's support after the article rules, and what the articles said: an article of one
+    that mentions the other lifts a seen pair to ``article_support``; an unseen pair where neither has an
+    article gets ``unseen_no_article_support``, never above ``one_document()`` (the support of one document
+    together), so that more co-occurrence still never raises the risk."""
+    has, linked = articles.link(a, b)
+    if c >= cfg.cooc_threshold and linked:
+        return max(assoc, cfg.article_support), "linked"
+    if c == 0 and not has:
+        return max(assoc, min(cfg.unseen_no_article_support, one_document())), "none"
+    return assoc, ("linked" if linked else "unlinked") if has else "none"
+
+
 def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: list[EntityHit],
                  claims: list[EntityHit]) -> tuple[list[PairCheck], list[tuple[str, str]], dict, dict]:
     """Look up every question-answer pair and every same-sentence answer-answer pair.
@@ -394,6 +416,7 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
                 counts[k] = ix.cooc(x.text, y.text, scope="document")
     anchor_keys = {e.key for e in anchors}
     n = ix.n_documents
+    articles = _articles(ix, cfg)
     pairs, keys = [], []
     for (x, y, kind), c, ia, ib in zip(cand.values(), counts, ids[0::2].tolist(), ids[1::2].tolist()):
         assoc, risk = pair_risk(c, x.freq, y.freq, n, cfg.association)
@@ -401,9 +424,13 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
             # second-order support, never above what one document together would give: risk stays monotone
             assoc = min(-1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib),
                         pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
-            risk = support_to_risk(assoc)
+        article = None
+        if articles is not None and kind == "question-answer" and x.freq > 0 and y.freq > 0:
+            assoc, article = _article_support(articles, cfg, x.text, y.text, c, assoc,
+                                              lambda: pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
+        risk = support_to_risk(assoc)
         pairs.append(PairCheck(x.text, y.text, int(c), c < cfg.cooc_threshold, kind, x.freq, y.freq,
-                               round(assoc, 4), round(risk, 4), y.sentence))
+                               round(assoc, 4), round(risk, 4), y.sentence, article))
         keys.append((x.key, y.key))
         if kind not in cfg.pair_kinds or x.freq == 0 or y.freq == 0:
             continue

@@ -67,6 +67,13 @@ class GateConfig:
     ``risk = (1 - w) * pair risk + w * (1 - passage support) / 2``, 0 for pair counts alone (0.6: chosen on
     the realqa dev files, TriviaQA 0.698 / 0.702 / 0.707 at 0.5 / 0.6 / 0.7, songs 0.825 / 0.825 / 0.821). ``pass_passage``:
     a passing answer also needs every value's passage support at least this high.
+    ``article_support``: a question-answer pair whose article of one (the document titled with it,
+    :mod:`quco.cooccur.articles`) mentions the other is supported at least this much (-1: off).
+    ``unseen_no_article_support``: a pair never seen together where neither side has an article is supported
+    this much (the corpus's silence about things it has no article on says little), capped, like the neighbour
+    support, at what one document together would give (-1, the default: off; at 0 it trades EntityQuestions
+    known+sparse 0.757 -> 0.743 for songs +0.006). Both need phrase arrays and a corpus with titles; measured on
+    the dev files (docs/eval.md, "Articles").
     """
 
     known_per_million: float = 0.05
@@ -101,6 +108,8 @@ class GateConfig:
     unknown_value_support: float | None = None
     passage_weight: float = 0.6
     pass_passage: float = 0.9
+    article_support: float = 0.4
+    unseen_no_article_support: float = -1.0
 
     def __post_init__(self) -> None:
         if self.association not in ASSOCIATIONS:

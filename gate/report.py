@@ -33,6 +33,7 @@ class PairCheck:
     npmi: float | None = None
     risk: float = 0.0
     sentence: int | None = None
+    article: str | None = None  # "linked" | "unlinked" | "none" (quco.cooccur.articles); None: not looked up
 
 
 @dataclass
