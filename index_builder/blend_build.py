@@ -36,6 +36,7 @@ from quco.cooccur.blendvec import (ALPHA, BRIDGE_MIN_COUNT, BRIDGE_MIN_PPMI, DIM
 from quco.cooccur.gazetteer import Gazetteer
 from quco.cooccur.normalize import token_hash_py
 from quco.errors import IndexCorruptError
+from quco.index_builder.memory import trim_heap
 
 BUCKETS = 1 << 20
 MAX_MIN_DF = 20  # words in fewer passages than min(MAX_MIN_DF, passages / 10,000), at least 2, are dropped
@@ -297,7 +298,9 @@ def compute_embeddings(index_root: Path | str, dim: int = DIM, n_documents: int 
     timing: dict[str, float] = {}
 
     t = time.perf_counter()
+    trim_heap()  # what the build's earlier steps freed
     e, w, df, n_pass, n_docs_seen = context_matrices(root, np.asarray(entity_hash))
+    trim_heap()  # the passages' texts and token batches, before the fit's large arrays
     timing["contexts"] = time.perf_counter() - t
     n_docs = n_documents if n_documents is not None else _n_documents(root, n_docs_seen)
 

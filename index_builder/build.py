@@ -28,6 +28,7 @@ from quco.cooccur.extract import DEFAULT_LABELS, extractor_class
 from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, sha256_file
 from quco.errors import BuildError, ConfigError
 from quco.index_builder.blend_build import compute_embeddings
+from quco.index_builder.memory import trim_heap
 from quco.index_builder.bm25_build import build_retrieval
 from quco.index_builder.buckets import reduce_partials
 from quco.index_builder.merge import merge_entities
@@ -318,6 +319,9 @@ def _build(cfg: BuildConfig, files: list[Path], out: Path, t0: float) -> dict[st
     if cfg.retrieval:
         retrieval_stats = build_retrieval(root, backends=list(cfg.retrieval), progress=cfg.progress)
     timing["retrieval"] = time.perf_counter() - t
+    if phrase_job is not None:  # the child's suffix sort now meets no other large step
+        trim_heap()
+        phrase_job.release()
 
     stats: dict[str, Any] = {k: sum(s[k] for s in shard_stats) for k in
                              ("documents", "tokens", "chars", "mentions", "pair_instances")}

@@ -27,6 +27,7 @@ from typing import Any
 from quco.cooccur.extract import Extractor, make_extractor
 from quco.cooccur.types import Document
 from quco.index_builder import readers
+from quco.index_builder.memory import trim_heap
 from quco.index_builder.shard import process_shard
 
 
@@ -100,7 +101,9 @@ def worker_extractor(spec: dict[str, Any]) -> Extractor:
 
 def count_docs(spec: dict[str, Any], sid: str, docs: list[Document], window: int, work: str) -> dict:
     """Count one shard whose documents were sent along (the local executor)."""
-    return process_shard(sid, docs, worker_extractor(spec), window, Path(work))
+    stats = process_shard(sid, docs, worker_extractor(spec), window, Path(work))
+    trim_heap()  # a worker's freed shard memory goes back before its next shard (see quco.index_builder.memory)
+    return stats
 
 
 def count_file(spec: dict[str, Any], opts: ReadOptions, task: FileTask, window: int, work: str
@@ -117,4 +120,5 @@ def count_file(spec: dict[str, Any], opts: ReadOptions, task: FileTask, window: 
             shards.append([sid, sum(d.n_chars for d in docs)])
         if k % task.stride == task.part and not (marks / sid).exists():
             process_shard(sid, docs, extractor, window, Path(work))
+            trim_heap()
     return {"shards": shards, "rejects": rejects}

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from quco.cooccur.normalize import tokenize
 from quco.cooccur.phrase_index import BLOCK_SHIFT, PHRASE_ARRAYS, SEP
 from quco.cooccur.types import Document
 from quco.errors import BuildError
+from quco.index_builder.memory import trim_heap
 from quco.index_builder.suffix_sort import SUFFIX_METHODS, TokenIds, _grow
 
 BATCH_CHARS = 4_000_000
@@ -220,22 +221,15 @@ def doc_blocks(doc_start: np.ndarray, n_tokens: int, shift: int) -> np.ndarray:
 
 
 
-def _trim_heap() -> None:
-    """Give the heap the batches freed back to the system (glibc), so that it does not add to the peak."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 # ---- the whole build ---------------------------------------------------------------------------------------------
 def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method: str = "numba",
                         heavy_min: int = HEAVY_MIN, set_min: int = SET_MIN, heavy_depth: int = HEAVY_DEPTH,
-                        batch_chars: int = BATCH_CHARS) -> dict[str, Any]:
+                        batch_chars: int = BATCH_CHARS, before_sort: Callable[[], None] | None = None
+                        ) -> dict[str, Any]:
     """Write the ``phrase_*`` arrays of ``docs`` into ``out_dir`` (each written to a temporary name, then renamed);
-    returns stats: tokens, vocabulary, documents, heavy intervals, and seconds per stage."""
+    returns stats: tokens, vocabulary, documents, heavy intervals, and seconds per stage. ``before_sort`` is
+    called between the tokenizing and the suffix sort (a build's child waits there for its turn: see
+    :class:`PhraseJob`)."""
     if method not in SUFFIX_METHODS:
         raise ValueError(f"unknown suffix-array method {method!r}; available: {', '.join(SUFFIX_METHODS)}")
     out = Path(out_dir)
@@ -243,10 +237,14 @@ def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method
     timing: dict[str, float] = {}
     t = time.perf_counter()
     tokens, vocab, doc_start = corpus_tokens(docs, batch_chars, spill=out / f"tokens.tmp{os.getpid()}")
-    _trim_heap()
+    trim_heap()
     if tokens.shape[0] == 0:
         tokens = np.zeros(1, dtype=np.uint32)  # one separator: every search finds nothing
     timing["tokenize"] = time.perf_counter() - t
+    if before_sort is not None:
+        t = time.perf_counter()
+        before_sort()
+        timing["wait"] = time.perf_counter() - t
     t = time.perf_counter()
     sa = SUFFIX_METHODS[method](tokens, int(vocab.shape[0]))
     timing["suffix_array"] = time.perf_counter() - t
@@ -287,9 +285,11 @@ def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method
 
 
 # ---- inside a build ------------------------------------------------------------------------------------------------
-def phrase_arrays_of_files(files: list[str], out_dir: str, read_args: dict[str, Any]) -> dict[str, Any]:
+def phrase_arrays_of_files(files: list[str], out_dir: str, read_args: dict[str, Any], go: str | None = None
+                           ) -> dict[str, Any]:
     """:func:`build_phrase_arrays` over corpus files, read like the build reads them (same documents, same order,
-    so document numbers equal the postings')."""
+    so document numbers equal the postings'). With ``go`` (a path), the suffix sort waits until that file
+    exists."""
     from quco.index_builder import readers
 
     def docs() -> Iterator[Document]:
@@ -298,13 +298,17 @@ def phrase_arrays_of_files(files: list[str], out_dir: str, read_args: dict[str, 
                                               text_field=read_args.get("text_field", "text"),
                                               on_bad_record=read_args.get("on_bad_record", "error"))
 
+    def wait() -> None:
+        while not Path(go).exists():
+            time.sleep(0.05)
+
     t = time.perf_counter()
-    stats = build_phrase_arrays(docs(), out_dir)
+    stats = build_phrase_arrays(docs(), out_dir, before_sort=wait if go else None)
     stats["seconds"] = time.perf_counter() - t
     return stats
 
 
-def _child(files: list[str], out_dir: str, read_args: dict[str, Any], parent: int) -> None:
+def _child(files: list[str], out_dir: str, read_args: dict[str, Any], parent: int, go: str | None) -> None:
     try:
         import ctypes
 
@@ -315,7 +319,7 @@ def _child(files: list[str], out_dir: str, read_args: dict[str, Any], parent: in
         os._exit(1)
     import json
 
-    stats = phrase_arrays_of_files(files, out_dir, read_args)
+    stats = phrase_arrays_of_files(files, out_dir, read_args, go)
     tmp = Path(out_dir) / "stats.json.tmp"
     tmp.write_text(json.dumps(stats))
     os.replace(tmp, Path(out_dir) / "stats.json")
@@ -326,7 +330,12 @@ _RUNNING: set["PhraseJob"] = set()
 
 class PhraseJob:
     """The phrase arrays of a build, made in a child interpreter while the build does its other stages
-    (``background``), or in-process when :meth:`finish` is called."""
+    (``background``), or in-process when :meth:`finish` is called.
+
+    The child reads and tokenizes the corpus at once (beside harvest and count), then waits for :meth:`release`
+    (or :meth:`finish`) before its suffix sort, the step that holds the most memory (~1.8 GiB on wiki2015 +
+    wiki_extra): run beside the count's workers it took the build tree to 4.0-4.3 GiB, run after the retrieval
+    step its peak meets no other large one (bench/README.md, "Inside the default build")."""
 
     def __init__(self, files: list[str], work_dir: Path, read_args: dict[str, Any], background: bool):
         self.files, self.work, self.read_args = [str(f) for f in files], Path(work_dir), dict(read_args)
@@ -342,17 +351,23 @@ class PhraseJob:
             import sys
 
             spec = json.dumps({"files": self.files, "out": str(self.work), "read_args": self.read_args,
-                               "parent": os.getpid()})
+                               "parent": os.getpid(), "go": str(self.work / "go")})
             with open(self.work / "stderr.txt", "wb") as err:
                 self.proc = subprocess.Popen(
                     [sys.executable, "-c", "from quco.index_builder.suffix_build import child_main; child_main()",
                      spec], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
             _RUNNING.add(self)
 
+    def release(self) -> None:
+        """Let the child go on to its suffix sort."""
+        if self.proc is not None:
+            (self.work / "go").touch()
+
     def finish(self, arrays_dir: Path) -> dict[str, Any]:
         """Wait for (or make) the arrays, move them into ``arrays_dir``; returns their stats."""
         import json
 
+        self.release()
         if self.proc is not None:
             code, self.proc = self.proc.wait(), None
             _RUNNING.discard(self)
@@ -397,4 +412,4 @@ def child_main() -> None:
     import sys
 
     spec = json.loads(sys.argv[1])
-    _child(spec["files"], spec["out"], spec["read_args"], int(spec["parent"]))
+    _child(spec["files"], spec["out"], spec["read_args"], int(spec["parent"]), spec.get("go"))

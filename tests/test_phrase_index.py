@@ -321,3 +321,30 @@ def test_phrase_job_in_a_child_process_equals_in_process(tmp_path):
         assert np.array_equal(np.load(f), np.load(tmp_path / "child" / f.name)), f.name
     with pytest.raises(BuildError, match="no such file"):
         PhraseJob([str(tmp_path / "missing.txt")], tmp_path / "w3", args, background=True).finish(tmp_path / "here")
+
+
+def test_phrase_child_sorts_only_when_released(tmp_path):
+    import time
+
+    from quco.index_builder.suffix_build import PhraseJob
+
+    corpus = [str(Path(__file__).parent / "data" / "six_articles.txt")]
+    job = PhraseJob(corpus, tmp_path / "work", {"format": "auto"}, background=True)
+    try:
+        deadline, seen = time.monotonic() + 60, False
+        while time.monotonic() < deadline:  # the child tokenizes into a spill file, removed when it is done
+            spill = list((tmp_path / "work").glob("tokens.tmp*"))
+            seen = seen or bool(spill)
+            if seen and not spill:
+                break
+            time.sleep(0.002)
+        assert seen
+        time.sleep(0.5)
+        assert job.proc.poll() is None and not list((tmp_path / "work").glob("phrase_sa*"))  # ...and waits
+        job.release()
+        assert job.proc.wait(timeout=60) == 0
+        (tmp_path / "arrays").mkdir()
+        stats = job.finish(tmp_path / "arrays")
+        assert stats["documents"] == 6 and stats["timing"]["wait"] >= 0.5
+    finally:
+        job.close()
