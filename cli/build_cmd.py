@@ -69,9 +69,13 @@ def build_command(inputs, out, fmt, window, text_field, workers, executor, addre
                   no_retrieval, no_blend, no_phrase_counts, quiet, as_json) -> None:
     """Build an entity co-occurrence index from corpus files (WikiExtractor, JSONL[.gz|.zst], Parquet, text).
 
+    A directory is read recursively; hidden files and the documentation or code beside the shards (README,
+    LICENSE, *.md, *.py, *.yaml, ...) are left out and named on stderr. A file named here is always read.
+
     \b
     Example:
       quco build wiki_AA.txt.zst wiki_AB.txt.zst --out wiki.idx --workers 2
+      quco build ../shared/data/wiki2015/ --out wiki.idx --workers 2
     """
     from quco.index_builder.build import BuildConfig, build
 

@@ -95,22 +95,25 @@ def _expand_inputs(inputs: Sequence[str], say=None) -> list[Path]:
     """The corpus files of the inputs: a file as named, a directory's files (recursively, hidden ones and
     documentation or code beside the shards left out, each left-out file named through ``say``)."""
     files: list[Path] = []
+    left: list[tuple[str, list[Path]]] = []
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
-            left = [q for q in found if _not_corpus(q)]
-            if left and say is not None:
-                say(f"quco build: not reading {len(left)} file(s) of {raw} that are not corpus text "
-                    f"({', '.join(q.name for q in left[:5])}{', ...' if len(left) > 5 else ''}); "
-                    "name a file to read it")
+            if any(_not_corpus(q) for q in found):
+                left.append((raw, [q for q in found if _not_corpus(q)]))
             files.extend(q for q in found if not _not_corpus(q))
         elif p.is_file():
             files.append(p)
         else:
             raise ConfigError(f"input not found: {raw}")
+    notes = [f"{len(qs)} file(s) of {raw} that are not corpus text ({', '.join(q.name for q in qs[:5])}"
+             f"{', ...' if len(qs) > 5 else ''})" for raw, qs in left]
     if not files:
-        raise ConfigError("no input files (a directory's documentation and code are not read as corpus text)")
+        raise ConfigError("no input files" + (f": not reading {'; '.join(notes)}; name a file to read it"
+                                              if notes else ""))
+    if notes and say is not None:
+        say(f"quco build: not reading {'; '.join(notes)}; name a file to read it")
     return files
 
 

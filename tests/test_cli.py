@@ -537,7 +537,7 @@ def test_build_of_a_folder_without_corpus_files_is_refused(tmp_path, names):
     assert_one_line_error(r.stderr, "no corpus documents", "1 records rejected")
     plain = tmp_path / "no_names"
     plain.mkdir()
-    (plain / "readme").write_text("hello there\n")
+    (plain / "notes").write_text("hello there\n")
     r = run("build", str(plain), "--out", str(tmp_path / "idx2"), *fast_build_args(names))
     assert r.exit_code == 2 and not (tmp_path / "idx2").exists()
     assert_one_line_error(r.stderr, "no entities found")
