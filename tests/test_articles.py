@@ -135,3 +135,5 @@ def test_a_linked_pair_is_supported_and_reported(song_index, support):
     assert on.risk <= off.risk
     p_other = next(p for p in other.pairs if p.b == "Jon Vale")  # both in "Songs of 1999", neither article names
     assert p_other.cooccurrence >= 1 and p_other.article == "unlinked" and p_other.npmi < support
+    assert "the article of one mentions the other" in on.render_text(color=False)
+    assert "no article of either mentions the other" in other.render_text(color=False)
