@@ -130,7 +130,8 @@ class RiskReport:
         for p in self.pairs:
             flag = "UNSEEN" if p.unseen else "seen"
             article = {"linked": "; the article of one mentions the other",
-                       "unlinked": "; no article of either mentions the other"}.get(p.article or "", "")
+                       "unlinked": "; no article of either mentions the other"}.get(p.article or "", "") \
+                if not p.unseen else ""  # never together at all: nothing to add
             lines.append(f"  pair {p.a!r} + {p.b!r}: {p.cooccurrence} documents ({flag}, risk {p.risk:.2f}{article})")
         for value, sup in self.passage_support.items():
             lines.append(f"  passage support {value!r}: {sup:.3f} (best passage for the question with it / best)")
