@@ -74,6 +74,7 @@ def configs() -> dict[str, dict]:
         "  default, lists: first item only": dict(claim_lists=False),
         "  default, no common-noun topics": dict(claim_noun_topics=False),
         "  default, coverage of the best topic": dict(coverage_of="best"),
+        "  default, a longer answer its weakest claim (aggregate auto-min)": dict(aggregate="auto-min"),
         "  default, aggregate min": dict(aggregate="min"),
         "  default, aggregate max": dict(aggregate="max"),
         "  default, aggregate mean": dict(aggregate="mean"),

@@ -228,7 +228,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         reasons.append("the question names no entity: the corpus cannot check it")
     checked = [k for k in support if support[k] is not None]
     # A short answer is one claim and its entities parts of one name: its best-supported part speaks for it. In
-    # a longer answer each entity is a claim of its own: the weakest decides.
+    # a longer answer each entity is a claim of its own (the risk: their mean, see _aggregate; the gate: each).
     one_claim = (answer is not None and len(answer.split()) <= 2 * cfg.answer_as_entity_words
                  and len(tokenize_py(answer)) <= cfg.answer_as_entity_words)
     if use_claims and found.is_list:  # "Warsaw and Ulm": every item is a claim of its own
@@ -259,8 +259,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
                    default=cfg.no_evidence_risk)
         stage = "pre" if q_ents else "none"
     else:
-        agg = {"auto": max if one_claim else min, "min": min, "max": max,
-               "mean": lambda xs: sum(xs) / len(xs)}[cfg.aggregate]
+        agg = _aggregate(cfg.aggregate, one_claim)
         risk = support_to_risk(agg([support[k] for k in checked])) if checked else cfg.no_evidence_risk
         stage = "post"
         if mode == "factual" and passage_weight > 0 and claims and coverage != "unknown":
@@ -268,8 +267,8 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
             passages = passage_support(ix, question, [e.text for e in claims])
             passage_values = {k: round(v, 4) for k, v in passages.items()}
             if passages:
-                low = agg(list(passages.values()))
-                risk = (1 - passage_weight) * risk + passage_weight * (1 - low) / 2
+                risk = (1 - passage_weight) * risk + passage_weight * (1 - agg(list(passages.values()))) / 2
+                low = (max if one_claim else min)(passages.values())  # the bar: every claim's support
                 if low < cfg.pass_passage:  # the claims below the bar fail (a one-claim answer: all its parts)
                     below = [e for e in claims if one_claim or passages.get(e.text, 1.0) < cfg.pass_passage]
                     unstated = below[0].text
@@ -355,6 +354,20 @@ def _claim_steps(cfg: GateConfig):
     return ClaimSteps(question_form=cfg.claim_form, generic_filter=cfg.claim_generic, answer_span=cfg.claim_span,
                       hedges=cfg.claim_hedges, lists=cfg.claim_lists, generic_share=cfg.generic_share,
                       noun_topics=cfg.claim_noun_topics, query_noun_share=cfg.claim_query_noun_share)
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _aggregate(name: str, one_claim: bool):
+    """How the claims' supports make the answer's (``GateConfig.aggregate``). A short answer is one claim, its
+    entities parts of one name: its best-supported part speaks for it. A longer answer makes several claims:
+    ``auto`` averages them, ``auto-min`` takes the weakest (the rule before 3 Dec 2026: a single wrongly extracted
+    value then decides the whole answer; docs/eval.md has both)."""
+    if name in ("auto", "auto-min"):
+        return max if one_claim else (_mean if name == "auto" else min)
+    return {"min": min, "max": max, "mean": _mean}[name]
 
 
 def _articles(ix: Index, cfg: GateConfig):

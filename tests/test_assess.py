@@ -114,10 +114,13 @@ def test_answer_with_nothing_to_check_is_not_passed(ix):
     assert any("nothing in the answer" in r for r in rep.reasons)
 
 
-def test_long_answer_is_as_strong_as_its_weakest_claim_a_short_one_as_its_best_part(ix):
-    long = assess(EINSTEIN_Q, "He was born in Ulm and then he moved to Poland for many years.", index=ix,
-                  retrieve=False)
-    assert long.decision == "retrieve" and long.risk == 1.0
+def test_long_answer_risk_is_its_claims_mean_its_gate_every_claim_a_short_one_its_best_part(ix):
+    text = "He was born in Ulm and then he moved to Poland for many years."
+    long = assess(EINSTEIN_Q, text, index=ix, retrieve=False)
+    weakest = assess(EINSTEIN_Q, text, index=ix, retrieve=False, aggregate="auto-min")
+    ulm = assess(EINSTEIN_Q, "He was born in Ulm.", index=ix, retrieve=False)
+    assert long.decision == weakest.decision == "retrieve"  # the gate holds every claim to its bar
+    assert weakest.risk == 1.0 and ulm.risk < long.risk < weakest.risk
     short = assess(EINSTEIN_Q, "Ulm, Poland", index=ix, retrieve=False)
     assert short.decision == "pass" and short.risk < 0.5
     assert {p.b for p in short.pairs if p.kind == "question-answer"} == {"Ulm", "Poland"}

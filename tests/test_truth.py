@@ -197,7 +197,7 @@ def _options():
         for neighbour_weight in (0.0, 0.5, 1.0):
             for scope in ("document", "window"):
                 yield dict(association=association, neighbour_weight=neighbour_weight, scope=scope)
-    for aggregate in ("auto", "min", "max", "mean"):
+    for aggregate in ("auto", "auto-min", "min", "max", "mean"):
         for claims in (True, False):
             yield dict(aggregate=aggregate, claims=claims, neighbour_weight=0.5)
     for passage_weight in (0.0, 0.5, 1.0):
