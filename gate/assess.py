@@ -9,7 +9,8 @@ knows little about what the corpus barely mentions: in factual mode the decision
 the attested question entities (the *anchors*); with ``pair_kinds`` including ``answer-answer`` the entities of
 one answer sentence are also paired with each other. A pair's support is its association (NPMI by default, -1 for
 a pair never seen together); an answer entity's support is its best anchor's; the answer's support is its
-weakest entity's. ``risk = (1 - support) / 2`` is in [0, 1] and never rises with more co-occurrence. An answer
+best part's when it is one short claim, else the mean of its claims' (``GateConfig.aggregate``).
+``risk = (1 - support) / 2`` is in [0, 1] and never rises with more co-occurrence. An answer
 with nothing the corpus can check (no entity, only entities the corpus never mentions, or an unknown question)
 gets ``no_evidence_risk``: the corpus can say nothing either way. A question that names no entity is
 uncheckable in the same way: coverage ``unknown``, risk ``no_evidence_risk``, and in factual mode ``retrieve``
