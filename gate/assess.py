@@ -374,23 +374,31 @@ def _aggregate(name: str, one_claim: bool):
 def _articles(ix: Index, cfg: GateConfig):
     """The index's article table when the article rules are on and can run (phrase arrays, document scope, a
     corpus with titles), else None."""
-    if (cfg.article_support <= -1.0 and cfg.unseen_no_article_support <= -1.0) or cfg.scope != "document" \
+    if (cfg.article_support <= -1.0 and cfg.unseen_no_article_support <= -1.0 and cfg.unlinked_penalty <= 0.0) \
+            or cfg.scope != "document" \
             or getattr(ix, "phrases", None) is None or not title_hashes(ix).shape[0]:
         return None
     return ix.articles
 
 
 def _article_support(articles, cfg: GateConfig, a: str, b: str, c: int, assoc: float, one_document):
-    """A question-answer pair's support after the article rules, and what the articles said: an article of one
-    that mentions the other lifts a seen pair to ``article_support``; an unseen pair where neither has an
+    """A question-answer pair's support after the article rules, its support for the gate, and what the articles
+    said. An article of one that mentions the other lifts a seen pair to ``article_support``. A pair seen together
+    only where neither one's article mentions the other (one of them has an article) loses ``unlinked_penalty``
+    in the risk, not in the gate: it met in a list or a passing mention. An unseen pair where neither has an
     article gets ``unseen_no_article_support``, never above ``one_document()`` (the support of one document
-    together), so that more co-occurrence still never raises the risk."""
+    together). More co-occurrence still never raises the risk: an unlinked pair stays at or above an unseen one's
+    -1, and a link only adds."""
     has, linked = articles.link(a, b)
     if c >= cfg.cooc_threshold and linked:
-        return max(assoc, cfg.article_support), "linked"
+        lifted = max(assoc, cfg.article_support)
+        return lifted, lifted, "linked"
     if c == 0 and not has:
-        return max(assoc, min(cfg.unseen_no_article_support, one_document())), "none"
-    return assoc, ("linked" if linked else "unlinked") if has else "none"
+        lifted = max(assoc, min(cfg.unseen_no_article_support, one_document()))
+        return lifted, lifted, "none"
+    if c >= cfg.cooc_threshold and has:
+        return max(-1.0, assoc - cfg.unlinked_penalty), assoc, "unlinked"
+    return assoc, assoc, ("linked" if linked else "unlinked") if has else "none"
 
 
 def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: list[EntityHit],
@@ -438,10 +446,10 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
             # second-order support, never above what one document together would give: risk stays monotone
             assoc = min(-1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib),
                         pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
-        article = None
+        article, gate_assoc = None, assoc
         if articles is not None and kind == "question-answer" and x.freq > 0 and y.freq > 0:
-            assoc, article = _article_support(articles, cfg, x.text, y.text, c, assoc,
-                                              lambda: pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
+            assoc, gate_assoc, article = _article_support(articles, cfg, x.text, y.text, c, assoc,
+                                                          lambda: pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
         risk = support_to_risk(assoc)
         pairs.append(PairCheck(x.text, y.text, int(c), c < cfg.cooc_threshold, kind, x.freq, y.freq,
                                round(assoc, 4), round(risk, 4), y.sentence, article))
@@ -450,7 +458,7 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
             continue
         if kind == "question-answer" and x.key not in anchor_keys:
             continue
-        good = c >= cfg.cooc_threshold and (assoc >= cfg.pass_support
+        good = c >= cfg.cooc_threshold and (gate_assoc >= cfg.pass_support
                                             or c >= cfg.pass_conditional * min(x.freq, y.freq))
         for e in ((y,) if kind == "question-answer" else (x, y)):
             prev = support[e.key]

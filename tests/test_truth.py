@@ -6,6 +6,7 @@ Albert Einstein with Ulm and never with Warsaw; "Zorblax Quintavius" occurs nowh
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 
@@ -203,6 +204,10 @@ def _options():
     for passage_weight in (0.0, 0.5, 1.0):
         for pass_passage in (0.0, 0.9):
             yield dict(passage_weight=passage_weight, pass_passage=pass_passage, neighbour_weight=0.5)
+    for article_support, unlinked_penalty, unseen_no_article_support in ((-1.0, 0.0, -1.0), (0.4, 0.4, -1.0),
+                                                                         (0.9, 1.0, 0.0)):
+        yield dict(article_support=article_support, unlinked_penalty=unlinked_penalty,
+                   unseen_no_article_support=unseen_no_article_support)
     yield dict(pair_kinds=("question-answer", "answer-answer"), neighbour_weight=0.5)
     yield dict(coverage_of="best", known_needs_title=False, neighbour_weight=1.0)
 
@@ -263,3 +268,46 @@ def test_wrap_takes_the_subject_hint_per_request(index):
     assert hinted.report.coverage != "unknown"
     assert any(e.text == "Marie Curie" for e in hinted.report.entities)
     assert any(p.cooccurrence > 0 for p in hinted.report.pairs)
+
+
+def _titled_corpus(k: int) -> str:
+    """Like :func:`_mono_corpus`, but with titles: document 0 is Ada Lovelace's article, document 12 Charles
+    Babbage's. Together in k documents (12-k .. 11); with k >= 1 the Babbage documents 12-k .. 11 overlap Ada's,
+    and from k = 12 on Ada's article (document 0) mentions Babbage: the pair goes unseen -> unlinked -> linked."""
+    docs = []
+    for d in range(100):
+        names = []
+        if d < 12:
+            names.append("Ada Lovelace")
+        if 12 - k <= d < 24 - k or (d == 12):
+            names.append("Charles Babbage")
+        title = {0: "Ada Lovelace", 12: "Charles Babbage"}.get(d, f"Page {d}")
+        docs.append(json.dumps({"id": f"d{d}", "title": title, "text": " ".join(names) + " " + FILL}) + "\n")
+    return "".join(docs)
+
+
+def test_the_article_rules_keep_the_risk_monotone(tmp_path_factory):
+    """As the joint count grows (0, 1, 11, 12), the pair goes from unseen to unlinked to linked; under every
+    setting of the article rules the risk never rises, and the rules did run (the reports say so)."""
+    from quco.cooccur.index import Index
+    from quco.index_builder.build import build_index
+
+    root = tmp_path_factory.mktemp("titled")
+    names = root / "names.txt"
+    names.write_text("\n".join(MONO_NAMES) + "\n")
+    ixs = []
+    for k in (0, 1, 11, 12):
+        corpus = root / f"t{k}.jsonl"
+        corpus.write_text(_titled_corpus(k))
+        build_index([str(corpus)], str(root / f"t{k}.idx"), extractor="gazetteer", entities=str(names),
+                    harvest_sample=0, workers=1, progress=False, blend=False)
+        ixs.append(Index(root / f"t{k}.idx"))
+    assert [ix.cooc("Ada Lovelace", "Charles Babbage", scope="document") for ix in ixs] == [0, 1, 11, 12]
+    q, a = "Who worked with Ada Lovelace?", "Charles Babbage."
+    for (support, penalty, silent), weight in itertools.product(((0.4, 0.4, -1.0), (0.9, 1.0, 0.0), (-1.0, 2.0, 0.5)),
+                                                                (0.0, 0.6)):
+        reports = [assess(q, a, index=ix, retrieve=False, article_support=support, unlinked_penalty=penalty,
+                          unseen_no_article_support=silent, passage_weight=weight) for ix in ixs]
+        assert [r.pairs[0].article for r in reports] == ["unlinked", "unlinked", "unlinked", "linked"]
+        risks = [r.risk for r in reports]
+        assert all(x >= y - 1e-9 for x, y in zip(risks, risks[1:])), (support, penalty, silent, risks)
