@@ -1,7 +1,8 @@
 """Pair signals measured beside the shipped risk on real answers, and not adopted (issue #13, docs/eval.md).
 
 ``python bench/probe_pair_features.py --index wikix.idx`` runs ``assess`` with the shipped defaults on the targeted
-realqa dev files (factual mode, no retrieval, hint-free: only question and answer are read) and, on the rows the
+realqa dev files (factual mode, no retrieval, hint-free: only question and answer are read; ``--set FIELD=VALUE``
+changes a ``GateConfig`` field, as for ``quco eval``) and, on the rows the
 corpus can check, measures what else the index could add:
 
 - **groups**: answers by label, by whether a question-answer pair was seen in one document, in one paragraph (the
@@ -100,12 +101,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", required=True)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--set", dest="settings", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a GateConfig field for the reports (as quco eval --set)")
     args = ap.parse_args()
     from probe_passage_features import Probe
 
     from quco import Index
     from quco.evaluation.metrics import auroc
     from quco.gate.assess import assess
+    from quco.gate.config import config_from_settings
+
+    config = config_from_settings(args.settings)
 
     ix = Index(args.index)
     para, probe = Paragraphs(ix), Probe(args.index)
@@ -113,7 +119,7 @@ def main() -> None:
     for f in FILES:
         rows, ys, folds, qa_support = [], [], [], []
         for r in [json.loads(line) for line in open(REALQA / f"{f}.jsonl")][:args.limit]:
-            rep = assess(r["question"], r["answer"], index=ix, mode="factual", retrieve=False)
+            rep = assess(r["question"], r["answer"], index=ix, mode="factual", retrieve=False, config=config)
             if rep.coverage not in ("known", "sparse"):
                 continue
             row = _row(rep, para)
