@@ -23,13 +23,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from quco.cooccur.normalize import ARTICLES, combine, key_hash_of_key, key_tokens
+from quco.cooccur.normalize import ARTICLES, FNV_OFFSET, FNV_PRIME, combine, key_hash
 
 EXTRA = 3  # title tokens allowed after the phrase
 MAX_TITLE = 16  # a longer first segment is a paragraph: the corpus has no titles there
-
-_OFF = np.uint64(combine([]))
-_PRIME = np.uint64(0x100000001B3)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -52,9 +49,9 @@ def _title_rows(tokens, doc_start, vocab, articles, extra, max_title):
                 if tokens[s] == a:
                     s += 1
                     break
-        h = _OFF
+        h = FNV_OFFSET
         for j in range(s, e):
-            h = (h ^ vocab[tokens[j] - 1]) * _PRIME
+            h = (h ^ vocab[tokens[j] - 1]) * FNV_PRIME
             if j + 1 >= e - extra:
                 hashes[k] = h
                 docs[k] = d
@@ -97,10 +94,10 @@ class Articles:
 
     def docs_titled(self, phrase: str) -> np.ndarray:
         """The documents (ascending, int64) whose title is ``phrase``, possibly followed by up to EXTRA tokens."""
-        key = " ".join(key_tokens(phrase))
-        if not key:
+        h = key_hash(phrase)
+        if h == int(FNV_OFFSET):  # no token: the hash of the empty key
             return np.empty(0, np.int64)
-        h = np.uint64(key_hash_of_key(key))
+        h = np.uint64(h)
         lo, hi = np.searchsorted(self.hashes, h, "left"), np.searchsorted(self.hashes, h, "right")
         return np.unique(self.docs[lo:hi])
 

@@ -28,9 +28,9 @@ from quco.cooccur.extract import DEFAULT_LABELS, extractor_class
 from quco.cooccur.store import MANIFEST, SCHEMA_VERSION, artifact_files, manifest_checksum, sha256_file
 from quco.errors import BuildError, ConfigError
 from quco.index_builder.blend_build import compute_embeddings
-from quco.index_builder.memory import trim_heap
 from quco.index_builder.bm25_build import build_retrieval
 from quco.index_builder.buckets import reduce_partials
+from quco.index_builder.memory import trim_heap
 from quco.index_builder.merge import merge_entities
 from quco.index_builder.executors import Executor, Progress, completed_shards, make_executor, run_count
 from quco.index_builder.shard import PARTIAL_FORMAT, atomic_write_bytes
@@ -99,10 +99,12 @@ def _expand_inputs(inputs: Sequence[str], say=None) -> list[Path]:
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
-            if any(_not_corpus(q) for q in found):
-                left.append((raw, [q for q in found if _not_corpus(q)]))
-            files.extend(q for q in found if not _not_corpus(q))
+            kept, skipped = [], []
+            for q in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
+                (skipped if _not_corpus(q) else kept).append(q)
+            if skipped:
+                left.append((raw, skipped))
+            files.extend(kept)
         elif p.is_file():
             files.append(p)
         else:
