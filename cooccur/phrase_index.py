@@ -238,6 +238,19 @@ class PhraseCounts:
         K.mark_range(self.sa, h.lo, h.hi, self.doc_start, self.doc_block, BLOCK_SHIFT, mark, s)
         return int(K.take_docs(docs, mark, s, s + 1))
 
+    def together(self, a: str | list[str], b: str | list[str], cap: int = 5_000) -> bool | None:
+        """Whether ``a`` and ``b`` occur in one paragraph (one segment between two ``SEP``; a title is a segment
+        of its own). ``None`` when the rarer of the two occurs more than ``cap`` times: the scan reads each of
+        its paragraphs (measured on wiki2015 + wiki_extra: 0.1 ms for 200 occurrences, ~2 ms at the cap)."""
+        ha, hb = self.hits(a), self.hits(b)
+        if ha.hi <= ha.lo or hb.hi <= hb.lo:
+            return False
+        scan, other = (ha, b) if ha.occurrences <= hb.occurrences else (hb, a)
+        if scan.occurrences > cap:
+            return None
+        ids = self.token_ids(key_tokens(other) if isinstance(other, str) else list(other))
+        return bool(K.paragraph_with(self.tokens, self.sa, scan.lo, scan.hi, ids))
+
     def __repr__(self) -> str:
         return (f"PhraseCounts(tokens={self.sa.shape[0]}, vocab={self.vocab.shape[0]}, "
                 f"documents={self.n_documents}, heavy={self.heavy_lo.shape[0]})")

@@ -217,3 +217,52 @@ def docs_in_bits(docs, bits):
         if (bits[d >> 6] >> np.uint64(d & 63)) & np.uint64(1):
             c += 1
     return c
+
+
+@nb.njit(cache=True, nogil=True)
+def _find_in(tokens, lo, hi, q):
+    """Whether the phrase ``q`` starts at some position of ``tokens[lo:hi]`` and ends inside it."""
+    m = q.shape[0]
+    for p in range(lo, hi - m + 1):
+        k = 0
+        while k < m and tokens[p + k] == q[k]:
+            k += 1
+        if k == m:
+            return True
+    return False
+
+
+@nb.njit(cache=True, nogil=True)
+def paragraph_with(tokens, sa, lo, hi, q):
+    """Whether some occurrence ``sa[lo:hi]`` shares its segment (the tokens between two ``SEP``) with an
+    occurrence of the phrase ``q``. Each segment is scanned once: occurrences are visited in position order by
+    the caller (``sa`` slices are in suffix order, so ``lo:hi`` is copied and sorted first)."""
+    pos = np.sort(sa[lo:hi].astype(np.int64))
+    n = tokens.shape[0]
+    done = np.int64(-1)  # the end of the last segment scanned
+    for i in range(pos.shape[0]):
+        p = pos[i]
+        if p < done:
+            continue
+        a = p
+        while a > 0 and tokens[a - 1] != 0:
+            a -= 1
+        b = p
+        while b < n and tokens[b] != 0:
+            b += 1
+        if _find_in(tokens, a, b, q):
+            return True
+        done = b
+    return False
+
+
+def paragraph_with_py(tokens, positions, q) -> bool:
+    """Reference: whether a segment holding one of ``positions`` also holds the phrase ``q``."""
+    toks = [int(t) for t in tokens]
+    seg, k = [], 0
+    for t in toks:  # the segment number of every position
+        seg.append(k)
+        k += t == 0
+    q = [int(x) for x in q]
+    mine = {seg[p] for p in positions}
+    return any(seg[p] in mine and seg[p + len(q) - 1] == seg[p] for p in occurrences_py(toks, q))

@@ -211,7 +211,13 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     decisive = [subject_hit] if subject_hit is not None else q_ents
     coverage = _question_coverage(ix, cfg, decisive, known)
     anchors = [e for e in q_ents if e.freq > 0]
-    pairs, pair_keys, support, passed = _check_pairs(ix, cfg, anchors, q_ents, claims)
+    # A short answer is one claim and its entities parts of one name: its best-supported part speaks for it. In
+    # a longer answer each entity is a claim of its own (the risk: their mean, see _aggregate; the gate: each).
+    one_claim = (answer is not None and len(answer.split()) <= 2 * cfg.answer_as_entity_words
+                 and len(tokenize_py(answer)) <= cfg.answer_as_entity_words)
+    if use_claims and found.is_list:  # "Warsaw and Ulm": every item is a claim of its own
+        one_claim = False
+    pairs, pair_keys, support, passed = _check_pairs(ix, cfg, anchors, q_ents, claims, one_claim)
     if use_claims and cfg.unknown_value_support is not None and anchors:
         for e in claims:
             if e.freq == 0 and support[e.key] is None:
@@ -228,12 +234,6 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     if not decisive:  # nothing to look up: uncheckable, which is coverage unknown (risk no_evidence_risk)
         reasons.append("the question names no entity: the corpus cannot check it")
     checked = [k for k in support if support[k] is not None]
-    # A short answer is one claim and its entities parts of one name: its best-supported part speaks for it. In
-    # a longer answer each entity is a claim of its own (the risk: their mean, see _aggregate; the gate: each).
-    one_claim = (answer is not None and len(answer.split()) <= 2 * cfg.answer_as_entity_words
-                 and len(tokenize_py(answer)) <= cfg.answer_as_entity_words)
-    if use_claims and found.is_list:  # "Warsaw and Ulm": every item is a claim of its own
-        one_claim = False
     if one_claim:
         failing = [] if any(passed[k] for k in checked) else list(claims)
     elif use_claims and found.is_list:  # each item must have been seen with a question entity (QuCo's rule)
@@ -381,11 +381,15 @@ def _articles(ix: Index, cfg: GateConfig):
     return ix.articles
 
 
-def _article_support(articles, cfg: GateConfig, a: str, b: str, c: int, assoc: float, one_document):
+def _article_support(articles, cfg: GateConfig, a: str, b: str, c: int, assoc: float, one_document,
+                     together, unseen: float = -1.0):
     """A question-answer pair's support after the article rules, its support for the gate, and what the articles
     said. An article of one that mentions the other lifts a seen pair to ``article_support``. A pair seen together
     only where neither one's article mentions the other (one of them has an article) loses ``unlinked_penalty``
-    in the risk, not in the gate: it met in a list or a passing mention. An unseen pair where neither has an
+    in the risk, not in the gate: it met in a list or a passing mention; when it never met inside one paragraph
+    either (``together(a, b)`` is False: the names only share a long document, as a discography's entries do) it
+    loses ``apart_penalty`` instead, never below ``unseen`` (what the pair would get never seen together). An
+    unseen pair where neither has an
     article gets ``unseen_no_article_support``, never above ``one_document()`` (the support of one document
     together). More co-occurrence still never raises the risk: an unlinked pair stays at or above an unseen one's
     -1, and a link only adds."""
@@ -397,12 +401,14 @@ def _article_support(articles, cfg: GateConfig, a: str, b: str, c: int, assoc: f
         lifted = max(assoc, min(cfg.unseen_no_article_support, one_document()))
         return lifted, lifted, "none"
     if c >= cfg.cooc_threshold and has:
+        if cfg.apart_penalty > cfg.unlinked_penalty and together is not None and together(a, b) is False:
+            return max(unseen, min(assoc, assoc - cfg.apart_penalty)), assoc, "apart"
         return max(-1.0, assoc - cfg.unlinked_penalty), assoc, "unlinked"
     return assoc, assoc, ("linked" if linked else "unlinked") if has else "none"
 
 
 def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: list[EntityHit],
-                 claims: list[EntityHit]) -> tuple[list[PairCheck], list[tuple[str, str]], dict, dict]:
+                 claims: list[EntityHit], one_claim: bool = True) -> tuple[list[PairCheck], list[tuple[str, str]], dict, dict]:
     """Look up every question-answer pair and every same-sentence answer-answer pair.
 
     Returns the pair checks, their (key, key), and for each claim (answer entity) its support, the best
@@ -439,17 +445,23 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
     anchor_keys = {e.key for e in anchors}
     n = ix.n_documents
     articles = _articles(ix, cfg)
+    # the paragraph check of the apart rule (``apart_short_only``: for one-claim answers only)
+    together = ix.phrases.together if one_claim or not cfg.apart_short_only else None
     pairs, keys = [], []
     for (x, y, kind), c, ia, ib in zip(cand.values(), counts, ids[0::2].tolist(), ids[1::2].tolist()):
         assoc, risk = pair_risk(c, x.freq, y.freq, n, cfg.association)
-        if c == 0 and cfg.neighbour_weight and x.freq > 0 and y.freq > 0:
+        unseen = -1.0
+        if cfg.neighbour_weight and x.freq > 0 and y.freq > 0 and (c == 0 or articles is not None):
             # second-order support, never above what one document together would give: risk stays monotone
-            assoc = min(-1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib),
-                        pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
+            unseen = min(-1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib),
+                         pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
+        if c == 0 and cfg.neighbour_weight and x.freq > 0 and y.freq > 0:
+            assoc = unseen
         article, gate_assoc = None, assoc
         if articles is not None and kind == "question-answer" and x.freq > 0 and y.freq > 0:
             assoc, gate_assoc, article = _article_support(articles, cfg, x.text, y.text, c, assoc,
-                                                          lambda: pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
+                                                          lambda: pair_risk(1, x.freq, y.freq, n, cfg.association)[0],
+                                                          together, unseen)
         risk = support_to_risk(assoc)
         pairs.append(PairCheck(x.text, y.text, int(c), c < cfg.cooc_threshold, kind, x.freq, y.freq,
                                round(assoc, 4), round(risk, 4), y.sentence, article))

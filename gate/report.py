@@ -33,7 +33,9 @@ class PairCheck:
     npmi: float | None = None
     risk: float = 0.0
     sentence: int | None = None
-    article: str | None = None  # "linked" | "unlinked" | "none" (quco.cooccur.articles); None: not looked up
+    # "linked" | "unlinked" | "apart" (unlinked, never in one paragraph) | "none" (quco.cooccur.articles); None: not
+    # looked up
+    article: str | None = None
 
 
 @dataclass
@@ -130,7 +132,9 @@ class RiskReport:
         for p in self.pairs:
             flag = "UNSEEN" if p.unseen else "seen"
             article = {"linked": "; the article of one mentions the other",
-                       "unlinked": "; no article of either mentions the other"}.get(p.article or "", "") \
+                       "unlinked": "; no article of either mentions the other",
+                       "apart": "; no article of either mentions the other, and never in one paragraph"
+                       }.get(p.article or "", "") \
                 if not p.unseen else ""  # never together at all: nothing to add
             lines.append(f"  pair {p.a!r} + {p.b!r}: {p.cooccurrence} documents ({flag}, risk {p.risk:.2f}{article})")
         for value, sup in self.passage_support.items():

@@ -102,6 +102,8 @@ def test_query_kernels_match_references(seed):
         assert K.take_docs(np.array(sorted(other), np.int64), mark, stamp + 5, stamp + 6) == len(want & other)
         K.mark_range(sa, lo, hi, doc_start, block, 3, mark, stamp + 7)
         assert K.take_bits(bits, mark, stamp + 7, stamp + 8) == len(want & other)
+        q2 = rng.integers(1, 5, size=int(rng.integers(1, 3))).astype(np.uint32)
+        assert K.paragraph_with(t, sa, lo, hi, q2) == K.paragraph_with_py(t, occ, q2)
         stamp += 9
     for p in range(t.shape[0]):
         assert block[p >> 3] <= K.doc_of_py(doc_start, p)

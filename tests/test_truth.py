@@ -270,10 +270,11 @@ def test_wrap_takes_the_subject_hint_per_request(index):
     assert any(p.cooccurrence > 0 for p in hinted.report.pairs)
 
 
-def _titled_corpus(k: int) -> str:
+def _titled_corpus(k: int, apart: bool = False) -> str:
     """Like :func:`_mono_corpus`, but with titles: document 0 is Ada Lovelace's article, document 12 Charles
     Babbage's. Together in k documents (12-k .. 11); with k >= 1 the Babbage documents 12-k .. 11 overlap Ada's,
-    and from k = 12 on Ada's article (document 0) mentions Babbage: the pair goes unseen -> unlinked -> linked."""
+    and from k = 12 on Ada's article (document 0) mentions Babbage: the pair goes unseen -> unlinked -> linked.
+    ``apart``: each name in a paragraph of its own (a blank line between), so that the two never share one."""
     docs = []
     for d in range(100):
         names = []
@@ -282,32 +283,64 @@ def _titled_corpus(k: int) -> str:
         if 12 - k <= d < 24 - k or (d == 12):
             names.append("Charles Babbage")
         title = {0: "Ada Lovelace", 12: "Charles Babbage"}.get(d, f"Page {d}")
-        docs.append(json.dumps({"id": f"d{d}", "title": title, "text": " ".join(names) + " " + FILL}) + "\n")
+        text = "\n\n".join(f"{n} {FILL}" for n in names) if apart and names else " ".join(names) + " " + FILL
+        docs.append(json.dumps({"id": f"d{d}", "title": title, "text": text}) + "\n")
     return "".join(docs)
 
 
-def test_the_article_rules_keep_the_risk_monotone(tmp_path_factory):
-    """As the joint count grows (0, 1, 11, 12), the pair goes from unseen to unlinked to linked; under every
-    setting of the article rules the risk never rises, and the rules did run (the reports say so)."""
+@pytest.fixture(scope="module")
+def titled_indexes(tmp_path_factory):
+    """Indexes of :func:`_titled_corpus` for k = 0, 1, 11, 12, the names in one paragraph (False) or apart (True)."""
     from quco.cooccur.index import Index
-    from quco.index_builder.build import build_index
 
     root = tmp_path_factory.mktemp("titled")
     names = root / "names.txt"
     names.write_text("\n".join(MONO_NAMES) + "\n")
-    ixs = []
-    for k in (0, 1, 11, 12):
-        corpus = root / f"t{k}.jsonl"
-        corpus.write_text(_titled_corpus(k))
-        build_index([str(corpus)], str(root / f"t{k}.idx"), extractor="gazetteer", entities=str(names),
-                    harvest_sample=0, workers=1, progress=False, blend=False)
-        ixs.append(Index(root / f"t{k}.idx"))
-    assert [ix.cooc("Ada Lovelace", "Charles Babbage", scope="document") for ix in ixs] == [0, 1, 11, 12]
+    out = {}
+    for apart in (False, True):
+        for k in (0, 1, 11, 12):
+            corpus = root / f"t{k}{apart}.jsonl"
+            corpus.write_text(_titled_corpus(k, apart))
+            build_index([str(corpus)], str(root / f"t{k}{apart}.idx"), extractor="gazetteer", entities=str(names),
+                        harvest_sample=0, workers=1, progress=False, blend=False)
+            out[apart, k] = Index(root / f"t{k}{apart}.idx")
+    return out
+
+
+def test_the_article_rules_keep_the_risk_monotone(titled_indexes):
+    """As the joint count grows (0, 1, 11, 12), the pair goes from unseen to unlinked (or apart) to linked; under
+    every setting of the article rules the risk never rises, and the rules did run (the reports say so)."""
     q, a = "Who worked with Ada Lovelace?", "Charles Babbage."
-    for (support, penalty, silent), weight in itertools.product(((0.4, 0.4, -1.0), (0.9, 1.0, 0.0), (-1.0, 2.0, 0.5)),
-                                                                (0.0, 0.6)):
-        reports = [assess(q, a, index=ix, retrieve=False, article_support=support, unlinked_penalty=penalty,
-                          unseen_no_article_support=silent, passage_weight=weight) for ix in ixs]
-        assert [r.pairs[0].article for r in reports] == ["unlinked", "unlinked", "unlinked", "linked"]
-        risks = [r.risk for r in reports]
-        assert all(x >= y - 1e-9 for x, y in zip(risks, risks[1:])), (support, penalty, silent, risks)
+    for apart in (False, True):
+        ixs = [titled_indexes[apart, k] for k in (0, 1, 11, 12)]
+        assert [ix.cooc("Ada Lovelace", "Charles Babbage", scope="document") for ix in ixs] == [0, 1, 11, 12]
+        seen = "apart" if apart else "unlinked"
+        for (support, penalty, silent, far), weight in itertools.product(
+                ((0.4, 0.4, -1.0, 1.2), (0.9, 1.0, 0.0, 1.5), (-1.0, 2.0, 0.5, 3.0), (0.4, 0.1, -1.0, 0.3)),
+                (0.0, 0.6)):
+            reports = [assess(q, a, index=ix, retrieve=False, article_support=support, unlinked_penalty=penalty,
+                              unseen_no_article_support=silent, apart_penalty=far, passage_weight=weight)
+                       for ix in ixs]
+            assert [r.pairs[0].article for r in reports] == ["unlinked", seen, seen, "linked"]
+            risks = [r.risk for r in reports]
+            assert all(x >= y - 1e-9 for x, y in zip(risks, risks[1:])), (support, penalty, silent, far, risks)
+
+
+def test_names_that_never_share_a_paragraph_are_apart(titled_indexes):
+    """Same counts, same articles: a pair that only meets in different paragraphs scores riskier than one that
+    shares a paragraph, for a one-claim answer; the rule is off at apart_penalty <= unlinked_penalty, and a
+    longer answer is left to the unlinked penalty unless apart_short_only is False."""
+    q = "Who worked with Ada Lovelace?"
+    near, far = titled_indexes[False, 11], titled_indexes[True, 11]
+    assert near.phrases.together("Ada Lovelace", "Charles Babbage") is True
+    assert far.phrases.together("Ada Lovelace", "Charles Babbage") is False
+    a = "Charles Babbage."
+    r_near, r_far = (assess(q, a, index=ix, retrieve=False, passage_weight=0.0) for ix in (near, far))
+    assert (r_near.pairs[0].article, r_far.pairs[0].article) == ("unlinked", "apart")
+    assert r_far.risk > r_near.risk
+    assert "never in one paragraph" in r_far.render_text(color=False)
+    off = assess(q, a, index=far, retrieve=False, passage_weight=0.0, apart_penalty=0.4)
+    assert off.pairs[0].article == "unlinked" and off.risk == r_near.risk
+    long = "I believe that it was Charles Babbage who worked with her for many years."
+    assert assess(q, long, index=far, retrieve=False).pairs[0].article == "unlinked"
+    assert assess(q, long, index=far, retrieve=False, apart_short_only=False).pairs[0].article == "apart"
