@@ -354,7 +354,8 @@ def _claim_steps(cfg: GateConfig):
 
     return ClaimSteps(question_form=cfg.claim_form, generic_filter=cfg.claim_generic, answer_span=cfg.claim_span,
                       hedges=cfg.claim_hedges, lists=cfg.claim_lists, generic_share=cfg.generic_share,
-                      noun_topics=cfg.claim_noun_topics, query_noun_share=cfg.claim_query_noun_share)
+                      noun_topics=cfg.claim_noun_topics, query_noun_share=cfg.claim_query_noun_share,
+                      unknown_titles=cfg.claim_unknown_titles)
 
 
 def _mean(xs: list[float]) -> float:

@@ -382,11 +382,23 @@ _EXPLICIT = ("answer", "title+", "title", "quoted")
 _ORIGIN_ORDER = {"ner": 0, "value": 1, "index": 2, "propn": 3, "caps": 4, "noun": 5}
 
 
+_POSSESSIVE = re.compile(r"['\u2019]s\b")
+
+
+def _name_run(text: str) -> bool:
+    """Whether a title-cased run is all capitalized words (digits after the first), with no lower-case word and
+    no possessive between them: a name ("Stacey B. Day"), not names side by side ("Moscow to the Caspian Sea",
+    "Henry Kissinger's White")."""
+    words = text.split()
+    return bool(words) and words[0][:1].isalpha() and not _POSSESSIVE.search(text) \
+        and all(w[:1].isupper() or w[:1].isdigit() for w in words)
+
+
 def _known(s: Span) -> bool:
     return s.freq > 0 and s.kind != "absent"
 
 
-def resolve(cands: list[Span], noun_phrases: bool = False) -> list[Span]:
+def resolve(cands: list[Span], noun_phrases: bool = False, unknown_caps: bool = False) -> list[Span]:
     """Non-overlapping spans, in text order. An explicit title (or the whole short answer) wins; otherwise the
     longer span, except that an unknown span gives way to a known one inside it holding more than half its words
     ("iHeartRadio Music Awards" in "the 2021 iHeartRadio Music Awards"). So an unknown full name is kept whole
@@ -398,7 +410,8 @@ def resolve(cands: list[Span], noun_phrases: bool = False) -> list[Span]:
     for s in cands:
         if s.origin == "noun" and not (_known(s) and (s.kind == "entity" or noun_phrases)):
             continue  # a common noun counts only as an entity of the index (a title), not as any phrase
-        if s.origin in ("title+", "caps") and not _known(s):
+        if (s.origin == "title+" or s.origin == "caps" and not (unknown_caps and _name_run(s.text))) \
+                and not _known(s):
             continue  # a title run on to the end of the text, or a title-cased run, only if the corpus has it whole
         if s.origin not in _EXPLICIT and not _known(s) and any(
                 _known(t) and s.start <= t.start and t.end <= s.end and 2 * words(t) > words(s) for t in cands):

@@ -117,6 +117,7 @@ class GateConfig:
     claim_lists: bool = True
     claim_noun_topics: bool = False
     claim_query_noun_share: float = 0.004
+    claim_unknown_titles: bool = True
     generic_share: float = 0.03
     coverage_of: str = "weakest"
     aggregate: str = "auto"
