@@ -199,7 +199,10 @@ def context_vectors(e, w, df: np.ndarray, n_passages: int, entity_freq: np.ndarr
     rows of the other entities are PPMI-weighted with the fitted columns' statistics and projected onto the fitted
     word space ("folded in"), ``block`` entities at a time. Peak memory is thus bounded by ``fit_cells`` (about
     65 bytes a cell through PPMI and SVD) rather than by the size of the gazetteer: a 249 k-entity phrase
-    gazetteer has 122 M cells, 8 GB when fitted whole."""
+    gazetteer has 122 M cells, 8 GB when fitted whole. The budget holds inside a block too (the first ``block``
+    entities of wiki2015 + wiki_extra alone hold 52.9 M cells; cut at 40 M, that build's whole-tree peak went
+    from 3,509 to 3,326 MiB, and the blend figures on blends_dev from distance AUROC 0.962 / kind accuracy 0.863
+    to 0.964 / 0.880)."""
     import scipy.sparse as sp
 
     n = e.shape[1]
@@ -212,7 +215,14 @@ def context_vectors(e, w, df: np.ndarray, n_passages: int, entity_freq: np.ndarr
     while start < n:  # rows of the most frequent entities, until the budget is spent
         ids = order[start:start + block]
         m = (e[:, ids].T @ wk).tocsr()
-        if fit_blocks and cells + m.nnz > fit_cells:
+        if cells + m.nnz > fit_cells:  # the budget ends inside this block: the rows before that (one at least)
+            k = int(np.searchsorted(m.indptr, fit_cells - cells, side="right")) - 1
+            k = max(k, 0 if fit_blocks else 1)
+            if k:
+                fit_rows.append(ids[:k])
+                fit_blocks.append(m[:k])
+                cells += int(m.indptr[k])
+            start += k
             break
         fit_rows.append(ids)
         fit_blocks.append(m)

@@ -255,8 +255,13 @@ def test_folded_in_vectors_keep_the_fields_apart(built, pre):
 
     e, w, df, n_pass, _ = context_matrices(built["pre"], np.asarray(pre.entity_hash))
     full, p_full = context_vectors(e, w, df, n_pass, np.asarray(pre.entity_freq))
-    part, p_part = context_vectors(e, w, df, n_pass, np.asarray(pre.entity_freq), fit_cells=1, block=4)
+    budget = p_full["fit_cells"] // 4
+    part, p_part = context_vectors(e, w, df, n_pass, np.asarray(pre.entity_freq), fit_cells=budget, block=64)
     assert p_full["folded_entities"] == 0 and p_part["folded_entities"] > pre.entity_hash.shape[0] // 2
+    # the budget holds inside a block too (the first block alone holds more cells than that)
+    assert 0 < p_part["fit_cells"] <= budget and p_part["fit_entities"] + p_part["folded_entities"] == len(part)
+    one, p_one = context_vectors(e, w, df, n_pass, np.asarray(pre.entity_freq), fit_cells=1, block=64)
+    assert p_one["fit_entities"] == 1 and p_one["folded_entities"] == len(one) - 1  # never fewer than one row
     assert np.allclose(np.linalg.norm(part, axis=1), 1.0, atol=1e-4)
 
     def dist(vec, a, b):
