@@ -162,7 +162,8 @@ class RiskReport:
 
         rows = "".join(
             f"<tr class=\"{'risky' if p.unseen else ''}\"><td>{html.escape(p.a)}</td><td>{html.escape(p.b)}</td>"
-            f"<td>{p.cooccurrence}</td><td>{'unseen' if p.unseen else 'seen'}</td><td>{p.risk:.2f}</td></tr>"
+            f"<td>{p.cooccurrence}</td><td>{'unseen' if p.unseen else 'seen'}</td><td>{p.risk:.2f}</td>"
+            f"<td>{html.escape(p.article or '')}</td></tr>"
             for p in self.pairs)
         ev = "".join(f"<li><b>{html.escape(str(e.get('title')))}</b>: {html.escape(e.get('text', '')[:400])}</li>"
                      for e in self.evidence)
@@ -177,6 +178,6 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.2em .6em
 <h1>{html.escape(self.decision)} <small>risk {self.risk_text}, stage {self.stage}, mode {self.mode},
 coverage {self.coverage}</small></h1>
 <p><b>Question</b>: {mark(self.question, 'question')}</p>{answer}
-<table><tr><th>a</th><th>b</th><th>co-occurrence</th><th></th><th>risk</th></tr>{rows}</table>
+<table><tr><th>a</th><th>b</th><th>co-occurrence</th><th></th><th>risk</th><th>article</th></tr>{rows}</table>
 <ul>{''.join(f'<li>{html.escape(r)}</li>' for r in self.reasons)}</ul>{blend}
 <h2>Evidence</h2><ol>{ev}</ol></body></html>"""

@@ -339,6 +339,7 @@ def test_names_that_never_share_a_paragraph_are_apart(titled_indexes):
     assert (r_near.pairs[0].article, r_far.pairs[0].article) == ("unlinked", "apart")
     assert r_far.risk > r_near.risk
     assert "never in one paragraph" in r_far.render_text(color=False)
+    assert "<td>apart</td>" in r_far.render_html() and "<td>unlinked</td>" in r_near.render_html()
     off = assess(q, a, index=far, retrieve=False, passage_weight=0.0, apart_penalty=0.4)
     assert off.pairs[0].article == "unlinked" and off.risk == r_near.risk
     long = "I believe that it was Charles Babbage who worked with her for many years."
