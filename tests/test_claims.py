@@ -292,6 +292,8 @@ def test_a_title_keeps_its_honorific(nlp):
     assert texts(c.topics) == ["Dr. Stein"]
     c = claims(nlp, "Who wrote the book Dr. Morning Glory?")
     assert texts(c.topics) == ["Dr. Morning Glory"]
+    c = claims(nlp, "Was the song Dr. Stein a hit in Ulm?")
+    assert "Dr. Stein" in texts(c.topics)
 
 
 def test_hedge_with_a_typographic_apostrophe_and_a_clipped_first_letter(nlp):
