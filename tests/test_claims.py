@@ -275,25 +275,19 @@ def test_lower_case_question_takes_the_name_the_answer_restates_as_its_topic(nlp
     assert "la vie en rose" not in texts(off.topics)
 
 
-def test_title_at_the_end_of_a_question_runs_to_its_end(nlp):
-    c = claims(nlp, "Who is the performer of the song La vie en rose")
-    assert texts(c.topics) == ["La vie en rose"]
-    # up to five words after the capitalized start, known to the corpus or not (an explicit title)
-    c = claims(nlp, "Who is the performer of the song Je te rends ton amour")
-    assert texts(c.topics) == ["Je te rends ton amour"]
+@pytest.mark.parametrize("question,topics", [
+    ("Who is the performer of the song La vie en rose", ["La vie en rose"]),
+    # a title at the end runs on up to five words, known to the corpus or not (an explicit title)
+    ("Who is the performer of the song Je te rends ton amour", ["Je te rends ton amour"]),
     # but a verb or a question word is the rest of the question, not the title
-    c = claims(nlp, "The song Warsaw is in which film?")
-    assert texts(c.topics) == ["Warsaw"]
-
-
-def test_a_title_keeps_its_honorific(nlp):
-    # "Dr." neither ends the title nor is trimmed from it as from a person's name ("Sir Paul McCartney")
-    c = claims(nlp, "Who is the performer of the song Dr. Stein")
-    assert texts(c.topics) == ["Dr. Stein"]
-    c = claims(nlp, "Who wrote the book Dr. Morning Glory?")
-    assert texts(c.topics) == ["Dr. Morning Glory"]
-    c = claims(nlp, "Was the song Dr. Stein a hit in Ulm?")
-    assert "Dr. Stein" in texts(c.topics)
+    ("The song Warsaw is in which film?", ["Warsaw"]),
+    # "Dr." neither ends a title nor is trimmed from it as from a person's name ("Sir Paul McCartney")
+    ("Who is the performer of the song Dr. Stein", ["Dr. Stein"]),
+    ("Who wrote the book Dr. Morning Glory?", ["Dr. Morning Glory"]),
+    ("Was the song Dr. Stein a hit in Ulm?", ["Dr. Stein", "Ulm"]),
+])
+def test_a_work_title_in_a_question_is_its_topic(nlp, question, topics):
+    assert texts(claims(nlp, question).topics) == topics
 
 
 def test_hedge_with_a_typographic_apostrophe_and_a_clipped_first_letter(nlp):
