@@ -240,11 +240,12 @@ class PhraseCounts:
 
     def together(self, a: str | list[str], b: str | list[str], cap: int = 5_000) -> bool | None:
         """Whether ``a`` and ``b`` occur in one paragraph (one segment between two ``SEP``; a title is a segment
-        of its own). ``None`` when the rarer of the two occurs more than ``cap`` times: the scan reads each of
-        its paragraphs (measured on wiki2015 + wiki_extra: 0.1 ms for 200 occurrences, ~2 ms at the cap)."""
+        of its own). ``None`` when it cannot say: the rarer of the two occurs more than ``cap`` times (the scan
+        reads each of its paragraphs; measured on wiki2015 + wiki_extra: 0.1 ms for 200 occurrences, ~2 ms at
+        the cap), or one of them never occurs (a caller that counted it elsewhere should not read "apart")."""
         ha, hb = self.hits(a), self.hits(b)
         if ha.hi <= ha.lo or hb.hi <= hb.lo:
-            return False
+            return None
         scan, other = (ha, b) if ha.occurrences <= hb.occurrences else (hb, a)
         if scan.occurrences > cap:
             return None

@@ -334,6 +334,7 @@ def test_names_that_never_share_a_paragraph_are_apart(titled_indexes):
     near, far = titled_indexes[False, 11], titled_indexes[True, 11]
     assert near.phrases.together("Ada Lovelace", "Charles Babbage") is True
     assert far.phrases.together("Ada Lovelace", "Charles Babbage") is False
+    assert far.phrases.together("Ada Lovelace", "Zorblax Quintavius") is None  # never occurs: cannot say
     a = "Charles Babbage."
     r_near, r_far = (assess(q, a, index=ix, retrieve=False, passage_weight=0.0) for ix in (near, far))
     assert (r_near.pairs[0].article, r_far.pairs[0].article) == ("unlinked", "apart")
