@@ -383,13 +383,13 @@ def _articles(ix: Index, cfg: GateConfig):
 
 
 def _article_support(articles, cfg: GateConfig, a: str, b: str, c: int, assoc: float, one_document,
-                     together, unseen: float = -1.0):
+                     together, unseen):
     """A question-answer pair's support after the article rules, its support for the gate, and what the articles
     said. An article of one that mentions the other lifts a seen pair to ``article_support``. A pair seen together
     only where neither one's article mentions the other (one of them has an article) loses ``unlinked_penalty``
     in the risk, not in the gate: it met in a list or a passing mention; when it never met inside one paragraph
     either (``together(a, b)`` is False: the names only share a long document, as a discography's entries do) it
-    loses ``apart_penalty`` instead, never below ``unseen`` (what the pair would get never seen together). An
+    loses ``apart_penalty`` instead, never below ``unseen()`` (what the pair would get never seen together). An
     unseen pair where neither has an
     article gets ``unseen_no_article_support``, never above ``one_document()`` (the support of one document
     together). More co-occurrence still never raises the risk: an unlinked pair stays at or above an unseen one's
@@ -403,7 +403,7 @@ def _article_support(articles, cfg: GateConfig, a: str, b: str, c: int, assoc: f
         return lifted, lifted, "none"
     if c >= cfg.cooc_threshold and has:
         if cfg.apart_penalty > cfg.unlinked_penalty and together is not None and together(a, b) is False:
-            return max(unseen, min(assoc, assoc - cfg.apart_penalty)), assoc, "apart"
+            return max(unseen(), min(assoc, assoc - cfg.apart_penalty)), assoc, "apart"
         return max(-1.0, assoc - cfg.unlinked_penalty), assoc, "unlinked"
     return assoc, assoc, ("linked" if linked else "unlinked") if has else "none"
 
@@ -451,17 +451,23 @@ def _check_pairs(ix: Index, cfg: GateConfig, anchors: list[EntityHit], q_ents: l
     pairs, keys = [], []
     for (x, y, kind), c, ia, ib in zip(cand.values(), counts, ids[0::2].tolist(), ids[1::2].tolist()):
         assoc, risk = pair_risk(c, x.freq, y.freq, n, cfg.association)
-        unseen = -1.0
-        if cfg.neighbour_weight and x.freq > 0 and y.freq > 0 and (c == 0 or articles is not None):
-            # second-order support, never above what one document together would give: risk stays monotone
-            unseen = min(-1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib),
-                         pair_risk(1, x.freq, y.freq, n, cfg.association)[0])
-        if c == 0 and cfg.neighbour_weight and x.freq > 0 and y.freq > 0:
-            assoc = unseen
+        neighbours = bool(cfg.neighbour_weight) and x.freq > 0 and y.freq > 0
+
+        def one_document() -> float:  # the pair's support were it seen together in one document
+            return pair_risk(1, x.freq, y.freq, n, cfg.association)[0]
+
+        def unseen() -> float:
+            """The pair's support were it never seen together: -1, or with neighbours its second-order support,
+            never above one document's (risk stays monotone). Computed only when asked."""
+            if not neighbours:
+                return -1.0
+            return min(-1.0 + cfg.neighbour_weight * neighbour_similarity(ix, ia, ib), one_document())
+
+        if c == 0 and neighbours:
+            assoc = unseen()
         article, gate_assoc = None, assoc
         if articles is not None and kind == "question-answer" and x.freq > 0 and y.freq > 0:
-            assoc, gate_assoc, article = _article_support(articles, cfg, x.text, y.text, c, assoc,
-                                                          lambda: pair_risk(1, x.freq, y.freq, n, cfg.association)[0],
+            assoc, gate_assoc, article = _article_support(articles, cfg, x.text, y.text, c, assoc, one_document,
                                                           together, unseen)
         risk = support_to_risk(assoc)
         pairs.append(PairCheck(x.text, y.text, int(c), c < cfg.cooc_threshold, kind, x.freq, y.freq,
