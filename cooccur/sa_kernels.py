@@ -222,12 +222,8 @@ def docs_in_bits(docs, bits):
 @nb.njit(cache=True, nogil=True)
 def _find_in(tokens, lo, hi, q):
     """Whether the phrase ``q`` starts at some position of ``tokens[lo:hi]`` and ends inside it."""
-    m = q.shape[0]
-    for p in range(lo, hi - m + 1):
-        k = 0
-        while k < m and tokens[p + k] == q[k]:
-            k += 1
-        if k == m:
+    for p in range(lo, hi - q.shape[0] + 1):
+        if _cmp(tokens, p, q) == 0:
             return True
     return False
 
@@ -235,8 +231,8 @@ def _find_in(tokens, lo, hi, q):
 @nb.njit(cache=True, nogil=True)
 def paragraph_with(tokens, sa, lo, hi, q):
     """Whether some occurrence ``sa[lo:hi]`` shares its segment (the tokens between two ``SEP``) with an
-    occurrence of the phrase ``q``. Each segment is scanned once: occurrences are visited in position order by
-    the caller (``sa`` slices are in suffix order, so ``lo:hi`` is copied and sorted first)."""
+    occurrence of the phrase ``q``. Each segment is scanned once: the occurrences are visited in position order
+    (``sa[lo:hi]`` is in suffix order, so it is copied and sorted first)."""
     pos = np.sort(sa[lo:hi].astype(np.int64))
     n = tokens.shape[0]
     done = np.int64(-1)  # the end of the last segment scanned
