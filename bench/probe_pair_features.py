@@ -6,8 +6,8 @@ changes a ``GateConfig`` field, as for ``quco eval``) and, on the rows the
 corpus can check, measures what else the index could add:
 
 - **groups**: answers by label, by whether a question-answer pair was seen in one document, in one paragraph (the
-  two names as exact phrases between two separators of the phrase arrays), and linked by an article (the
-  report's ``article`` field);
+  two names as exact phrases between two separators of the phrase arrays: ``PhraseCounts.together``), and linked
+  by an article (the report's ``article`` field);
 - **paragraph**: the risk raised by ``d`` when the pairs were seen in one document but never in one paragraph,
   or lowered by ``d`` when they were seen in one paragraph;
 - **answer query**: the passage support recomputed with the question plus the answer (its values removed) as the
@@ -35,32 +35,12 @@ W = 0.6  # GateConfig.passage_weight
 CAP = 200_000  # occurrences of the rarer phrase scanned at most
 
 
-class Paragraphs:
-    """Paragraph co-occurrence of two phrases from the phrase arrays (positions from the suffix array)."""
-
-    def __init__(self, ix):
-        self.pc = ix.phrases
-        self.seps = np.flatnonzero(np.asarray(self.pc.tokens) == 0)
-
-    def together(self, a: str, b: str) -> bool | None:
-        ha, hb = self.pc.hits(a), self.pc.hits(b)
-        if not ha.occurrences or not hb.occurrences:
-            return False
-        if min(ha.occurrences, hb.occurrences) > CAP:
-            return None
-        if max(ha.occurrences, hb.occurrences) > 20 * CAP:
-            return None
-        pa = np.searchsorted(self.seps, np.asarray(self.pc.sa[ha.lo:ha.hi]))
-        pb = np.searchsorted(self.seps, np.asarray(self.pc.sa[hb.lo:hb.hi]))
-        return bool(np.intersect1d(pa, pb).shape[0])
-
-
-def _row(rep, para: Paragraphs) -> dict:
+def _row(rep, phrases) -> dict:
     qa = [p for p in rep.pairs if p.kind == "question-answer"]
     ps = list(rep.passage_support.values())
     seen = any(not p.unseen for p in qa)
     return {"risk": rep.risk, "ps": min(ps) if ps else None, "seen": seen,
-            "par": any(para.together(p.a, p.b) for p in qa if not p.unseen),
+            "par": any(phrases.together(p.a, p.b, cap=CAP) for p in qa if not p.unseen),
             "linked": any(p.article == "linked" for p in qa),
             "npmi": max([p.npmi for p in qa if p.npmi is not None], default=-1.0),
             "lfa": math.log1p(max([p.freq_a for p in qa], default=0)),
@@ -114,7 +94,7 @@ def main() -> None:
     config = config_from_settings(args.settings)
 
     ix = Index(args.index)
-    para, probe = Paragraphs(ix), Probe(args.index)
+    probe = Probe(args.index)
     data, out = {}, {}
     for f in FILES:
         rows, ys, folds, qa_support = [], [], [], []
@@ -122,7 +102,7 @@ def main() -> None:
             rep = assess(r["question"], r["answer"], index=ix, mode="factual", retrieve=False, config=config)
             if rep.coverage not in ("known", "sparse"):
                 continue
-            row = _row(rep, para)
+            row = _row(rep, ix.phrases)
             s2 = None
             if rep.passage_support:
                 rest = r["answer"]
