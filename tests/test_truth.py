@@ -176,19 +176,25 @@ def _mono_corpus(k: int) -> str:
     return "".join(docs)
 
 
-@pytest.fixture(scope="module")
-def mono_indexes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mono")
+def _gazetteer_indexes(root, corpora: dict, **build) -> dict:
+    """An index of each JSONL corpus text in ``corpora`` (by its key), over a gazetteer of MONO_NAMES; their
+    directories by key."""
     names = root / "names.txt"
     names.write_text("\n".join(MONO_NAMES) + "\n")
     out = {}
-    for k in range(4):
-        corpus = root / f"c{k}.jsonl"
-        corpus.write_text(_mono_corpus(k))
-        build_index([str(corpus)], str(root / f"k{k}.idx"), extractor="gazetteer", entities=str(names),
-                    harvest_sample=0, workers=1, progress=False)  # with retrieval: passage support is scored
-        out[k] = root / f"k{k}.idx"
+    for i, (key, text) in enumerate(corpora.items()):
+        corpus = root / f"c{i}.jsonl"
+        corpus.write_text(text)
+        build_index([str(corpus)], str(root / f"c{i}.idx"), extractor="gazetteer", entities=str(names),
+                    harvest_sample=0, workers=1, progress=False, **build)
+        out[key] = root / f"c{i}.idx"
     return out
+
+
+@pytest.fixture(scope="module")
+def mono_indexes(tmp_path_factory):
+    # with retrieval: passage support is scored
+    return _gazetteer_indexes(tmp_path_factory.mktemp("mono"), {k: _mono_corpus(k) for k in range(4)})
 
 
 def _options():
@@ -293,18 +299,9 @@ def titled_indexes(tmp_path_factory):
     """Indexes of :func:`_titled_corpus` for k = 0, 1, 11, 12, the names in one paragraph (False) or apart (True)."""
     from quco.cooccur.index import Index
 
-    root = tmp_path_factory.mktemp("titled")
-    names = root / "names.txt"
-    names.write_text("\n".join(MONO_NAMES) + "\n")
-    out = {}
-    for apart in (False, True):
-        for k in (0, 1, 11, 12):
-            corpus = root / f"t{k}{apart}.jsonl"
-            corpus.write_text(_titled_corpus(k, apart))
-            build_index([str(corpus)], str(root / f"t{k}{apart}.idx"), extractor="gazetteer", entities=str(names),
-                        harvest_sample=0, workers=1, progress=False, blend=False)
-            out[apart, k] = Index(root / f"t{k}{apart}.idx")
-    return out
+    corpora = {(apart, k): _titled_corpus(k, apart) for apart in (False, True) for k in (0, 1, 11, 12)}
+    built = _gazetteer_indexes(tmp_path_factory.mktemp("titled"), corpora, blend=False)
+    return {key: Index(path) for key, path in built.items()}
 
 
 def test_the_article_rules_keep_the_risk_monotone(titled_indexes):
