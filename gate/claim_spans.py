@@ -77,6 +77,8 @@ class Span:
     kind: str = "absent"
     cased: bool = True  # written with a capital letter (or a digit) somewhere
     reason: str = ""  # why it was dropped, if it was
+    honorific: bool = False  # the span kept its leading title word: a candidate only if the corpus titles it so
+    with_title: int | None = None  # the start of the same span with the title word its trim dropped, if any
 
     @property
     def numeric(self) -> bool:
@@ -161,12 +163,14 @@ def _trim(v: _View, i: int, j: int, honorifics: bool = True) -> tuple[int, int]:
 
 
 def _span(v: _View, i: int, j: int, label: str, origin: str) -> Span | None:
+    k, _ = _trim(v, i, j, honorifics=False)
     i, j = _trim(v, i, j, honorifics=origin not in ("title", "title+", "quoted"))
     if i >= j:
         return None
     s, e = v.toks[i].idx, v.toks[j - 1].end
-    text = v.text[s:e]
-    return Span(text, s, e, label, origin, cased=any(c.isupper() or c.isdigit() for c in text))
+    text = v.text[s:e]  # "Queen Victoria", "Captain America": :func:`candidates` offers the title word's form too
+    return Span(text, s, e, label, origin, cased=any(c.isupper() or c.isdigit() for c in text),
+                with_title=v.toks[k].idx if k < i else None)
 
 
 def _char_span(v: _View, s: int, e: int, label: str, origin: str) -> Span | None:
@@ -341,6 +345,8 @@ def candidates(doc: Any, index_spans: Sequence[tuple[int, int, str]] = (), caps:
         sp = _char_span(v, s, t, label if label in NAME_LABELS else "", "index")
         if sp is not None:
             out.append(sp)
+    out += [Span(v.text[sp.with_title:sp.end], sp.with_title, sp.end, sp.label, sp.origin, cased=True,
+                 honorific=True) for sp in out if sp.with_title is not None]
     for sp in out:
         if sp.label in ("DATE", "") and YEAR.fullmatch(sp.text.strip()):
             sp.label = "YEAR"  # also without NER (a question is parsed without it): "1984" is a year
@@ -414,6 +420,8 @@ def resolve(cands: list[Span], noun_phrases: bool = False, unknown_caps: bool = 
 
     pool = []
     for s in cands:
+        if s.honorific and not s.titled:
+            continue  # "Sir Paul McCartney" is Paul McCartney; "Queen Victoria" and "King Crimson" are titles
         if s.origin == "noun" and not (_known(s) and (s.kind == "entity" or noun_phrases)):
             continue  # a common noun counts only as an entity of the index (a title), not as any phrase
         if (s.origin == "title+" or s.origin == "caps" and not (unknown_caps and _name_run(s.text))) \
