@@ -181,6 +181,19 @@ def test_whole_short_answer_counts_as_one_entity(ix):
     assert rep.decision == off.decision == "pass"
 
 
+def test_a_short_lower_case_answer_is_a_term_the_corpus_can_check(ix):
+    q = "What was Albert Einstein's profession?"
+    right = assess(q, "physicist", index=ix, retrieve=False)
+    wrong = assess(q, "chemist", index=ix, retrieve=False)  # in the corpus, never with Einstein
+    assert [(p.a, p.b, p.cooccurrence) for p in right.pairs] == [("Albert Einstein", "physicist", 1)]
+    assert [(p.a, p.b, p.cooccurrence) for p in wrong.pairs] == [("Albert Einstein", "chemist", 0)]
+    assert right.risk < wrong.risk and wrong.decision == "retrieve"
+    # more than three lower-case words is a phrase of a sentence, not a term, even where the corpus has it
+    assert ix.phrases.freq("city on the danube") == 1
+    clause = assess("What is Albert Einstein's birthplace?", "city on the danube", index=ix, retrieve=False)
+    assert [p.b for p in clause.pairs] == ["danube"]  # the entity inside it, as in any sentence
+
+
 def test_answer_repeating_the_question_adds_no_claim(ix):
     rep = assess(EINSTEIN_Q, "Albert Einstein", index=ix, retrieve=False)
     assert rep.pairs == [] and rep.decision == "retrieve"
