@@ -218,8 +218,8 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     if use_claims and found.is_list:  # "Warsaw and Ulm": every item is a claim of its own
         one_claim = False
     pairs, pair_keys, support, passed = _check_pairs(ix, cfg, anchors, q_ents, claims, one_claim)
-    if use_claims and cfg.unknown_value_support is not None and anchors:
-        for e in claims:
+    if use_claims and cfg.unknown_value_support is not None and coverage == "known":
+        for e in claims:  # a value the corpus never mentions, about a topic it knows: weak evidence against
             if e.freq == 0 and support[e.key] is None:
                 support[e.key] = cfg.unknown_value_support
     timing["lookup_ms"] = (time.perf_counter() - t) * 1e3

@@ -104,8 +104,15 @@ def test_creative_mode_sanctions_the_unseen_combination(ix):
 def test_answer_the_corpus_never_mentions_is_not_passed(ix):
     rep = assess(EINSTEIN_Q, "Zorblax Quint", index=ix, retrieve=False)
     assert rep.decision == "retrieve" and rep.coverage == "known"
-    assert rep.risk == GateConfig().no_evidence_risk
+    # about a topic the corpus knows, a value it never mentions is weak evidence against (no passages here)
+    assert rep.risk == pytest.approx((1 - GateConfig().unknown_value_support) / 2)
+    assert rep.risk > GateConfig().no_evidence_risk
     assert any("never mentioned" in r for r in rep.reasons)
+    off = assess(EINSTEIN_Q, "Zorblax Quint", index=ix, retrieve=False, unknown_value_support=None)
+    assert off.decision == "retrieve" and off.risk == GateConfig().no_evidence_risk
+    # a topic the corpus only mentions (no article of its own): the value's absence says nothing
+    sparse = assess("Who taught Otto Brandt chess?", "Zorblax Quint", index=ix, retrieve=False)
+    assert sparse.coverage == "sparse" and sparse.risk == GateConfig().no_evidence_risk
 
 
 def test_answer_with_nothing_to_check_is_not_passed(ix):
