@@ -328,9 +328,13 @@ def uses_dictionary(ix: Index) -> bool:
 
 def _answer_plan(lex: IndexLexicon, answer: str, max_sentences: int,
                  short_words: int) -> tuple[str, list[tuple[int, int]], Span | None]:
-    """What the claim steps read of ``answer``: its prefix, the prefix's sentences, and the whole-answer value."""
+    """What the claim steps read of ``answer``: its prefix, the prefix's sentences, and the whole-answer value (a
+    short answer the index knows whole is one sentence: "Panic! at the Disco" is not two)."""
     prefix = answer_prefix(answer, max_sentences)
-    return prefix, split_sentences(prefix), _whole_answer(lex, answer, short_words)
+    whole = _whole_answer(lex, answer, short_words)
+    if whole is not None and whole.end <= len(prefix):
+        return prefix, [(0, len(prefix))], whole
+    return prefix, split_sentences(prefix), whole
 
 
 def parse_ahead(ix: Index, pairs: Sequence[tuple[str, str | None]], max_sentences: int = ClaimSteps.max_sentences,

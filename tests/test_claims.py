@@ -106,6 +106,28 @@ def test_title_after_a_work_noun_and_quoted_titles(nlp):
     assert texts(song.topics) == ["Hot n Cold"] and texts(song.values) == ["Katy Perry"]
 
 
+def test_a_short_answer_the_index_knows_whole_is_one_value(nlp):
+    from quco.gate.claim_entities import _answer_plan
+
+    class Bands(Stats):
+        def stats(self, texts):
+            known = {"panic at the disco": 9, "r e m": 12, "losing my religion": 3, "athens": 40, "pericles": 10}
+            return [TermStats(known.get(" ".join(key_tokens(t)), 0), None,
+                              "entity" if " ".join(key_tokens(t)) in known else "absent") for t in texts]
+
+    def values(question, answer):
+        prefix, bounds, whole = _answer_plan(Bands(), answer, 4, 6)
+        sents = [(a, nlp(prefix[a:b])) for a, b in bounds]
+        return texts(extract_claims(nlp(question), sents, Bands(), ClaimSteps(), whole=whole).values)
+
+    # its "!" does not split it into two sentences, "Panic" and "at the Disco"
+    assert values("Who sang I Write Sins Not Tragedies?", "Panic! at the Disco") == ["Panic! at the Disco"]
+    # an initialism is a name when it is the whole answer, not a word too short to be one
+    assert values("Who sang Losing My Religion?", "R.E.M.") == ["R.E.M"]
+    # inside a sentence an initialism is mostly an era or a modifier: "B.C." is no value
+    assert values("Where did the plague strike?", "The plague struck Athens in 430 B.C.") == ["Athens"]
+
+
 def test_honorific_is_not_part_of_the_name(nlp):
     c = claims(nlp, "Which Beatles member was knighted in 1997?", "Sir Paul McCartney was knighted in 1997.")
     assert texts(c.values) == ["Paul McCartney"]
