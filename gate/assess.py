@@ -251,6 +251,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         unsupported = [p for p, ks in zip(pairs, pair_keys) if p.unseen and p.freq_a > 0 and p.freq_b > 0
                        and p.kind in cfg.pair_kinds and failing_keys & set(ks)]
         unknown_answer = [e for e in failing if e.freq == 0]
+    hedged = bool(answer is not None and use_claims and found.hedged and cfg.hedge_risk is not None)
     passage_values: dict[str, float] = {}
     unstated = ""  # a value the question's best passages do not state: the evidence query names it
     # an index built without bm25s retrieval has no passages to ask: its reports say passage_weight 0
@@ -278,6 +279,10 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
                                    + ", ".join(repr(e.text) for e in below)
                                    + f" (passage support {low:.3f}, below {cfg.pass_passage})")
             timing["passages_ms"] = (time.perf_counter() - t) * 1e3
+        if hedged:  # the answer's own words say it is not a checked fact: at least as risky as an uncheckable one
+            risk = max(risk, cfg.hedge_risk)
+            reasons.append("the answer hedges (\"I'm not sure\", \"as an AI...\"): what it asserts is not stated "
+                           "as a fact")
     where = "in any document" if cfg.scope == "document" else f"within {ix.window:,} tokens"
     for p in unsupported:
         reasons.append(f"{p.a!r} and {p.b!r} never appear together {where} "
@@ -295,7 +300,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         elif not checked:
             decision = "retrieve"
             reasons.append("nothing in the answer can be checked against the corpus")
-        elif failing:
+        elif failing or hedged:
             decision = "retrieve"
             weak = [e.text for e in failing if support[e.key] is not None and support[e.key] > -1.0
                     and not passed[e.key]]

@@ -94,6 +94,12 @@ class GateConfig:
     support, at what one document together would give (-1, the default: off; at 0 it trades EntityQuestions
     known+sparse 0.757 -> 0.743 for songs +0.006). Both need phrase arrays and a corpus with titles; measured on
     the dev files (docs/eval.md, "Articles").
+    ``hedge_risk``: with claims, an answer that hedges ("As an AI language model, I do not have access...", "I'm
+    not sure") is at least this risky, and in factual mode goes to retrieval: its own words say that what it
+    asserts is not a checked fact, however well the corpus knows the names it drops (``None``: off; the default
+    is ``no_evidence_risk``'s 0.5). On the dev files 13 of TriviaQA's 947 checked answers hedge, all wrong, and
+    42 of NQ's, 32 wrong: TriviaQA 0.716 -> 0.723, NQ 0.610 -> 0.616 (0.726 / 0.622 at 0.7), songs and
+    EntityQuestions unchanged.
     """
 
     known_per_million: float = 0.05
@@ -134,6 +140,7 @@ class GateConfig:
     apart_penalty: float = 1.2
     apart_short_only: bool = True
     unseen_no_article_support: float = -1.0
+    hedge_risk: float | None = 0.5
 
     def __post_init__(self) -> None:
         if self.association not in ASSOCIATIONS:
@@ -156,12 +163,15 @@ class GateConfig:
         return max(self.known_min_docs, math.ceil(self.known_per_million * index.n_tokens / 1e6))
 
 
-def _coerce(name: str, raw: str, default: object) -> object:
-    """``raw`` read as JSON (a bare word stays a string), checked against the type of the field's default."""
+def _coerce(name: str, raw: str, default: object, optional: bool = False) -> object:
+    """``raw`` read as JSON (a bare word stays a string), checked against the type of the field's default;
+    ``optional``: the field also takes ``null`` (its type says ``| None``)."""
     try:
         value = json.loads(raw)
     except ValueError:
         value = raw
+    if optional and value is None:
+        return None
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, (int, float)):
@@ -186,6 +196,7 @@ def config_from_settings(settings: Sequence[str], base: GateConfig | None = None
     :class:`~quco.errors.ConfigError` naming it."""
     base = base or GateConfig()
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(GateConfig)}
+    optional = {f.name for f in dataclasses.fields(GateConfig) if "None" in str(f.type)}
     changes = {}
     for item in settings:
         name, sep, raw = item.partition("=")
@@ -194,5 +205,5 @@ def config_from_settings(settings: Sequence[str], base: GateConfig | None = None
             raise ConfigError(f"--set takes FIELD=VALUE, not {item!r}")
         if name not in fields:
             raise ConfigError(f"--set {name}: no such GateConfig field (one of {', '.join(sorted(fields))})")
-        changes[name] = _coerce(name, raw.strip(), fields[name])
+        changes[name] = _coerce(name, raw.strip(), fields[name], name in optional)
     return replace(base, **changes)

@@ -201,6 +201,18 @@ def test_a_short_lower_case_answer_is_a_term_the_corpus_can_check(ix):
     assert [p.b for p in clause.pairs] == ["danube"]  # the entity inside it, as in any sentence
 
 
+def test_a_hedged_answer_is_not_passed_however_well_the_corpus_knows_its_value(ix):
+    hedged = "As an AI language model, I cannot browse the internet. Albert Einstein was born in Ulm."
+    plain = assess(EINSTEIN_Q, "Albert Einstein was born in Ulm.", index=ix, retrieve=False)
+    rep = assess(EINSTEIN_Q, hedged, index=ix, retrieve=False)
+    assert plain.decision == "pass" and plain.risk < GateConfig().hedge_risk
+    assert [p.b for p in rep.pairs] == ["Ulm"]  # the claim is still read, and still supported
+    assert rep.decision == "retrieve" and rep.risk == GateConfig().hedge_risk
+    assert any("hedges" in r for r in rep.reasons)
+    off = assess(EINSTEIN_Q, hedged, index=ix, retrieve=False, hedge_risk=None)
+    assert off.decision == "pass" and off.risk == plain.risk
+
+
 def test_answer_repeating_the_question_adds_no_claim(ix):
     rep = assess(EINSTEIN_Q, "Albert Einstein", index=ix, retrieve=False)
     assert rep.pairs == [] and rep.decision == "retrieve"

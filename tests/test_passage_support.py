@@ -145,7 +145,9 @@ def test_config_from_settings_reads_json_values_and_names_what_is_wrong():
                                 "association=npmi", "unknown_value_support=null", "evidence_k=5"])
     assert (cfg.pass_passage, cfg.claims, cfg.pair_kinds, cfg.evidence_k) == (0.0, False, ("question-answer",), 5)
     assert isinstance(cfg.pass_passage, float) and cfg.passage_weight == GateConfig.passage_weight
+    assert cfg.unknown_value_support is None and config_from_settings(["hedge_risk=null"]).hedge_risk is None
     for bad, message in (("pass_pasage=0", "no such GateConfig field"), ("claims=3", "expected bool"),
+                         ("pass_passage=null", "expected float"),
                          ("pass_passage=high", "expected float"), ("pass_passage", "FIELD=VALUE"),
                          ("passage_weight=2", "must be in [0, 1]"), ("evidence_k=true", "expected int")):
         with pytest.raises(ConfigError, match=re.escape(message)):
