@@ -6,6 +6,10 @@ titled ``T`` is *T's article*; "the article of one mentions the other" is a shar
 mentions both" (a song title and a singer both listed in one long discography), and the gate reads it as support
 (``quco.gate.assess``).
 
+Which documents have a title at all is the builder's ``phrase_doc_titled`` (1 per document whose first segment
+is its title): in a corpus that mixes titled documents with plain text, a text whose first paragraph is short
+("Joan Baez") is no article. An index built before that array reads every short first segment as a title.
+
 A title matches a phrase when, leading article dropped as in an entity key, the title starts with the phrase's
 tokens and has at most ``EXTRA`` tokens more: "Thriller (song)" and "Madonna (entertainer)" are articles of
 "Thriller" and "Madonna" (the parentheses are gone from the token stream, so a disambiguator cannot be told from
@@ -30,13 +34,16 @@ MAX_TITLE = 16  # a longer first segment is a paragraph: the corpus has no title
 
 
 @nb.njit(cache=True, nogil=True)
-def _title_rows(tokens, doc_start, vocab, articles, extra, max_title):
-    """(hash, document) of every admissible title prefix, unsorted; ``articles`` = token ids of ARTICLES."""
+def _title_rows(tokens, doc_start, vocab, articles, titled, extra, max_title):
+    """(hash, document) of every admissible title prefix, unsorted; ``articles`` = token ids of ARTICLES,
+    ``titled`` = 1 per document that has a title (its first segment)."""
     n_docs = doc_start.shape[0] - 1
     hashes = np.empty(n_docs * (extra + 1), np.uint64)
     docs = np.empty(n_docs * (extra + 1), np.int64)
     k = 0
     for d in range(n_docs):
+        if titled[d] == 0:
+            continue
         s = doc_start[d]
         end = doc_start[d + 1]
         e = s
@@ -59,10 +66,13 @@ def _title_rows(tokens, doc_start, vocab, articles, extra, max_title):
     return hashes[:k], docs[:k]
 
 
-def title_rows_py(tokens, doc_start, vocab, articles, extra=EXTRA, max_title=MAX_TITLE) -> set[tuple[int, int]]:
-    """Reference of :func:`_title_rows`, as a set of (hash, document)."""
+def title_rows_py(tokens, doc_start, vocab, articles, titled=None, extra=EXTRA, max_title=MAX_TITLE
+                  ) -> set[tuple[int, int]]:
+    """Reference of :func:`_title_rows`, as a set of (hash, document); ``titled`` None: every document may have one."""
     out = set()
     for d in range(len(doc_start) - 1):
+        if titled is not None and not titled[d]:
+            continue
         seg = []
         for p in range(int(doc_start[d]), int(doc_start[d + 1])):
             if tokens[p] == 0:
@@ -84,8 +94,11 @@ class Articles:
         self.phrases = phrases
         ids = [phrases.token_ids([w]) for w in sorted(ARTICLES)]
         articles = np.array([int(i[0]) for i in ids if i is not None], np.uint32)
+        n_docs = max(int(phrases.doc_start.shape[0]) - 1, 0)
+        titled = getattr(phrases, "doc_titled", None)
+        titled = np.ones(n_docs, np.uint8) if titled is None else np.asarray(titled, np.uint8)
         h, d = _title_rows(phrases.tokens, np.asarray(phrases.doc_start, np.int64),
-                           np.asarray(phrases.vocab, np.uint64), articles, EXTRA, MAX_TITLE)
+                           np.asarray(phrases.vocab, np.uint64), articles, titled, EXTRA, MAX_TITLE)
         order = np.lexsort((d, h))
         self.hashes, self.docs = h[order], d[order]
 

@@ -17,7 +17,8 @@ document list (an entity's postings: documents are numbered alike).
 Arrays (``arrays/phrase_*.npy``, memory-mapped, listed in the manifest with their checksums like every file):
 ``phrase_vocab`` (uint64), ``phrase_tokens`` (uint32, ``SEP`` = 0 after each title and paragraph),
 ``phrase_sa`` (int32, int64 past 2**31 tokens), ``phrase_doc_start`` (int64), ``phrase_doc_block`` (int32),
-``phrase_heavy_lo``/``_hi``/``_df``/``_set`` (int64), ``phrase_heavy_bits`` (uint64, one row per bitmap).
+``phrase_heavy_lo``/``_hi``/``_df``/``_set`` (int64), ``phrase_heavy_bits`` (uint64, one row per bitmap),
+``phrase_doc_titled`` (uint8, 1 per document whose first segment is its title; optional: older indexes lack it).
 
 Measured on wiki2015 (411 MB of text, 66.6 M tokens, 30,729 documents; bench/README.md, "Phrase counts",
 ``bench/bench_phrase_index.py``, 2 CPUs at load 10): the arrays take 544 MB = 1.32x the text (token ids 271 MB,
@@ -38,7 +39,7 @@ import numpy as np
 
 from quco.cooccur import sa_kernels as K
 from quco.cooccur.normalize import key_tokens, token_hash_py
-from quco.cooccur.store import PHRASE_ARRAYS
+from quco.cooccur.store import PHRASE_ARRAYS, PHRASE_OPTIONAL
 from quco.errors import IndexCorruptError
 
 SEP = 0
@@ -89,7 +90,7 @@ class PhraseCounts:
     """Read-only phrase counts over the ``phrase_*`` arrays (memory-mapped by :meth:`open`)."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray]):
-        missing = [n for n in PHRASE_ARRAYS if n not in arrays]
+        missing = [n for n in PHRASE_ARRAYS if n not in arrays and n not in PHRASE_OPTIONAL]
         if missing:
             raise ValueError(f"phrase arrays missing: {', '.join(missing)}")
         self.vocab = arrays["phrase_vocab"]
@@ -103,11 +104,14 @@ class PhraseCounts:
         self.heavy_set = arrays["phrase_heavy_set"]
         self.heavy_bits = arrays["phrase_heavy_bits"]
         self.n_documents = int(self.doc_start.shape[0]) - 1
+        # per document, 1 if its first segment is its title (None: an index older than the array)
+        self.doc_titled = arrays.get("phrase_doc_titled")
         n_heavy = self.heavy_lo.shape[0]
         if self.sa.shape[0] > self.tokens.shape[0] or self.n_documents < 0 or \
                 any(a.shape[0] != n_heavy for a in (self.heavy_hi, self.heavy_df, self.heavy_set)) or \
                 (self.heavy_bits.ndim != 2 or self.heavy_bits.shape[1] != (self.n_documents + 63) // 64) or \
-                (self.tokens.shape[0] and self.doc_block.shape[0] <= (self.tokens.shape[0] - 1) >> BLOCK_SHIFT):
+                (self.tokens.shape[0] and self.doc_block.shape[0] <= (self.tokens.shape[0] - 1) >> BLOCK_SHIFT) or \
+                (self.doc_titled is not None and self.doc_titled.shape[0] != self.n_documents):
             raise ValueError("phrase arrays of inconsistent shapes")
         self.heavy_min = int((self.heavy_hi - self.heavy_lo).min()) if self.heavy_lo.shape[0] else 1 << 62
         self._local = threading.local()
@@ -116,7 +120,8 @@ class PhraseCounts:
     def open(cls, directory: str | Path) -> "PhraseCounts":
         """Memory-map ``<directory>/phrase_*.npy``."""
         d = Path(directory)
-        return cls({n: np.load(d / f"{n}.npy", mmap_mode="r") for n in PHRASE_ARRAYS})
+        return cls({n: np.load(d / f"{n}.npy", mmap_mode="r") for n in PHRASE_ARRAYS
+                    if n not in PHRASE_OPTIONAL or (d / f"{n}.npy").exists()})
 
     @classmethod
     def open_index_arrays(cls, root: Path, artifacts: Mapping[str, dict], shown: str | Path) -> "PhraseCounts | None":
@@ -127,6 +132,8 @@ class PhraseCounts:
         arrays = {}
         for name in PHRASE_ARRAYS:
             rel = f"arrays/{name}.npy"
+            if name in PHRASE_OPTIONAL and rel not in artifacts:
+                continue
             try:
                 arr = np.load(Path(root) / rel, mmap_mode="r")
             except (OSError, ValueError) as e:

@@ -31,7 +31,11 @@ SCHEMA_VERSION = 2  # 2: pairs as symmetric rows, entity postings (1: sorted pai
 MANIFEST = "manifest.json"
 ARRAYS = ("entity_hash", "entity_freq", "nbr_indptr", "nbr_id", "nbr_count", "doc_indptr", "doc_ids")
 PHRASE_ARRAYS = ("phrase_vocab", "phrase_tokens", "phrase_sa", "phrase_doc_start", "phrase_doc_block",
-                 "phrase_heavy_lo", "phrase_heavy_hi", "phrase_heavy_df", "phrase_heavy_set", "phrase_heavy_bits")
+                 "phrase_heavy_lo", "phrase_heavy_hi", "phrase_heavy_df", "phrase_heavy_set", "phrase_heavy_bits",
+                 "phrase_doc_titled")
+# written by every build since 3 Dec 2026; an older index lacks it and is read as before (a short first segment is
+# a title: quco.cooccur.articles)
+PHRASE_OPTIONAL = frozenset({"phrase_doc_titled"})
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:

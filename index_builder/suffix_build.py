@@ -62,11 +62,15 @@ def _batches(docs: Iterable[Document], batch_chars: int) -> Iterator[list[Docume
         yield batch
 
 
-def _batch_tokens(batch: list[Document], table: TokenIds) -> tuple[np.ndarray, np.ndarray]:
-    """(provisional ids + 1 with SEP = 0 after each non-empty segment, token-array length of each document)."""
+def _batch_tokens(batch: list[Document], table: TokenIds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(provisional ids + 1 with SEP = 0 after each non-empty segment, token-array length of each document, 1 for
+    each document whose first segment is its title: it has one, with a token)."""
     segs: list[str] = []
     seg_doc: list[int] = []
+    title_seg = np.full(len(batch), -1, dtype=np.int64)
     for d, doc in enumerate(batch):
+        if doc.title:
+            title_seg[d] = len(segs)
         for s in doc.segments():
             segs.append(s)
             seg_doc.append(d)
@@ -80,7 +84,10 @@ def _batch_tokens(batch: list[Document], table: TokenIds) -> tuple[np.ndarray, n
     seg_doc_a = np.asarray(seg_doc, np.int64)
     per_doc = np.bincount(seg_doc_a[tok_seg], minlength=len(batch)) + \
         np.bincount(seg_doc_a[nonempty], minlength=len(batch))
-    return local, per_doc.astype(np.int64)
+    has_tokens = np.zeros(len(segs) + 1, dtype=bool)
+    has_tokens[nonempty] = True
+    titled = ((title_seg >= 0) & has_tokens[np.maximum(title_seg, 0)]).astype(np.uint8)
+    return local, per_doc.astype(np.int64), titled
 
 
 @nb.njit(cache=True, nogil=True)
@@ -103,19 +110,22 @@ def _interleave(ids, tok_seg):
 
 
 def corpus_tokens(docs: Iterable[Document], batch_chars: int = BATCH_CHARS, spill: str | Path | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(``tokens`` uint32 with SEP = 0 after every segment, ``vocab`` sorted uint64 hashes (token id = 1 + rank),
-    ``doc_start`` int64 of length documents + 1). With ``spill`` (a file path), the provisional ids go to that file
+    ``doc_start`` int64 of length documents + 1, ``doc_titled`` uint8 per document: 1 when its first segment is
+    its title). With ``spill`` (a file path), the provisional ids go to that file
     batch by batch and come back into one array renumbered in place: the peak is the token array plus one batch,
     not two token arrays (plus the heap the batches leave behind)."""
     table = TokenIds()
     parts: list[np.ndarray] = []
     doc_lengths: list[np.ndarray] = []
+    doc_titled: list[np.ndarray] = []
     n = 0
     out = open(spill, "wb") if spill is not None else None
     try:
         for batch in _batches(docs, batch_chars):
-            local, per_doc = _batch_tokens(batch, table)
+            local, per_doc, titled = _batch_tokens(batch, table)
+            doc_titled.append(titled)
             n += local.shape[0]
             if out is not None:
                 local.tofile(out)
@@ -144,7 +154,8 @@ def corpus_tokens(docs: Iterable[Document], batch_chars: int = BATCH_CHARS, spil
     lengths = np.concatenate(doc_lengths) if doc_lengths else np.empty(0, np.int64)
     doc_start = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
     np.cumsum(lengths, out=doc_start[1:])
-    return tokens, vocab, doc_start
+    titled = np.concatenate(doc_titled) if doc_titled else np.empty(0, np.uint8)
+    return tokens, vocab, doc_start, titled
 
 
 # ---- precomputed document counts of frequent phrases -------------------------------------------------------------
@@ -236,7 +247,7 @@ def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}
     t = time.perf_counter()
-    tokens, vocab, doc_start = corpus_tokens(docs, batch_chars, spill=out / f"tokens.tmp{os.getpid()}")
+    tokens, vocab, doc_start, doc_titled = corpus_tokens(docs, batch_chars, spill=out / f"tokens.tmp{os.getpid()}")
     trim_heap()
     if tokens.shape[0] == 0:
         tokens = np.zeros(1, dtype=np.uint32)  # one separator: every search finds nothing
@@ -271,7 +282,7 @@ def build_phrase_arrays(docs: Iterable[Document], out_dir: str | Path, *, method
     arrays = {"phrase_vocab": vocab, "phrase_tokens": tokens, "phrase_sa": sa, "phrase_doc_start": doc_start,
               "phrase_doc_block": block, "phrase_heavy_lo": hlo.astype(np.int64),
               "phrase_heavy_hi": hhi.astype(np.int64), "phrase_heavy_df": df, "phrase_heavy_set": with_bits,
-              "phrase_heavy_bits": bits}
+              "phrase_heavy_bits": bits, "phrase_doc_titled": doc_titled}
     assert set(arrays) == set(PHRASE_ARRAYS)
     for name, arr in arrays.items():
         tmp = out / f"{name}.tmp{os.getpid()}.npy"

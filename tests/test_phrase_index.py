@@ -193,7 +193,7 @@ def test_any_phrase_counts_equal_a_brute_force_scan(tmp_path, seed):
 def test_documents_numbered_in_reading_order_and_phrases_never_cross_segments(tmp_path):
     docs = [Document("a", "Blue River", ["alpha beta", "gamma delta"]), Document("b", None, []),
             Document("c", None, ["beta gamma", "", "delta"])]
-    tokens, vocab, doc_start = corpus_tokens(docs)
+    tokens, vocab, doc_start, _ = corpus_tokens(docs)
     assert doc_start.tolist() == [0, 9, 9, 14] and int(tokens[-1]) == 0
     build_phrase_arrays(docs, tmp_path)
     pc = PhraseCounts.open(tmp_path)
