@@ -94,9 +94,8 @@ class Articles:
         self.phrases = phrases
         ids = [phrases.token_ids([w]) for w in sorted(ARTICLES)]
         articles = np.array([int(i[0]) for i in ids if i is not None], np.uint32)
-        n_docs = max(int(phrases.doc_start.shape[0]) - 1, 0)
-        titled = getattr(phrases, "doc_titled", None)
-        titled = np.ones(n_docs, np.uint8) if titled is None else np.asarray(titled, np.uint8)
+        titled = phrases.doc_titled  # None: an index older than the array, every document may have a title
+        titled = np.ones(phrases.n_documents, np.uint8) if titled is None else np.asarray(titled, np.uint8)
         h, d = _title_rows(phrases.tokens, np.asarray(phrases.doc_start, np.int64),
                            np.asarray(phrases.vocab, np.uint64), articles, titled, EXTRA, MAX_TITLE)
         order = np.lexsort((d, h))

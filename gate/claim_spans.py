@@ -163,14 +163,15 @@ def _trim(v: _View, i: int, j: int, honorifics: bool = True) -> tuple[int, int]:
 
 
 def _span(v: _View, i: int, j: int, label: str, origin: str) -> Span | None:
-    k, _ = _trim(v, i, j, honorifics=False)
-    i, j = _trim(v, i, j, honorifics=origin not in ("title", "title+", "quoted"))
+    honorifics = origin not in ("title", "title+", "quoted")
+    k = _trim(v, i, j, honorifics=False)[0] if honorifics else None  # where the title word would have stayed
+    i, j = _trim(v, i, j, honorifics=honorifics)
     if i >= j:
         return None
     s, e = v.toks[i].idx, v.toks[j - 1].end
     text = v.text[s:e]  # "Queen Victoria", "Captain America": :func:`candidates` offers the title word's form too
     return Span(text, s, e, label, origin, cased=any(c.isupper() or c.isdigit() for c in text),
-                with_title=v.toks[k].idx if k < i else None)
+                with_title=v.toks[k].idx if k is not None and k < i else None)
 
 
 def _char_span(v: _View, s: int, e: int, label: str, origin: str) -> Span | None:
