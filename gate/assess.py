@@ -229,7 +229,11 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     for e in rare_q:
         reasons.append(f"{e.text!r} is {'never mentioned' if e.freq == 0 else f'rare ({e.freq} documents)'} "
                        f"in the corpus (known from {known})")
-    if coverage == "sparse" and not rare_q:
+    parts = [e for e in decisive if e.part_of and e not in rare_q]
+    for e in parts:
+        reasons.append(f"{e.text!r} is read inside {e.part_of!r}, which the corpus never mentions: what the "
+                       "question asks about may not be covered")
+    if coverage == "sparse" and not rare_q and not parts:
         reasons.append("no document of the corpus is titled with the question's subject: it is only mentioned")
     if not decisive:  # nothing to look up: uncheckable, which is coverage unknown (risk no_evidence_risk)
         reasons.append("the question names no entity: the corpus cannot check it")
@@ -349,6 +353,8 @@ def _question_coverage(ix: Index, cfg: GateConfig, decisive: list[EntityHit], kn
     else:
         titled = [None] * len(decisive)  # no titles in this corpus: frequency alone
     levels = [entity_coverage(e.freq, known, ti) for e, ti in zip(decisive, titled)]
+    # a part of a name the corpus lacks ("Miracle" of "Miracle in Seville") does not show the whole is covered
+    levels = ["sparse" if lv == "known" and e.part_of else lv for lv, e in zip(levels, decisive)]
     if cfg.coverage_of == "best" and levels:
         return max(levels, key=COVERAGE.index)
     return weakest(levels)
@@ -360,7 +366,7 @@ def _claim_steps(cfg: GateConfig):
     return ClaimSteps(question_form=cfg.claim_form, generic_filter=cfg.claim_generic, answer_span=cfg.claim_span,
                       hedges=cfg.claim_hedges, lists=cfg.claim_lists, generic_share=cfg.generic_share,
                       noun_topics=cfg.claim_noun_topics, query_noun_share=cfg.claim_query_noun_share,
-                      unknown_titles=cfg.claim_unknown_titles)
+                      unknown_titles=cfg.claim_unknown_titles, part_topics=cfg.claim_part_topics)
 
 
 def _mean(xs: list[float]) -> float:

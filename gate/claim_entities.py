@@ -291,7 +291,7 @@ def _hit(s: Span, source: str, labels: dict[tuple[int, int], str]) -> EntityHit:
     and is paired through the index's phrase arrays."""
     label = labels.get((s.start, s.end)) or s.label or s.origin.upper()
     freq = s.freq if s.kind in ("entity", "phrase") else 0
-    return EntityHit(s.text, s.key, s.start, s.end, source, freq, label)
+    return EntityHit(s.text, s.key, s.start, s.end, source, freq, label, part_of=s.part_of or None)
 
 
 _NAME_WORD = re.compile(r"^(?:[A-Z0-9\u00C0-\u024F].*|of|the|and|de|la|le|von|van|der|du|da|del|n|&)$")

@@ -1,4 +1,4 @@
-"""Candidate spans for the claim steps (:mod:`quco.gate.claims`): cleaning, sentences, candidates, overlaps.
+"""Candidate spans for the claim steps (:mod:`quco.gate.claims`): cleaning, candidates, overlaps, parts.
 
 A parsed text's candidates are its spaCy NER spans, runs of proper nouns, quoted titles, a title named after "the
 song / film / novel ...", common-noun runs (a fallback when nothing is named) and the spans the index itself
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from quco.cooccur.normalize import key_tokens
+from quco.gate.claim_sentences import ABBREVIATION
 
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "PRODUCT", "LAW",
                          "LANGUAGE"})
@@ -79,6 +80,7 @@ class Span:
     reason: str = ""  # why it was dropped, if it was
     honorific: bool = False  # the span kept its leading title word: a candidate only if the corpus titles it so
     with_title: int | None = None  # the start of the same span with the title word its trim dropped, if any
+    part_of: str = ""  # a question topic inside a longer name the corpus lacks ("Miracle" in "Miracle in Seville")
 
     @property
     def numeric(self) -> bool:
@@ -203,7 +205,7 @@ def _title_after_noun(v: _View) -> list[Span]:
                 if first:  # a title ends on a capitalized word, never on "the" ("Oliver!, the first food")
                     end = m.end() + w.end()
                 if w.group().endswith((".", ";", ":", "!", "?")) and k + 1 < len(words) \
-                        and not _ABBREV.search(w.group()):  # "Dr." or "St." does not end the title
+                        and not ABBREVIATION.search(w.group()):  # "Dr." or "St." does not end the title
                     break
                 continue
             break
@@ -466,33 +468,25 @@ def annotate(spans: list[Span], lexicon: Lexicon, noun_phrases: bool = True) -> 
     return todo
 
 
-_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Mt|Ft|No|vs|Vol|Gen|Col|Capt|Lt|Sgt|Rev|Prof|Inc|Ltd|Co|"
-                     r"Corp|Bros|approx|ca|c|e\.g|i\.e|U\.S|U\.K)|\b[A-Z])\.$")
-_SPLIT = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*\s+|\n+")
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) char spans of the sentences of ``text``: ., ! or ? then white space, or a line break; never
-    after an initial or a common abbreviation ("J. R. R. Tolkien", "Mr. Chips", "St. Louis")."""
-    out, start = [], 0
-    for m in _SPLIT.finditer(text):
-        if m.group()[0] == "." and _ABBREV.search(text[max(start, m.start() - 8):m.start() + 1]):
+def mark_parts(spans: list[Span], cands: list[Span]) -> None:
+    """Set ``part_of`` of a named span of ``spans`` read inside a longer run of names among ``cands`` that the
+    corpus never mentions ("Miracle" of "Which country was Miracle in Seville created in?", "B. Day" of "Stacey
+    B. Day"): the corpus knowing the part says nothing about whether it covers the whole. Not when another span
+    lies in the same run (names side by side: "Moscow to the Caspian Sea"), the run is a possessive ("Henry
+    Kissinger's White"), starts or ends with a number ("1171 Henry II"), or adds a title word only ("Dame Laura
+    Knight")."""
+    for s in spans:
+        if s.origin == "noun" or s.numeric:
             continue
-        if text[start:m.start()].strip():
-            out.append((start, m.end()))
-        start = m.end()
-    if text[start:].strip():
-        out.append((start, len(text)))
-    merged: list[tuple[int, int]] = []
-    listing = False
-    for a, b in out:  # "The books are:" and the short lines after it are one list
-        after_colon = bool(merged) and text[merged[-1][0]:merged[-1][1]].rstrip().endswith(":")
-        item = text[a:a + 1].isspace()  # a list marker ("1.", "-") blanked by clean_answer
-        if merged and (after_colon or (listing and item)) and len(text[a:b].split()) <= 10 \
-                and "\n" in text[merged[-1][1] - 1:a + 1]:
-            merged[-1] = (merged[-1][0], b)
-            listing = True
-            continue
-        listing = item
-        merged.append((a, b))
-    return merged
+        for c in cands:
+            if c.origin not in ("caps", "propn", "quoted", "title", "title+") or _known(c) \
+                    or not (c.start <= s.start and s.end <= c.end) or len(c.key.split()) <= len(s.key.split()):
+                continue
+            words = c.text.split()
+            rest = (c.text[:s.start - c.start] + " " + c.text[s.end - c.start:]).split()
+            if words[0][:1].isdigit() or words[-1][:1].isdigit() or _POSSESSIVE.search(c.text) \
+                    or all(w.lower().rstrip(".") in HONORIFICS for w in rest) \
+                    or any(t is not s and c.start <= t.start and t.end <= c.end for t in spans):
+                continue
+            s.part_of = c.text
+            break

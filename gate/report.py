@@ -19,6 +19,7 @@ class EntityHit:
     freq: int
     label: str = ""
     sentence: int | None = None  # index of the answer sentence (answer entities only)
+    part_of: str | None = None  # a question topic found inside a longer name the corpus never mentions
 
 
 @dataclass

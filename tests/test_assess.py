@@ -154,6 +154,11 @@ def test_coverage_strata(ix):
     assert cov("Who is Albert Einstein?", known_min_docs=3) == "known"
     assert cov("Did Otto Brandt meet Albert Einstein?") == "sparse"  # the weakest entity decides
     assert cov("Where was Albert Einstein born?", subject="Otto Brandt") == "sparse"  # the subject decides
+    # "Warsaw" read inside a title the corpus never mentions: known only as a part, so sparse, and the report says so
+    rep = assess("Who sang Warsaw for Me?", "Marie Curie", index=ix, retrieve=False)
+    assert rep.coverage == "sparse" and any("inside 'Warsaw for Me'" in r for r in rep.reasons)
+    assert [e.part_of for e in rep.entities if e.source == "question"] == ["Warsaw for Me"]
+    assert cov("Who sang Warsaw for Me?", claim_part_topics=False) == "known"
 
 
 def test_entity_coverage_rules():

@@ -475,6 +475,21 @@ def test_names_side_by_side_in_a_title_cased_run_are_no_topic(light):
     assert "Zeus's Basil" not in texts(c.topics)
 
 
+def test_a_topic_read_inside_a_longer_name_the_corpus_lacks_says_so(light):
+    # "Dublin for Me" is a title the corpus never mentions: "Dublin" stands in for it, marked as a part, and
+    # assess caps the question's coverage at sparse; names side by side, a possessive and a title word are no parts
+    c = light_claims(light, "Who sang Dublin for Me?", "Ian Brown.")
+    assert texts(c.topics) == ["Dublin"] and c.topics[0].part_of == "Dublin for Me"
+    c = light_claims(light, "Who sang Dublin for Me?", "Ian Brown.", part_topics=False)
+    assert texts(c.topics) == ["Dublin"] and c.topics[0].part_of == ""
+    c = light_claims(light, "Which road runs from Grenoble to the Annecy lake?", "The N201.")
+    assert texts(c.topics) == ["Grenoble", "Annecy"] and not any(t.part_of for t in c.topics)
+    c = light_claims(light, "When did Sir Paul McCartney first visit Dublin?", "In 1963.")
+    assert "Paul McCartney" in texts(c.topics) and not any(t.part_of for t in c.topics)
+    c = light_claims(light, "What did Zeus's Basil Brush eat?", "Carrots.")
+    assert not any(t.part_of for t in c.topics)
+
+
 def test_a_lower_case_question_naming_nothing_takes_a_rare_common_noun(nlp):
     # the product's default: common-noun topics off (only nouns that are entities of the index count), except for
     # a lower-case question (a search query, which cannot mark names with capitals): the phrase "geocentric
