@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -200,7 +201,8 @@ def config_from_settings(settings: Sequence[str], base: GateConfig | None = None
     :class:`~quco.errors.ConfigError` naming it."""
     base = base or GateConfig()
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(GateConfig)}
-    optional = {f.name for f in dataclasses.fields(GateConfig) if "None" in str(f.type)}
+    hints = typing.get_type_hints(GateConfig)
+    optional = {name for name, hint in hints.items() if type(None) in typing.get_args(hint)}
     changes = {}
     for item in settings:
         name, sep, raw = item.partition("=")
