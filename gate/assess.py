@@ -353,7 +353,7 @@ def _question_coverage(ix: Index, cfg: GateConfig, decisive: list[EntityHit], kn
     else:
         titled = [None] * len(decisive)  # no titles in this corpus: frequency alone
     levels = [entity_coverage(e.freq, known, ti) for e, ti in zip(decisive, titled)]
-    # a part of a name the corpus lacks ("Miracle" of "Miracle in Seville") does not show the whole is covered
+    # a part of a name the corpus lacks ("Dream" of "Dream with Me") does not show the whole is covered
     levels = ["sparse" if lv == "known" and e.part_of else lv for lv, e in zip(levels, decisive)]
     if cfg.coverage_of == "best" and levels:
         return max(levels, key=COVERAGE.index)

@@ -80,7 +80,7 @@ class Span:
     reason: str = ""  # why it was dropped, if it was
     honorific: bool = False  # the span kept its leading title word: a candidate only if the corpus titles it so
     with_title: int | None = None  # the start of the same span with the title word its trim dropped, if any
-    part_of: str = ""  # a question topic inside a longer name the corpus lacks ("Miracle" in "Miracle in Seville")
+    part_of: str = ""  # a question topic inside a longer name the corpus lacks ("Dream" in "Dream with Me")
 
     @property
     def numeric(self) -> bool:
@@ -470,11 +470,11 @@ def annotate(spans: list[Span], lexicon: Lexicon, noun_phrases: bool = True) -> 
 
 def mark_parts(spans: list[Span], cands: list[Span]) -> None:
     """Set ``part_of`` of a named span of ``spans`` read inside a longer run of names among ``cands`` that the
-    corpus never mentions ("Miracle" of "Which country was Miracle in Seville created in?", "B. Day" of "Stacey
-    B. Day"): the corpus knowing the part says nothing about whether it covers the whole. Not when another span
-    lies in the same run (names side by side: "Moscow to the Caspian Sea"), the run is a possessive ("Henry
-    Kissinger's White"), starts or ends with a number ("1171 Henry II"), or adds a title word only ("Dame Laura
-    Knight")."""
+    corpus never mentions ("Dream" of "Who performed Dream with Me?", "B. Day" of "Stacey B. Day"): the corpus
+    knowing the part says nothing about whether it covers the whole. Not when another span lies in the same run
+    (names side by side, "Moscow to the Caspian Sea", and so also "Miracle in Seville"), the run is a possessive
+    ("Henry Kissinger's White"), starts or ends with a number ("1171 Henry II"), or adds a title word only ("Dame
+    Laura Knight")."""
     for s in spans:
         if s.origin == "noun" or s.numeric:
             continue

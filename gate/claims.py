@@ -136,8 +136,8 @@ class ClaimSteps:
     topic, unknown to the corpus, not split into known fragments ("B. Day"); a run joined by lower-case words or a
     possessive ("Moscow to the Caspian Sea") counts only when the corpus has it whole. EntityQuestions known 0.773
     -> 0.783, realqa unchanged; with lower-case words too, TriviaQA's gate fell under its target (docs/eval.md).
-    ``part_topics``: a topic read inside a longer run of names the corpus lacks ("Miracle" in "Miracle in
-    Seville") says so (``part_of``, :func:`~quco.gate.claim_spans.mark_parts`): the question's coverage is then
+    ``part_topics``: a topic read inside a longer run of names the corpus lacks ("Dream" in "Dream with
+    Me") says so (``part_of``, :func:`~quco.gate.claim_spans.mark_parts`): the question's coverage is then
     at most ``sparse``. EntityQuestions known 0.798 -> 0.812 (on 14.1 -> 13.1 % of the rows), realqa unchanged.
     """
 

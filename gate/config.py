@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import typing
 import math
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -58,9 +58,9 @@ class GateConfig:
     at 0.85 checked against 0.702 at 0.75 off, NQ 0.596 at 0.97 against 0.605 at 0.77).
     ``claim_query_noun_share``: with ``claim_noun_topics`` off, a lower-case question that names nothing takes a
     common noun in at most this share of the documents as its topic (:class:`quco.gate.claims.ClaimSteps`).
-    ``claim_part_topics``: a topic read inside a longer name the corpus never mentions ("Miracle" of "Miracle in
-    Seville") makes the question's coverage at most ``sparse``: the corpus knowing the part does not show that
-    it covers what the question asks about.
+    ``claim_part_topics``: a topic read inside a longer name the corpus never mentions ("Dream" of "Who
+    performed Dream with Me?") makes the question's coverage at most ``sparse``: the corpus knowing the part does
+    not show that it covers what the question asks about.
     ``coverage_of``: the question's coverage is that of its ``weakest`` deciding entity, or of its ``best``
     (with claims: the topic the claim can be checked against).
     ``aggregate``: how the values' supports (pair and passage) make the answer's risk: ``auto`` (a short answer
