@@ -158,6 +158,11 @@ def _human_detection(s: dict) -> str:
     if lc:
         lines.append(f"length control: {lc.get('n_short')} short cases, AUROC {_fmt_metric(lc.get('auroc_short'))} "
                      f"(length itself: {_fmt_metric(lc.get('auroc_length'))})")
+    checked = s["strata"].get("known+sparse", {})
+    if checked.get("shortfall"):
+        top = list(checked["shortfall"].items())[:2]
+        lines.append(f"known+sparse: 1 - AUROC = {1 - checked['auroc']:.3f}, largest shares: "
+                     + "; ".join(f"{k} {v:.3f}" for k, v in top) + " (all: --json, shortfall)")
     lines.append(f"assess latency: p50 {s['latency_ms']['p50']:.2f} ms, p95 {s['latency_ms']['p95']:.2f} ms")
     lines.append("95% intervals: bootstrap over questions (sampling noise only). The gate's thresholds were chosen on "
                  "the dev files: figures on them are in-sample (dev, tuned on these rows).")

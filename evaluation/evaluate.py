@@ -11,7 +11,9 @@ Formats (``fmt="auto"`` picks from the first row's keys):
 - ``modes``: prompts with ``label`` factual | creative.
 
 Baselines, computed on the same rows in the same run (see :func:`score_cases`): answer length in words;
-answer-entity popularity; QuCo-RAG's binary rule (min co-occurrence < 1) on our own counts.
+answer-entity popularity; QuCo-RAG's binary rule (min co-occurrence < 1) on our own counts. Each case also
+carries its evidence kind (:func:`evidence_kind`), by which the JSON summary says where each stratum's AUROC falls
+short of 1 (``shortfall``).
 """
 from __future__ import annotations
 
@@ -121,10 +123,23 @@ def score_cases(cases: list[dict], ix: Index, config: GateConfig | None = None, 
             length=float(word_count(case["answer"])),
             popularity=-math.log1p(max(answer_freqs, default=0)),
             quco_binary=float(any(p.cooccurrence < 1 for p in rep.pairs)),
+            evidence=evidence_kind(rep),
         )
         if progress is not None:
             progress.update(1)
     return cases
+
+
+def evidence_kind(rep) -> str:
+    """What a report's strongest question-answer pair (most documents together) shows, as the kind by which
+    ``summarize`` splits the AUROC shortfall: "no pair", or "seen" / "unseen" with the pair's article state
+    ("seen (linked)"; "unseen (none)": neither side has an article; "n/a": articles not read, or a side the corpus
+    never mentions)."""
+    qa = [p for p in rep.pairs if p.kind == "question-answer"]
+    if not qa:
+        return "no pair"
+    best = max(qa, key=lambda p: p.cooccurrence)
+    return f"{'unseen' if best.unseen else 'seen'} ({best.article or 'n/a'})"
 
 
 def evaluate_detection(path: str | Path, ix: Index, fmt: str = "auto", limit: int | None = None,

@@ -32,6 +32,9 @@ PASSED_DECISIONS = frozenset({"pass", "sanctioned_blend"})
 SHORT_ANSWER_WORDS = 4
 """Length control: an answer of at most this many words is "short"."""
 
+SHORTFALL_TOP = 8
+"""A stratum's ``shortfall`` lists at most this many (right kind, wrong kind) shares, largest first."""
+
 
 # --------------------------------------------------------------------------------------------- validation
 
@@ -150,6 +153,38 @@ def pairwise_accuracy(
     keep = codes >= 0
     u, pairs = _grouped_u(s[keep], y[keep], codes[keep])
     return u / pairs if pairs else None
+
+
+def auroc_shortfall(scores: Sequence[float], labels: Sequence[int], kinds: Sequence[Hashable]
+                    ) -> dict[tuple[Hashable, Hashable], float]:
+    """Where AUROC falls short of 1, by the kinds of the cases ordered the wrong way.
+
+    For each (kind of a right case, kind of a wrong case), the share of all (wrong, right) pairs in which the right
+    case scores strictly higher, ties counting one half; largest first, zero shares left out. The shares sum to
+    ``1 - auroc(scores, labels)``. A kind is any label of a case: the article state of a report's pair, say, to
+    tell "right and wrong answers both never seen with their topic" from "wrong answers linked by an article".
+    Empty when a class is empty.
+    """
+    s = _as_scores(scores)
+    y = _as_labels(labels, s.shape[0])
+    if len(kinds) != s.shape[0]:
+        raise ConfigError(f"{s.shape[0]} scores but {len(kinds)} kinds: give one kind per case")
+    codes = _group_codes(kinds)
+    names = {int(c): k for c, k in zip(codes, kinds)}
+    right, wrong = y == 0, y == 1
+    pairs = int(right.sum()) * int(wrong.sum())
+    out: dict[tuple[Hashable, Hashable], float] = {}
+    if not pairs:
+        return out
+    for cr in np.unique(codes[right]):
+        r = np.sort(s[right & (codes == cr)])
+        for cw in np.unique(codes[wrong]):
+            w = s[wrong & (codes == cw)]
+            above, upto = np.searchsorted(r, w, "right"), np.searchsorted(r, w, "left")
+            lost = float((r.shape[0] - above).sum() + 0.5 * (above - upto).sum())
+            if lost:
+                out[(names[int(cr)], names[int(cw)])] = lost / pairs
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 # ------------------------------------------------------------------------------------------------ gate view
@@ -288,7 +323,7 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
     (may be ``None``) and one score per name in ``baselines``. Returns::
 
         {"n", "auroc", "pairwise_accuracy",
-         "strata": {stratum: {"n", "fraction", "auroc", "pairwise_accuracy"}},
+         "strata": {stratum: {"n", "fraction", "auroc", "pairwise_accuracy", "shortfall"}},
          "gate": {"pass_rate", "error_among_passed", "base_error"},
          "baselines": {name: {"auroc", "pairwise_accuracy", "strata": {stratum: {"auroc", "pairwise_accuracy"}}}},
          "length_control": {"words", "n_short", "auroc_short", "auroc_length", "baselines_short": {name: auroc}},
@@ -302,6 +337,9 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
     where stratum runs over :data:`STRATA` and ``known+sparse``. A stratum's pairwise accuracy counts only the
     pairs whose two cases both fall in that stratum (a pair split across strata counts in neither, but it
     does count overall). ``fraction`` is the stratum's share of all cases; over :data:`STRATA` they sum to 1.
+    ``shortfall`` (when the cases carry an ``evidence`` kind, as :func:`quco.evaluation.evaluate.score_cases`
+    gives them): the stratum's largest :data:`SHORTFALL_TOP` shares of ``1 - auroc`` by the evidence of the right
+    and the wrong case ordered the wrong way (:func:`auroc_shortfall`), keyed "right K vs wrong K'".
     ``auroc_short`` is our AUROC on the short rows of :func:`short_mask`; ``auroc_length`` is the AUROC of
     the answer's word count on all rows, the score a pure length artifact would get.
     Metrics undefined on the rows at hand (one class only, no pairs) are ``None``.
@@ -312,6 +350,7 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
     groups = _column(cases, "group")
     answers = _column(cases, "answer")
     masks = _stratum_masks(_column(cases, "coverage"))
+    kinds = _column(cases, "evidence") if all("evidence" in c for c in cases) else None
     everyone = np.ones(n, dtype=bool)
 
     everyone_mask = np.ones(n, dtype=bool)
@@ -324,6 +363,10 @@ def summarize(cases: list[dict], *, baselines: Sequence[str] = ("length", "popul
         k = int(mask.sum())
         strata[name] = {"n": k, "fraction": k / n if n else None, **_rank_metrics(scores, labels, groups, mask),
                         "auroc_ci95": ci(_auroc_stat(scores, labels, mask)) if k else None}
+        if kinds is not None and k:
+            lost = auroc_shortfall(scores[mask], labels[mask], [kinds[i] for i in np.flatnonzero(mask)])
+            strata[name]["shortfall"] = {f"right {r} vs wrong {w}": round(v, 4)
+                                         for (r, w), v in list(lost.items())[:SHORTFALL_TOP]}
 
     short = short_mask(answers, groups, short_words)
     base_scores = {name: _as_scores(_column(cases, name), name) for name in baselines}

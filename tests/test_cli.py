@@ -558,6 +558,21 @@ def test_eval_prints_intervals_and_is_hint_free_by_default(small_index, tmp_path
     assert hinted["subject_hint"] is True
 
 
+def test_eval_says_where_the_auroc_falls_short(small_index, tmp_path):
+    # labels flipped: the answer the corpus supports is called wrong, so every checked pair is ordered the wrong way
+    rows = [{"id": f"q:{i}:{k}", "question": f"Where did Ada Lovelace live, case {i}?",
+             "answer": ["London", "Zorblax"][k], "label": 1 - k} for i in range(4) for k in (0, 1)]
+    f = tmp_path / "flipped.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = json.loads(run("eval", str(f), "--index", str(small_index), "--json", "--bootstrap", "0").stdout)
+    checked = data["strata"]["known+sparse"]
+    assert checked["auroc"] == 0.0
+    # "Zorblax" gives nothing to check (risk 0.5); "London" was seen with Ada Lovelace (no titled articles here)
+    assert checked["shortfall"] == {"right no pair vs wrong seen (none)": 1.0}
+    text = run("eval", str(f), "--index", str(small_index), "--bootstrap", "0").stdout
+    assert "known+sparse: 1 - AUROC = 1.000, largest shares: right no pair vs wrong seen (none) 1.000" in text
+
+
 def test_build_says_each_long_step_on_stderr(tmp_path, names):
     """#14 item 20: harvest, merge and blend vectors announce themselves (progress on), stdout stays the result."""
     corpus = tmp_path / "c.jsonl"

@@ -127,6 +127,13 @@ def test_evaluate_detection_on_a_tiny_swap_file(tmp_path, ix):  # noqa: F811
     assert base["length"]["auroc"] == pytest.approx(0.5)  # one word each: length says nothing
     assert summary["latency_ms"]["p50"] > 0 and summary["known_docs"] >= 1
     assert summary["config"]["association"] == "npmi"
+    # where the AUROC falls short: nowhere on the known rows; on the unknown ones, the tie of the two answers
+    # the corpus cannot check (its question's subject never mentioned)
+    assert by["eq:P19:1", 0]["evidence"].startswith("seen") and by["eq:P19:1", 1]["evidence"].startswith("unseen")
+    assert st["known"]["shortfall"] == {}
+    kind = by["eq:P19:3", 0]["evidence"]
+    assert kind == by["eq:P19:3", 1]["evidence"]
+    assert st["unknown"]["shortfall"] == {f"right {kind} vs wrong {kind}": 0.5}
 
 
 def test_withholding_the_subject_hint_changes_what_is_covered(tmp_path, ix):  # noqa: F811

@@ -15,6 +15,7 @@ from quco.evaluation.html_report import highlight, render_blends_html, render_ht
 from quco.evaluation.metrics import (
     STRATA,
     auroc,
+    auroc_shortfall,
     gate_view,
     pairwise_accuracy,
     roc_curve,
@@ -143,6 +144,42 @@ def test_pairwise_accuracy_matches_brute_force(rows):
     assert (got is None) == (expected is None)
     if expected is not None:
         assert got == pytest.approx(expected)
+
+
+# ------------------------------------------------------------------------------------------ auroc shortfall
+
+
+def test_auroc_shortfall_by_hand():
+    # right cases: 0.9 (kind a), 0.2 (kind b); wrong cases: 0.5 (kind a), 0.2 (kind b). Of the four pairs, right
+    # a at 0.9 is above both wrong ones (1 + 1), right b at 0.2 ties wrong b (0.5): 2.5 / 4 lost.
+    got = auroc_shortfall([0.9, 0.2, 0.5, 0.2], [0, 0, 1, 1], ["a", "b", "a", "b"])
+    assert got == {("a", "a"): 0.25, ("a", "b"): 0.25, ("b", "b"): 0.125}
+    assert list(got)[-1] == ("b", "b")  # largest first
+    assert auroc_shortfall([0.1, 0.9], [0, 1], ["a", "a"]) == {}
+    assert auroc_shortfall([0.1, 0.9], [0, 0], ["a", "b"]) == {}
+    with pytest.raises(ConfigError, match="kinds"):
+        auroc_shortfall([0.1, 0.2], [0, 1], ["a"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-2, 2), st.integers(0, 1), st.sampled_from(["x", "y", 3, ("z", 1)])),
+                max_size=40))
+def test_auroc_shortfall_matches_brute_force(rows):
+    scores, labels, kinds = ([r[k] for r in rows] for k in range(3))
+    expected: dict = {}
+    right = [(s, k) for s, y, k in rows if y == 0]
+    wrong = [(s, k) for s, y, k in rows if y == 1]
+    for (sr, kr), (sw, kw) in itertools.product(right, wrong):
+        lost = 1.0 if sr > sw else 0.5 if sr == sw else 0.0
+        if lost:
+            expected[(kr, kw)] = expected.get((kr, kw), 0.0) + lost / (len(right) * len(wrong))
+    got = auroc_shortfall(scores, labels, kinds)
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value)
+    area = auroc(scores, labels)
+    if area is not None:
+        assert sum(got.values()) == pytest.approx(1 - area)
 
 
 # -------------------------------------------------------------------------------------------- gate view
