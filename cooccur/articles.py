@@ -113,6 +113,15 @@ class Articles:
         lo, hi = np.searchsorted(self.hashes, h, "left"), np.searchsorted(self.hashes, h, "right")
         return np.unique(self.docs[lo:hi])
 
+    def longest(self, phrase: str) -> int:
+        """Tokens of the longest document titled with ``phrase`` (as :meth:`docs_titled` reads titles), title and
+        separators included; 0 when none is."""
+        docs = self.docs_titled(phrase)
+        if not docs.shape[0]:
+            return 0
+        start = self.phrases.doc_start
+        return int((np.asarray(start[docs + 1], np.int64) - np.asarray(start[docs], np.int64)).max())
+
     def link(self, a: str, b: str) -> tuple[bool, bool]:
         """``(articles, linked)``: whether ``a`` or ``b`` has an article, and whether the article of one mentions
         the other (anywhere in it, its title included)."""

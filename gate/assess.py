@@ -39,10 +39,10 @@ from quco.cooccur.index import Index
 from quco.cooccur.normalize import combine, key_hash_of_key, normalize, tokenize, tokenize_py
 from quco.errors import ConfigError
 from quco.gate.config import GateConfig  # noqa: F401  (re-exported: callers import it from here)
+from quco.gate.coverage import question_coverage, stub_subjects
 from quco.gate.evidence import has_passage_support, passage_support, retrieve_evidence
 from quco.gate.report import EntityHit, PairCheck, RiskReport
-from quco.gate.scoring import (COVERAGE, entity_coverage, is_titled, neighbour_similarity, pair_risk,
-                               support_to_risk, title_hashes, weakest)
+from quco.gate.scoring import entity_coverage, neighbour_similarity, pair_risk, support_to_risk, title_hashes
 
 MODES = ("factual", "creative", "auto")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
@@ -209,7 +209,8 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
 
     t = time.perf_counter()
     decisive = [subject_hit] if subject_hit is not None else q_ents
-    coverage = _question_coverage(ix, cfg, decisive, known)
+    stubs = stub_subjects(ix, cfg, decisive, known)
+    coverage = question_coverage(ix, cfg, decisive, known, stubs)
     anchors = [e for e in q_ents if e.freq > 0]
     # A short answer is one claim and its entities parts of one name: its best-supported part speaks for it. In
     # a longer answer each entity is a claim of its own (the risk: their mean, see _aggregate; the gate: each).
@@ -233,7 +234,11 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
     for e in parts:
         reasons.append(f"{e.text!r} is read inside {e.part_of!r}, which the corpus never mentions: what the "
                        "question asks about may not be covered")
-    if coverage == "sparse" and not rare_q and not parts:
+    for e in decisive:
+        if e.key in stubs and e not in rare_q and e not in parts:
+            reasons.append(f"the corpus's longest article titled {e.text!r} has {stubs[e.key]} tokens (under "
+                           f"{cfg.known_article_tokens}): it may not state what the question asks")
+    if coverage == "sparse" and not rare_q and not parts and not stubs:
         reasons.append("no document of the corpus is titled with the question's subject: it is only mentioned")
     if not decisive:  # nothing to look up: uncheckable, which is coverage unknown (risk no_evidence_risk)
         reasons.append("the question names no entity: the corpus cannot check it")
@@ -339,25 +344,11 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         blend=blend, reasons=reasons,
         route=route, thresholds={"known_docs": known, "cooc_threshold": cfg.cooc_threshold,
                                  "pass_support": cfg.pass_support, "association": cfg.association,
-                                 "known_per_million": cfg.known_per_million, "passage_weight": passage_weight,
+                                 "known_per_million": cfg.known_per_million,
+                                 "known_article_tokens": cfg.known_article_tokens, "passage_weight": passage_weight,
                                  "pass_passage": cfg.pass_passage},
         timing={k: round(v, 3) for k, v in timing.items()},
     )
-
-
-def _question_coverage(ix: Index, cfg: GateConfig, decisive: list[EntityHit], known: int) -> str:
-    """The weakest coverage among the deciding entities (the subject, or every question entity)."""
-    titles = title_hashes(ix) if cfg.known_needs_title else np.empty(0, np.uint64)
-    if titles.shape[0]:
-        titled = is_titled(titles, np.array([key_hash_of_key(e.key) for e in decisive], dtype=np.uint64)).tolist()
-    else:
-        titled = [None] * len(decisive)  # no titles in this corpus: frequency alone
-    levels = [entity_coverage(e.freq, known, ti) for e, ti in zip(decisive, titled)]
-    # a part of a name the corpus lacks ("Dream" of "Dream with Me") does not show the whole is covered
-    levels = ["sparse" if lv == "known" and e.part_of else lv for lv, e in zip(levels, decisive)]
-    if cfg.coverage_of == "best" and levels:
-        return max(levels, key=COVERAGE.index)
-    return weakest(levels)
 
 
 def _claim_steps(cfg: GateConfig):

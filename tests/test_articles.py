@@ -96,6 +96,8 @@ def test_docs_titled_and_link_equal_a_brute_force_scan(tmp_path, seed):
     for p in phrases:
         want = _brute_titled(docs, p)
         assert a.docs_titled(p).tolist() == want, p
+        # a document's tokens: each segment's, and the separator that ends it
+        assert a.longest(p) == max((sum(len(_folded(s)) + 1 for s in docs[d].segments()) for d in want), default=0)
         found += bool(want)
     for x, y in zip(phrases[::2], phrases[1::2]):
         tx, ty = _brute_titled(docs, x), _brute_titled(docs, y)
@@ -109,6 +111,7 @@ def test_no_titles_and_empty_phrase(tmp_path):
     build_phrase_arrays([Document("a", None, ["one two " * 20]), Document("b", "Blue Nile", ["river"])], tmp_path)
     a = Articles(PhraseCounts.open(tmp_path))
     assert a.docs_titled("one").tolist() == [] and a.docs_titled("").tolist() == []
+    assert a.longest("one") == 0 and a.longest("Blue Nile") == 5  # "blue", "nile", separator, "river", separator
     assert a.docs_titled("The Blue Nile").tolist() == [1] and a.link("Blue Nile", "river") == (True, True)
     assert a.link("river", "one") == (False, False)
 

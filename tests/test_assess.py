@@ -161,6 +161,26 @@ def test_coverage_strata(ix):
     assert cov("Who sang Warsaw for Me?", claim_part_topics=False) == "known"
 
 
+def test_a_subject_whose_only_article_is_a_stub_is_sparse(ix):
+    """"Paris" is titled and mentioned, but its article is one sentence: known only when the stub rule is off, or
+    when the corpus's documents are that short on average (then a short article is the norm, not a stub)."""
+    arts, pc = ix.articles, ix.phrases
+    stub, full = arts.longest("Paris"), arts.longest("Albert Einstein")
+    mean = int(pc.doc_start[-1]) / pc.n_documents
+    cut = stub + 1
+    assert stub < cut <= mean < full  # the fixture's lengths make the case: a stub, an average, a long article
+    rep = assess("What is Paris?", index=ix, retrieve=False, known_article_tokens=cut)
+    assert rep.coverage == "sparse" and rep.decision == "retrieve"
+    assert any(f"longest article titled 'Paris' has {stub} tokens (under {cut})" in r for r in rep.reasons)
+    assert rep.thresholds["known_article_tokens"] == cut
+    assert assess("What is Paris?", index=ix, retrieve=False, known_article_tokens=0).coverage == "known"
+    assert assess("Who is Albert Einstein?", index=ix, retrieve=False, known_article_tokens=cut).coverage == "known"
+    too_long = int(mean) + 1  # above the corpus's average document: the rule stands down
+    assert assess("What is Paris?", index=ix, retrieve=False, known_article_tokens=too_long).coverage == "known"
+    with pytest.raises(ConfigError, match="known_article_tokens"):
+        GateConfig(known_article_tokens=-1)
+
+
 def test_entity_coverage_rules():
     assert entity_coverage(0, 4, True) == "unknown"
     assert entity_coverage(3, 4, True) == "sparse"
