@@ -35,6 +35,7 @@ def variants(base: GateConfig | None = None) -> dict[str, GateConfig | tuple[Gat
         "claims: unknown title-cased names split into known parts": replace(d, claim_unknown_titles=False),
         "claims: a topic inside a longer unknown name counts as known": replace(d, claim_part_topics=False),
         "coverage by frequency only (no title needed)": replace(d, known_needs_title=False),
+        "coverage: a stub article suffices (known_article_tokens=0)": replace(d, known_article_tokens=0),
         "pass_conditional off": replace(d, pass_conditional=2.0),
         "window scope (1000 tokens) instead of document": replace(d, scope="window"),
         "neighbour similarity for unseen pairs (neighbour_weight=0.5)": replace(d, neighbour_weight=0.5),
