@@ -39,7 +39,7 @@ from quco.cooccur.index import Index
 from quco.cooccur.normalize import combine, key_hash_of_key, normalize, tokenize, tokenize_py
 from quco.errors import ConfigError
 from quco.gate.config import GateConfig  # noqa: F401  (re-exported: callers import it from here)
-from quco.gate.coverage import question_coverage, stub_subjects
+from quco.gate.coverage import question_coverage
 from quco.gate.evidence import has_passage_support, passage_support, retrieve_evidence
 from quco.gate.report import EntityHit, PairCheck, RiskReport
 from quco.gate.scoring import entity_coverage, neighbour_similarity, pair_risk, support_to_risk, title_hashes
@@ -209,8 +209,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
 
     t = time.perf_counter()
     decisive = [subject_hit] if subject_hit is not None else q_ents
-    stubs = stub_subjects(ix, cfg, decisive, known)
-    coverage = question_coverage(ix, cfg, decisive, known, stubs)
+    coverage, stubs = question_coverage(ix, cfg, decisive, known)
     anchors = [e for e in q_ents if e.freq > 0]
     # A short answer is one claim and its entities parts of one name: its best-supported part speaks for it. In
     # a longer answer each entity is a claim of its own (the risk: their mean, see _aggregate; the gate: each).
@@ -235,7 +234,7 @@ def assess(question: str, answer: str | None = None, *, index: Index | str | Pat
         reasons.append(f"{e.text!r} is read inside {e.part_of!r}, which the corpus never mentions: what the "
                        "question asks about may not be covered")
     for e in decisive:
-        if e.key in stubs and e not in rare_q and e not in parts:
+        if e.key in stubs:
             reasons.append(f"the corpus's longest article titled {e.text!r} has {stubs[e.key]} tokens (under "
                            f"{cfg.known_article_tokens}): it may not state what the question asks")
     if coverage == "sparse" and not rare_q and not parts and not stubs:
