@@ -175,6 +175,10 @@ def test_a_subject_whose_only_article_is_a_stub_is_sparse(ix):
     assert rep.thresholds["known_article_tokens"] == cut
     assert assess("What is Paris?", index=ix, retrieve=False, known_article_tokens=0).coverage == "known"
     assert assess("Who is Albert Einstein?", index=ix, retrieve=False, known_article_tokens=cut).coverage == "known"
+    # a subject without a title of its own is sparse for that, whatever the length of the chess club's document
+    brandt = assess("Who is Otto Brandt?", index=ix, retrieve=False, known_article_tokens=cut)
+    assert brandt.coverage == "sparse" and not any("longest article" in r for r in brandt.reasons)
+    assert any("no document of the corpus is titled" in r for r in brandt.reasons)
     too_long = int(mean) + 1  # above the corpus's average document: the rule stands down
     assert assess("What is Paris?", index=ix, retrieve=False, known_article_tokens=too_long).coverage == "known"
     with pytest.raises(ConfigError, match="known_article_tokens"):
