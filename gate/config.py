@@ -30,10 +30,10 @@ class GateConfig:
     document titles, is the title of one. QuCo-RAG's 1,000 occurrences in 4.6 T tokens is 0.0002 per million:
     below one document on a 65 M-token sample. Default 0.05 (4 documents on the 66.6 M-token wiki2015 sample).
     ``known_article_tokens``: with titles and the phrase arrays, a subject is known only if the longest document
-    titled with it (:meth:`quco.cooccur.articles.Articles.longest`) has at least this many tokens; a stub
-    ("Moravia is a city in Iowa.") names the subject without stating much about it, and the corpus's silence
-    about a pair then says little. 0 turns it off. On wiki2015 + wiki_extra (250 k documents, median 76 tokens:
-    Simple English Wikipedia's stubs) the known rows whose subject has only shorter articles score below the
+    titled with it (:meth:`quco.cooccur.articles.Articles.longest`) has at least this many tokens; a stub (the
+    corpus's only "Howard Dean" article has 63) names the subject without stating much about it, and the
+    corpus's silence about a pair then says little. 0 turns it off. On wiki2015 + wiki_extra (250 k documents,
+    median 76 tokens: Simple English Wikipedia's stubs) the known rows whose subject has only shorter articles score below the
     others on EntityQuestions (0.77 against 0.85), TriviaQA and NQ, and above them on songs' few known rows
     (docs/eval.md, "Known: a substantial article"); on wiki2015 alone (median 1,222) it changes 0.2 % of the rows.
     ``association``: the pair measure (:data:`quco.gate.scoring.ASSOCIATIONS`).
