@@ -33,9 +33,10 @@ class GateConfig:
     titled with it (:meth:`quco.cooccur.articles.Articles.longest`) has at least this many tokens; a stub (the
     corpus's only "Howard Dean" article has 63) names the subject without stating much about it, and the
     corpus's silence about a pair then says little. 0 turns it off. On wiki2015 + wiki_extra (250 k documents,
-    median 76 tokens: Simple English Wikipedia's stubs) the known rows whose subject has only shorter articles score below the
-    others on EntityQuestions (0.77 against 0.85), TriviaQA and NQ, and above them on songs' few known rows
-    (docs/eval.md, "Known: a substantial article"); on wiki2015 alone (median 1,222) it changes 0.2 % of the rows.
+    median 76 tokens: Simple English Wikipedia's stubs) the known rows whose subject has only shorter articles
+    score below the others on EntityQuestions (0.77 against 0.85), TriviaQA and NQ, and above them on songs' few
+    known rows (docs/eval.md, "Known: a substantial article"); on wiki2015 alone (median 1,222) it changes 0.2 % of
+    the rows.
     ``association``: the pair measure (:data:`quco.gate.scoring.ASSOCIATIONS`).
     ``pass_support``, ``pass_conditional``: in factual mode an answer entity passes when seen with a question
     entity in at least ``cooc_threshold`` documents, and either their association reaches ``pass_support`` or
